@@ -1,0 +1,41 @@
+"""One JSON error format for the whole API: `{"detail": ...}` or a field → messages map."""
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import JsonResponse
+from rest_framework import exceptions
+from rest_framework.views import exception_handler as drf_exception_handler
+
+
+def exception_handler(exc, context):
+    """DRF's handler, plus Django's own `ValidationError` (raised by models and services) as 400."""
+    if isinstance(exc, DjangoValidationError):
+        detail = exc.message_dict if hasattr(exc, "error_dict") else {"detail": exc.messages}
+        exc = exceptions.ValidationError(detail)
+    return drf_exception_handler(exc, context)
+
+
+class Conflict(exceptions.APIException):
+    """409: a valid request that collides with the current state (a locked run, a product in use)."""
+
+    status_code = 409
+    default_detail = "The request conflicts with the current state of the resource."
+    default_code = "conflict"
+
+
+def not_found(request, exception=None):
+    """JSON 404 for paths no route matches (the API's clients never want an HTML page)."""
+    return JsonResponse({"detail": "Not found."}, status=404)
+
+
+def server_error(request):
+    return JsonResponse({"detail": "Internal server error."}, status=500)
+
+
+def bad_request(request, exception=None):
+    return JsonResponse({"detail": "Bad request."}, status=400)
+
+
+def permission_denied(request, exception=None):
+    return JsonResponse(
+        {"detail": "You do not have permission to perform this action."}, status=403
+    )

@@ -1,0 +1,23 @@
+"""Root URLs: the API at the old service's paths, its schema and docs, and the admin."""
+
+from django.contrib import admin
+from django.urls import include, path, re_path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from shop.routers import optional_slash
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    re_path(optional_slash("api/schema"), SpectacularAPIView.as_view(), name="schema"),
+    re_path(
+        optional_slash("api/docs"), SpectacularSwaggerView.as_view(url_name="schema"), name="docs"
+    ),
+    path("", include("users.urls")),
+    path("", include("products.urls")),
+    path("", include("purchases.urls")),
+]
+
+handler400 = "shop.exceptions.bad_request"
+handler403 = "shop.exceptions.permission_denied"
+handler404 = "shop.exceptions.not_found"
+handler500 = "shop.exceptions.server_error"

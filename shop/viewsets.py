@@ -1,0 +1,23 @@
+"""The base viewset every resource of the API builds on."""
+
+from rest_framework import status, viewsets
+from rest_framework.response import Response
+
+
+class ShopViewSet(viewsets.ModelViewSet):
+    """A model viewset with the old service's conventions.
+
+    - `PATCH` updates (there is no `PUT`, as in the old service);
+    - `DELETE` answers 200 with a JSON body, not 204;
+    - any id reaches the view, so a non-integer id is a JSON 404 like an unknown one.
+    """
+
+    http_method_names = ["get", "post", "patch", "delete", "head", "options"]
+    lookup_value_regex = "[^/]+"
+
+    def destroy(self, request, *args, **kwargs):
+        instance = self.get_object()
+        pk = instance.pk
+        self.perform_destroy(instance)
+        label = instance._meta.verbose_name.capitalize()
+        return Response({"id": pk, "detail": f"{label} {pk} deleted."}, status=status.HTTP_200_OK)

@@ -1,0 +1,45 @@
+"""`manage.py ensure_staff`: makes sure a local staff account exists (used by `make run`)."""
+
+import os
+import secrets
+
+from django.core.management.base import BaseCommand
+from django.db import transaction
+from knox.models import AuthToken
+
+from users.models import User
+
+
+class Command(BaseCommand):
+    help = (
+        "Create the local staff account on first run and print its email, a generated password "
+        "and an API token; later runs say how to get a new token or password."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--email",
+            default=os.environ.get("SHOP_ADMIN_EMAIL", "admin@example.com"),
+            help="The staff account's email (default: $SHOP_ADMIN_EMAIL or admin@example.com).",
+        )
+
+    def handle(self, *args, email, **options):
+        user = User.objects.with_email(email).first()
+        if user is not None:
+            self.stdout.write(
+                f"Staff account {user.email} exists.\n"
+                f"  New API token:  python manage.py issue_token {user.email}\n"
+                f"  New password:   python manage.py changepassword {user.email}"
+            )
+            return
+        password = secrets.token_urlsafe(12)
+        with transaction.atomic():
+            user = User.objects.create_superuser(
+                email, password, first_name="Shop", last_name="Admin", gender="unspecified"
+            )
+            _, token = AuthToken.objects.create(user=user)
+        self.stdout.write(
+            self.style.SUCCESS("Created the staff account (shown once, keep it somewhere safe):")
+            + f"\n  email:     {user.email}\n  password:  {password}\n  API token: {token}\n"
+            "  Try: curl -H 'Authorization: Token " + token + "' http://127.0.0.1:8000/users"
+        )
