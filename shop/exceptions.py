@@ -15,7 +15,7 @@ def exception_handler(exc, context):
 
 
 class Conflict(exceptions.APIException):
-    """409: a valid request that collides with the current state (a locked run, a product in use)."""
+    """409: a valid request colliding with the current state (a locked run, a product in use)."""
 
     status_code = 409
     default_detail = "The request conflicts with the current state of the resource."
