@@ -41,5 +41,9 @@ class Command(BaseCommand):
         self.stdout.write(
             self.style.SUCCESS("Created the staff account (shown once, keep it somewhere safe):")
             + f"\n  email:     {user.email}\n  password:  {password}\n  API token: {token}\n"
-            "  Try: curl -H 'Authorization: Token " + token + "' http://127.0.0.1:8000/users"
+            "  Try: curl -H 'Authorization: Token "
+            + token
+            + "' http://127.0.0.1:"
+            + os.environ.get("PORT", "8000")
+            + "/users"
         )
