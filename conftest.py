@@ -12,6 +12,12 @@ PASSWORD = "correct-horse-battery-staple"
 
 
 @pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    # PBKDF2's deliberate slowness is for attackers, not for the test suite.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
 def _fresh_throttles():
     # Throttle counters live in the cache; each test starts with none.
     cache.clear()
@@ -54,7 +60,9 @@ def other_customer(make_user):
 
 @pytest.fixture
 def staff(make_user):
-    return make_user(email="staff@example.com", first_name="Sam", last_name="Staff", is_staff=True)
+    return make_user(
+        email="staff@example.com", first_name="Sam", last_name="Staff", gender="n/a", is_staff=True
+    )
 
 
 def client_for(user):

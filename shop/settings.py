@@ -187,6 +187,10 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     "PREPROCESSING_HOOKS": ["shop.schema.canonical_paths"],
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "shop.schema.pagination_headers",
+    ],
     "COMPONENT_SPLIT_REQUEST": True,
     # Swagger UI is served from our own static files: no CDN on a shop's intranet.
     "SWAGGER_UI_DIST": "SIDECAR",

@@ -1,0 +1,146 @@
+"""The API conventions of SPEC 4.5, shown on the users list: pagination headers, errors, slashes."""
+
+import re
+
+import pytest
+
+pytestmark = pytest.mark.django_db
+
+
+def links(response):
+    return dict((rel, url) for url, rel in re.findall(r'<([^>]+)>; rel="(\w+)"', response["Link"]))
+
+
+@pytest.fixture
+def twelve_users(make_user, staff):
+    # with the staff member: 12 users
+    return [make_user() for _ in range(11)]
+
+
+def test_list_body_is_a_plain_array_with_total_count(staff_client, twelve_users):
+    response = staff_client.get("/users?page_size=5")
+
+    assert isinstance(response.json(), list)
+    assert len(response.json()) == 5
+    assert response["X-Total-Count"] == "12"
+
+
+def test_link_header_on_the_first_page(staff_client, twelve_users):
+    response = staff_client.get("/users?page_size=5")
+
+    rels = links(response)
+    assert set(rels) == {"first", "next", "last"}
+    assert "page=2" in rels["next"] and "page_size=5" in rels["next"]
+    assert "page=3" in rels["last"]
+    assert "page=" not in rels["first"]
+
+
+def test_link_header_on_a_middle_page(staff_client, twelve_users):
+    response = staff_client.get("/users?page_size=5&page=2")
+
+    rels = links(response)
+    assert set(rels) == {"first", "prev", "next", "last"}
+    assert "page=" not in rels["prev"]  # page 1 is the bare URL
+    assert "page=3" in rels["next"]
+
+
+def test_last_page_has_no_next(staff_client, twelve_users):
+    response = staff_client.get("/users?page_size=5&page=3")
+
+    assert len(response.json()) == 2
+    assert set(links(response)) == {"first", "prev", "last"}
+
+
+def test_following_next_links_visits_every_row_once(staff_client, twelve_users):
+    seen, url = [], "/users?page_size=5"
+    while url:
+        response = staff_client.get(url)
+        seen += [u["id"] for u in response.json()]
+        url = links(response).get("next")
+
+    assert len(seen) == 12 == len(set(seen))
+
+
+def test_links_are_absolute_urls(staff_client, twelve_users):
+    response = staff_client.get("/users?page_size=5")
+
+    assert links(response)["next"].startswith("http://testserver/users?")
+
+
+def test_default_page_size_is_100(staff_client, make_user):
+    for _ in range(104):
+        make_user()
+
+    response = staff_client.get("/users")
+
+    assert len(response.json()) == 100
+    assert response["X-Total-Count"] == "105"
+
+
+def test_page_size_is_capped_at_1000(staff_client, twelve_users):
+    response = staff_client.get("/users?page_size=5000")
+
+    assert response.status_code == 200
+    assert "page_size=5000" in links(response)["first"]
+    assert len(response.json()) == 12
+
+
+@pytest.mark.parametrize("page_size", ["0", "-3", "abc", ""])
+def test_nonsense_page_size_falls_back_to_the_default(staff_client, twelve_users, page_size):
+    response = staff_client.get(f"/users?page_size={page_size}")
+
+    assert response.status_code == 200
+    assert len(response.json()) == 12
+
+
+@pytest.mark.parametrize("page", ["0", "-1", "abc", "99", "1e3", "9" * 30])
+def test_page_out_of_range_is_a_json_404(staff_client, twelve_users, page):
+    response = staff_client.get(f"/users?page={page}")
+
+    assert response.status_code == 404
+    assert "detail" in response.json()
+
+
+def test_empty_list_is_an_empty_array_with_headers(staff_client):
+    response = staff_client.get("/users?email=nobody@example.com")
+
+    assert response.json() == []
+    assert response["X-Total-Count"] == "0"
+    assert set(links(response)) == {"first", "last"}
+
+
+@pytest.mark.parametrize("path", ["/no-such-thing", "/users/1/extra", "/products-and-more"])
+def test_unknown_paths_are_json_404(anon_client, path):
+    response = anon_client.get(path)
+
+    assert response.status_code == 404
+    assert response.json() == {"detail": "Not found."}
+
+
+def test_no_redirects_for_either_slash_form(anon_client):
+    for path in ["/users", "/users/"]:
+        response = anon_client.post(path, {}, format="json")
+        assert response.status_code == 400  # validated, not redirected
+
+
+def test_method_not_allowed_is_json(staff_client):
+    response = staff_client.put("/users", {}, format="json")
+
+    assert response.status_code == 405
+    assert "detail" in response.json()
+
+
+def test_unsupported_media_type_is_json(anon_client):
+    response = anon_client.post("/users", "<user/>", content_type="application/xml")
+
+    assert response.status_code == 415
+    assert "detail" in response.json()
+
+
+def test_oversized_body_is_refused_not_crashed(anon_client, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1024
+    body = '{"first_name": "' + "x" * 4096 + '"}'
+
+    response = anon_client.post("/users", body, content_type="application/json")
+
+    assert response.status_code in (400, 413)

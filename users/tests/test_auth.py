@@ -1,0 +1,201 @@
+"""Tokens (SPEC 4.6): issued for email + password, stored hashed, revocable, throttled."""
+
+import pytest
+from django.test import override_settings
+from knox.models import AuthToken
+from rest_framework.settings import api_settings
+from rest_framework.test import APIClient
+
+from conftest import PASSWORD
+
+pytestmark = pytest.mark.django_db
+
+
+def obtain(client, email, password=PASSWORD, path="/auth/token"):
+    return client.post(path, {"email": email, "password": password}, format="json")
+
+
+@pytest.mark.parametrize("path", ["/auth/token", "/auth/token/"])
+def test_token_for_email_and_password(anon_client, customer, path):
+    response = obtain(anon_client, "alice@example.com", path=path)
+
+    assert response.status_code == 200
+    assert set(response.json()) == {"token", "expiry"}
+
+
+def test_token_authenticates_requests(anon_client, customer):
+    token = obtain(anon_client, customer.email).json()["token"]
+
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
+
+    assert client.get(f"/users/{customer.pk}").status_code == 200
+
+
+def test_token_is_stored_only_as_a_digest(anon_client, customer):
+    token = obtain(anon_client, customer.email).json()["token"]
+
+    stored = AuthToken.objects.get(user=customer)
+    assert token not in stored.digest
+    assert len(stored.digest) == 128  # SHA-512, hex
+    assert stored.token_key == token[:15]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"email": "alice@example.com", "password": "wrong"},
+        {"email": "nobody@example.com", "password": PASSWORD},
+        {"email": "alice@example.com"},
+        {"password": PASSWORD},
+        {},
+        {"email": "not-an-email", "password": PASSWORD},
+    ],
+)
+def test_wrong_or_missing_credentials_are_400(anon_client, customer, body):
+    response = anon_client.post("/auth/token", body, format="json")
+
+    assert response.status_code == 400
+    assert "token" not in response.json()
+    assert not AuthToken.objects.exists()
+
+
+def test_user_without_a_password_cannot_get_a_token(anon_client, make_user):
+    make_user(email="nopass@example.com", password=None)
+
+    assert obtain(anon_client, "nopass@example.com", password="").status_code == 400
+
+
+def test_inactive_user_cannot_get_a_token(anon_client, make_user):
+    make_user(email="gone@example.com", is_active=False)
+
+    assert obtain(anon_client, "gone@example.com").status_code == 400
+
+
+@pytest.mark.parametrize("suffix", ["", "/"])
+def test_delete_revokes_the_token_in_use(anon_client, customer, suffix):
+    token = obtain(anon_client, customer.email).json()["token"]
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
+
+    response = client.delete(f"/auth/token{suffix}")
+
+    assert response.status_code == 200
+    assert response.json()["revoked"] == 1
+    assert client.get(f"/users/{customer.pk}").status_code == 401
+
+
+def test_revoking_one_token_keeps_the_others(anon_client, customer):
+    first = obtain(anon_client, customer.email).json()["token"]
+    second = obtain(anon_client, customer.email).json()["token"]
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {first}")
+    client.delete("/auth/token")
+
+    client.credentials(HTTP_AUTHORIZATION=f"Token {second}")
+
+    assert client.get(f"/users/{customer.pk}").status_code == 200
+
+
+def test_delete_all_tokens_signs_out_everywhere(anon_client, customer):
+    tokens = [obtain(anon_client, customer.email).json()["token"] for _ in range(3)]
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {tokens[0]}")
+
+    response = client.delete("/auth/tokens")
+
+    assert response.status_code == 200
+    assert response.json()["revoked"] == 3
+    for token in tokens:
+        client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
+        assert client.get(f"/users/{customer.pk}").status_code == 401
+
+
+def test_revoking_without_a_token_is_401(anon_client):
+    assert anon_client.delete("/auth/token").status_code == 401
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        "Token",
+        "Token a b",
+        "Token " + "x" * 64,
+        "Token ../../etc/passwd",
+        "Token é-not-ascii",
+        "Token \udcff",
+    ],
+)
+def test_junk_tokens_are_401_not_500(customer, header):
+    client = APIClient()
+    try:
+        client.credentials(
+            HTTP_AUTHORIZATION=header.encode("utf-8", "surrogateescape").decode("latin-1")
+        )
+    except UnicodeEncodeError:
+        client.credentials(HTTP_AUTHORIZATION=header)
+
+    response = client.get(f"/users/{customer.pk}")
+
+    assert response.status_code == 401
+    assert "detail" in response.json()
+
+
+def test_other_authorization_schemes_are_ignored_not_crashed(customer):
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION="Bearer abc")
+
+    assert client.get(f"/users/{customer.pk}").status_code == 401
+
+
+def throttled_rates(**rates):
+    return override_settings(
+        REST_FRAMEWORK={
+            **_rest_framework_settings(),
+            "DEFAULT_THROTTLE_RATES": {"signup": "20/hour", "token": "30/minute", **rates},
+        }
+    )
+
+
+def _rest_framework_settings():
+    from django.conf import settings
+
+    return settings.REST_FRAMEWORK
+
+
+def test_anonymous_sign_up_is_throttled_with_retry_after(anon_client):
+    with throttled_rates(signup="2/hour"):
+        assert api_settings.DEFAULT_THROTTLE_RATES["signup"] == "2/hour"
+        statuses = [
+            anon_client.post(
+                "/users",
+                {"first_name": "A", "last_name": "B", "email": f"u{i}@example.com", "gender": "x"},
+                format="json",
+            )
+            for i in range(3)
+        ]
+
+    assert [r.status_code for r in statuses] == [201, 201, 429]
+    assert int(statuses[-1]["Retry-After"]) > 0
+    assert "detail" in statuses[-1].json()
+
+
+def test_staff_creating_customers_is_not_throttled(staff_client):
+    with throttled_rates(signup="1/hour"):
+        statuses = [
+            staff_client.post(
+                "/users",
+                {"first_name": "A", "last_name": "B", "email": f"u{i}@example.com", "gender": "x"},
+                format="json",
+            ).status_code
+            for i in range(3)
+        ]
+
+    assert statuses == [201, 201, 201]
+
+
+def test_token_requests_are_throttled(anon_client, customer):
+    with throttled_rates(token="2/minute"):
+        statuses = [obtain(anon_client, customer.email, "wrong").status_code for _ in range(3)]
+
+    assert statuses == [400, 400, 429]
