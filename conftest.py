@@ -1,5 +1,10 @@
 """Fixtures shared by every app's tests: users of each role and API clients signed in as them."""
 
+import os
+import re
+import shutil
+from pathlib import Path
+
 import pytest
 from django.core.cache import cache
 from django.db import connection
@@ -91,3 +96,63 @@ def other_client(other_customer):
 @pytest.fixture
 def staff_client(staff):
     return client_for(staff)
+
+
+# --- Browser tests ---------------------------------------------------------
+
+CHROMIUM = os.environ.get("SHOP_CHROMIUM", "/usr/bin/chromium")
+ARTIFACTS = Path(__file__).resolve().parent / "test-artifacts"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    # The machine has no internet: without these Chromium keeps dialling out.
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture
+def browser_page(request, live_server, monkeypatch):
+    """A Playwright page in Debian's Chromium, pointed at the live server.
+
+    Skipped, with the reason shown, where Chromium or Playwright is missing.
+    `page.shot(name)` saves a screenshot under test-artifacts/screenshots/.
+    """
+    if not shutil.which(CHROMIUM):
+        pytest.skip(f"browser test: no Chromium at {CHROMIUM} (apt-get install chromium)")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="browser test: no playwright")
+    # Playwright's sync API keeps an event loop in this thread; the ORM calls
+    # the test makes between page actions are still synchronous and safe.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    shots = ARTIFACTS / "screenshots"
+    shots.mkdir(parents=True, exist_ok=True)
+    test_name = re.sub(r"[^\w-]+", "_", request.node.name)
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        context = browser.new_context(
+            base_url=live_server.url, viewport={"width": 1280, "height": 900}
+        )
+        page = context.new_page()
+        page.set_default_timeout(15_000)
+        page.shot = lambda name: page.screenshot(
+            path=shots / f"{test_name}-{name}.png", full_page=True
+        )
+        try:
+            yield page
+        finally:
+            if request.node.rep_call_failed if hasattr(request.node, "rep_call_failed") else False:
+                page.shot("failure")
+            context.close()
+            browser.close()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    if report.when == "call":
+        item.rep_call_failed = report.failed
+    return report
