@@ -36,7 +36,7 @@ def bar_chart(items, *, title, width=640, bar_height=24, label_width=220):
         text_y = y + bar_height * 0.7
         short = label if len(label) <= 32 else label[:31] + "…"
         rows.append(
-            f'<g><title>{escape(label)}: {escape(_number(value))}</title>'
+            f"<g><title>{escape(label)}: {escape(_number(value))}</title>"
             f'<text x="{label_width - 8}" y="{text_y:.1f}" text-anchor="end" {TEXT}>'
             f"{escape(short)}</text>"
             f'<rect x="{label_width}" y="{y}" width="{length:.1f}" height="{bar_height}" '

@@ -1,1 +1,10 @@
-urlpatterns = []
+from purchases.views import PurchaseAnalyticsViewSet, PurchaseViewSet
+from shop.routers import OptionalSlashRouter
+
+router = OptionalSlashRouter()
+# `purchases/analytic/...` and `purchases/user/{id}` are two segments deep: the
+# `purchases/{pk}` route (one segment) cannot swallow them.
+router.register("purchases/analytic", PurchaseAnalyticsViewSet, basename="purchase-analytic")
+router.register("purchases", PurchaseViewSet, basename="purchase")
+
+urlpatterns = router.urls

@@ -1,0 +1,341 @@
+"""Benchmark of the sales analytics against hand-written SQL, on PostgreSQL (not a test).
+
+    .venv/bin/python bench/analytics.py                 # load once (reused later), then time
+    .venv/bin/python bench/analytics.py --reload        # reload the data
+    .venv/bin/python bench/analytics.py --explain       # also print EXPLAIN (ANALYZE, BUFFERS)
+
+It uses its own database (default `postgres://postgres@127.0.0.1:5432/shop_analytics_bench`,
+created and migrated if missing), loads 100,000 users, 10,000 products and 1,000,000
+purchases spread over two years with `INSERT ... SELECT generate_series` (seconds, not
+the ORM row by row), then times each analytics queryset, and each HTTP endpoint through
+DRF's APIClient with a staff token, against hand-written SQL giving the same answer
+(asserted), for the whole history and for the last 30 days: one run, and the median of
+`--runs` runs after a warm-up. The ratio is ours / hand-written SQL; the target is <= 1.2.
+"""
+
+import argparse
+import functools
+import os
+import statistics
+import sys
+import time
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+from urllib.parse import urlencode, urlsplit, urlunsplit
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/shop_analytics_bench"
+
+LOAD_SQL = [
+    "TRUNCATE purchases_purchase, products_product, users_user RESTART IDENTITY CASCADE",
+    "SELECT setseed(0.42)",
+    """
+    INSERT INTO users_user (password, is_superuser, email, first_name, last_name, gender,
+                            is_staff, is_active, date_joined)
+    SELECT '!', false, 'user' || g || '@bench.example', 'First' || g, 'Last' || g,
+           CASE WHEN mod(g, 2) = 0 THEN 'female' ELSE 'male' END, false, true,
+           now() - interval '3 years'
+    FROM generate_series(1, %(users)s) AS g
+    """,
+    """
+    INSERT INTO products_product (sku, name, description, category, price, created_at,
+                                  updated_at)
+    SELECT 'SKU-' || lpad(g::text, 6, '0'), 'Product ' || g, '', 'category-' || mod(g, 50),
+           round((1 + random() * 499)::numeric, 2), now(), now()
+    FROM generate_series(1, %(products)s) AS g
+    """,
+    # Popularity is skewed towards low product ids, quantities towards 1, like a real shop.
+    """
+    INSERT INTO purchases_purchase (user_id, product_id, quantity, unit_price, customer_email,
+                                    product_sku, product_name, created_at)
+    SELECT s.user_id, p.id, s.quantity, p.price, 'user' || s.user_id || '@bench.example',
+           p.sku, p.name, s.created_at
+    FROM (
+        SELECT 1 + floor(random() * %(users)s)::int AS user_id,
+               1 + floor(power(random(), 2) * %(products)s)::int AS product_id,
+               1 + floor(power(random(), 3) * 10)::int AS quantity,
+               now() - random() * interval '730 days' AS created_at
+        FROM generate_series(1, %(purchases)s)
+    ) AS s
+    JOIN products_product AS p ON p.id = s.product_id
+    """,
+    # History must not move when prices do: every tenth product is 10 % dearer now.
+    "UPDATE products_product SET price = round(price * 1.1, 2) WHERE mod(id, 10) = 0",
+    # One customer in a hundred was deleted; their purchases stay, without a user.
+    "UPDATE purchases_purchase SET user_id = NULL WHERE mod(user_id, 100) = 0",
+    "DELETE FROM users_user WHERE mod(id, 100) = 0",
+]
+
+CUSTOMERS_SQL = """
+    SELECT user_id, SUM(quantity * unit_price) AS total_spent, COUNT(*) AS purchase_count
+    FROM purchases_purchase
+    WHERE user_id IS NOT NULL {window}
+    GROUP BY user_id
+    ORDER BY total_spent DESC, user_id
+    LIMIT %(limit)s
+"""
+PRODUCTS_SQL = """
+    SELECT product_id, SUM(quantity) AS units_sold, COUNT(*) AS purchase_count
+    FROM purchases_purchase
+    WHERE true {window}
+    GROUP BY product_id
+    ORDER BY units_sold DESC, product_id
+    LIMIT %(limit)s
+"""
+# What the endpoints answer: the ranked object itself with its figures.
+CUSTOMER_OBJECT_SQL = f"""
+    SELECT u.id, u.first_name, u.last_name, u.email, u.gender, u.date_joined,
+           t.total_spent, t.purchase_count
+    FROM ({CUSTOMERS_SQL}) AS t JOIN users_user AS u ON u.id = t.user_id
+    ORDER BY t.total_spent DESC, t.user_id
+"""
+PRODUCT_OBJECT_SQL = f"""
+    SELECT p.id, p.sku, p.name, p.description, p.category, p.price, p.created_at,
+           p.updated_at, t.units_sold, t.purchase_count
+    FROM ({PRODUCTS_SQL}) AS t JOIN products_product AS p ON p.id = t.product_id
+    ORDER BY t.units_sold DESC, t.product_id
+"""
+WINDOW_SQL = "AND created_at >= %(since)s AND created_at < %(until)s"
+
+
+def ensure_database(url):
+    import psycopg
+
+    parts = urlsplit(url)
+    name = parts.path.lstrip("/")
+    admin_url = urlunsplit(parts._replace(path="/postgres"))
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
+            conn.execute(f'CREATE DATABASE "{name}"')
+            print(f"created database {name}")
+
+
+def load(sizes):
+    from django.db import connection, transaction
+
+    started = time.perf_counter()
+    with transaction.atomic(), connection.cursor() as cursor:
+        for sql in LOAD_SQL:
+            cursor.execute(sql, sizes)
+    with connection.cursor() as cursor:  # autocommit: VACUUM cannot run in a transaction
+        # The visibility map lets the covering indexes answer with index-only scans.
+        cursor.execute("VACUUM (ANALYZE) users_user, products_product, purchases_purchase")
+    print(f"loaded {sizes} in {time.perf_counter() - started:.1f} s")
+
+
+def counts():
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT (SELECT count(*) FROM users_user WHERE NOT is_staff),"
+            " (SELECT count(*) FROM products_product), (SELECT count(*) FROM purchases_purchase)"
+        )
+        return cursor.fetchone()
+
+
+def sql_rows(sql, window, limit):
+    from django.db import connection
+
+    params = {"limit": limit, **(window or {})}
+    with connection.cursor() as cursor:
+        cursor.execute(sql.format(window=WINDOW_SQL if window else ""), params)
+        return cursor.fetchall()
+
+
+def timed_pair(ours, theirs, runs):
+    """Both answers, and each side's (first run, median of `runs`) seconds.
+
+    After a warm-up of each, the two alternate run by run, so that a burst of load on
+    the machine (shared with other work) or a checkpoint of the server hits both alike.
+    """
+    answers = (ours(), theirs())
+    times = ([], [])
+    for run in range(runs):
+        # Alternate who goes first too: the second of a pair finds the caches warmer.
+        for side in (0, 1) if run % 2 == 0 else (1, 0):
+            started = time.perf_counter()
+            (ours, theirs)[side]()
+            times[side].append(time.perf_counter() - started)
+    return answers, [(t[0], statistics.median(t)) for t in times]
+
+
+def staff_client():
+    from knox.models import AuthToken
+    from rest_framework.test import APIClient
+
+    from users.models import User
+
+    staff = User.objects.filter(email="bench-staff@bench.example").first()
+    if staff is None:
+        staff = User.objects.create_user(
+            email="bench-staff@bench.example", first_name="Bench", last_name="Staff", is_staff=True
+        )
+    _, token = AuthToken.objects.create(user=staff)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
+    return client
+
+
+def http_json(client, path, window, limit=None):
+    query = {}
+    if window:
+        query = {"since": window["since"].isoformat(), "until": window["until"].isoformat()}
+    if limit is not None:
+        query["limit"] = limit
+    response = client.get(f"{path}?{urlencode(query)}" if query else path)
+    assert response.status_code == 200, (response.status_code, response.content[:300])
+    return response.json()
+
+
+def cases(client):
+    """(name, ours, hand-written SQL, normaliser of either answer to comparable tuples)."""
+    from purchases import analytics
+
+    def rows(qs, *names):
+        return [tuple(row[name] for name in names) for row in qs]
+
+    def customers_orm(window, limit):
+        qs = analytics.top_customers(**(window or {}), limit=limit)
+        return rows(qs, "user_id", "total_spent", "purchase_count")
+
+    def products_orm(window, limit):
+        qs = analytics.top_products(**(window or {}), limit=limit)
+        return rows(qs, "product_id", "units_sold", "purchase_count")
+
+    def customer_http(window, limit):
+        data = http_json(client, "/purchases/analytic/most_valuable_customer", window)
+        return [(data["id"], data["email"], Decimal(data["total_spent"]), data["purchase_count"])]
+
+    def product_http(window, limit):
+        data = http_json(client, "/purchases/analytic/most_popular_product", window)
+        return [(data["id"], data["sku"], data["units_sold"], data["purchase_count"])]
+
+    def top_customers_http(window, limit):
+        data = http_json(client, "/purchases/analytic/top_customers", window, limit)
+        return [(d["id"], Decimal(d["total_spent"]), d["purchase_count"]) for d in data]
+
+    def top_products_http(window, limit):
+        data = http_json(client, "/purchases/analytic/top_products", window, limit)
+        return [(d["id"], d["units_sold"], d["purchase_count"]) for d in data]
+
+    def sql(statement, pick):
+        def run(window, limit):
+            return [tuple(row[i] for i in pick) for row in sql_rows(statement, window, limit)]
+
+        return run
+
+    return [
+        ("top_customers queryset, limit 1", customers_orm, sql(CUSTOMERS_SQL, (0, 1, 2)), 1),
+        ("top_products queryset, limit 1", products_orm, sql(PRODUCTS_SQL, (0, 1, 2)), 1),
+        ("top_customers queryset, limit 10", customers_orm, sql(CUSTOMERS_SQL, (0, 1, 2)), 10),
+        ("top_products queryset, limit 10", products_orm, sql(PRODUCTS_SQL, (0, 1, 2)), 10),
+        (
+            "GET most_valuable_customer",
+            customer_http,
+            sql(CUSTOMER_OBJECT_SQL, (0, 3, 6, 7)),
+            1,
+        ),
+        ("GET most_popular_product", product_http, sql(PRODUCT_OBJECT_SQL, (0, 1, 8, 9)), 1),
+        ("GET top_customers?limit=10", top_customers_http, sql(CUSTOMER_OBJECT_SQL, (0, 6, 7)), 10),
+        ("GET top_products?limit=10", top_products_http, sql(PRODUCT_OBJECT_SQL, (0, 8, 9)), 10),
+    ]
+
+
+def explain(window_30):
+    from purchases import analytics
+    from purchases.models import Purchase
+
+    history_user = (
+        Purchase.objects.exclude(user=None).order_by("user_id").values_list("user_id", flat=True)[0]
+    )
+    queries = [
+        ("top_customers, whole history", analytics.top_customers(limit=1)),
+        ("top_customers, 30 days", analytics.top_customers(**window_30, limit=1)),
+        ("top_products, whole history", analytics.top_products(limit=1)),
+        ("top_products, 30 days", analytics.top_products(**window_30, limit=1)),
+        (
+            f"history page of user {history_user}",
+            Purchase.objects.filter(user_id=history_user)
+            .select_related("product")
+            .newest_first()[:100],
+        ),
+        ("staff list, first page", Purchase.objects.newest_first()[:100]),
+    ]
+    for name, qs in queries:
+        print(f"\n--- EXPLAIN (ANALYZE, BUFFERS): {name}")
+        print(qs.explain(analyze=True, buffers=True))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL", DEFAULT_URL))
+    parser.add_argument("--users", type=int, default=100_000)
+    parser.add_argument("--products", type=int, default=10_000)
+    parser.add_argument("--purchases", type=int, default=1_000_000)
+    parser.add_argument("--runs", type=int, default=9)
+    parser.add_argument("--reload", action="store_true", help="reload even if the sizes match")
+    parser.add_argument("--explain", action="store_true", help="print the query plans")
+    args = parser.parse_args()
+
+    os.environ["DATABASE_URL"] = args.database_url
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "shop.settings")
+    os.environ["DJANGO_ALLOWED_HOSTS"] = "testserver"
+    os.environ["DJANGO_LOG_LEVEL"] = "ERROR"
+    ensure_database(args.database_url)
+
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+    from django.utils import timezone
+
+    from purchases.models import Purchase
+
+    call_command("migrate", verbosity=0)
+    sizes = {"users": args.users, "products": args.products, "purchases": args.purchases}
+    have = counts()
+    # A customer deleted by the load takes no purchase with them, so purchases match exactly.
+    expected_users = args.users - args.users // 100
+    if args.reload or have != (expected_users, args.products, args.purchases):
+        load(sizes)
+    print(f"data: {counts()[0]:,} users, {counts()[1]:,} products, {counts()[2]:,} purchases")
+
+    latest = Purchase.objects.order_by("-created_at").values_list("created_at", flat=True)[0]
+    until = latest + timedelta(microseconds=1)
+    window_30 = {"since": until - timedelta(days=30), "until": until}
+    client = staff_client()
+
+    print(f"runs: 1 timed run, and the median of {args.runs} (after one warm-up run)")
+    header = f"{'case':36} {'window':8} {'ours 1st':>9} {'sql 1st':>9} {'ratio':>6}"
+    header += f" {'ours med':>9} {'sql med':>9} {'ratio':>6} {'extra':>7}"
+    print(header)
+    worst = 0.0
+    for label, window in (("all", None), ("30 days", window_30)):
+        for name, ours, theirs, limit in cases(client):
+            (answer, expected), timings = timed_pair(
+                functools.partial(ours, window, limit),
+                functools.partial(theirs, window, limit),
+                args.runs,
+            )
+            (ours_first, ours_median), (sql_first, sql_median) = timings
+            assert answer == expected, (name, label, answer, expected)
+            ratio_first, ratio_median = ours_first / sql_first, ours_median / sql_median
+            worst = max(worst, ratio_median)
+            print(
+                f"{name:36} {label:8} {ours_first * 1000:8.1f}ms {sql_first * 1000:8.1f}ms"
+                f" {ratio_first:6.2f} {ours_median * 1000:8.1f}ms {sql_median * 1000:8.1f}ms"
+                f" {ratio_median:6.2f} {(ours_median - sql_median) * 1000:+6.1f}ms"
+            )
+    print(f"worst median ratio: {worst:.2f} (target <= 1.20); extra = ours - sql, medians")
+    print(f"30-day window: [{window_30['since'].isoformat()}, {window_30['until'].isoformat()})")
+    print(f"now: {timezone.now().isoformat()}")
+    if args.explain:
+        explain(window_30)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,58 @@
+"""Filters of `GET /purchases` (staff)."""
+
+import django_filters
+from django import forms
+
+from purchases.models import Purchase
+from purchases.periods import INSTANT_HELP, parse_instant
+
+
+class InstantFormField(forms.Field):
+    default_error_messages = {"invalid": "Enter an ISO 8601 date or datetime."}
+
+    def to_python(self, value):
+        if value in self.empty_values:
+            return None
+        try:
+            return parse_instant(value)
+        except ValueError:
+            raise forms.ValidationError(self.error_messages["invalid"], code="invalid") from None
+
+
+class InstantFilter(django_filters.IsoDateTimeFilter):
+    """An ISO 8601 date or datetime; a bare date is that day's midnight."""
+
+    field_class = InstantFormField
+
+
+class IdFilter(django_filters.NumberFilter):
+    """An integer id: `1.5` is refused rather than read as 1.
+
+    Bounded to the database's 64-bit keys, which SQLite cannot even compare beyond.
+    """
+
+    field_class = forms.IntegerField
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("min_value", -(2**63))
+        kwargs.setdefault("max_value", 2**63 - 1)
+        super().__init__(*args, **kwargs)
+
+
+class PurchaseFilter(django_filters.FilterSet):
+    user_id = IdFilter(field_name="user_id", help_text="The customer's id.")
+    product_id = IdFilter(field_name="product_id", help_text="The product's id.")
+    created_after = InstantFilter(
+        field_name="created_at",
+        lookup_expr="gte",
+        help_text=f"Purchases made at or after this instant. {INSTANT_HELP}",
+    )
+    created_before = InstantFilter(
+        field_name="created_at",
+        lookup_expr="lt",
+        help_text=f"Purchases made strictly before this instant. {INSTANT_HELP}",
+    )
+
+    class Meta:
+        model = Purchase
+        fields = []

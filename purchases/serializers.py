@@ -1,0 +1,157 @@
+"""The purchase object of SPEC 4.3, its write form, and the analytics objects of SPEC 4.4."""
+
+from django.http import QueryDict
+from rest_framework import serializers
+from rest_framework.exceptions import PermissionDenied
+
+from products.models import Product
+from products.serializers import ProductSerializer
+from purchases.models import Purchase
+from purchases.periods import INSTANT_HELP, parse_instant
+from users.models import User
+from users.serializers import UserSerializer
+
+# Large enough for any real order, small enough that a total always fits NUMERIC(22, 2).
+MAX_QUANTITY = 1_000_000
+OWN_PURCHASES_ONLY = "Customers may only create purchases for themselves."
+
+
+class StrictIntegerField(serializers.IntegerField):
+    """An integer sent as a JSON number: `"3"`, `3.5`, `true` and `null` are refused.
+
+    Form-encoded bodies (the browsable API) can only carry strings: there, and only
+    there, a string of ASCII digits is accepted.
+    """
+
+    default_error_messages = {"invalid": "A valid integer is required."}
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool) or not isinstance(data, int):
+            form_digits = (
+                isinstance(data, str)
+                and isinstance(getattr(self.root, "initial_data", None), QueryDict)
+                and data.isascii()
+                and data.isdigit()
+            )
+            if not form_digits:
+                self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class PurchaseSerializer(serializers.ModelSerializer):
+    """`id`, `user_id`, `product_id`, `quantity`, `unit_price`, `total`, `created_at`.
+
+    Plus the snapshots taken at purchase time: `customer_email`, `product_sku`,
+    `product_name`. `user_id` is null once the customer has been deleted.
+    """
+
+    user_id = serializers.IntegerField(read_only=True, allow_null=True)
+    product_id = serializers.IntegerField(read_only=True)
+    total = serializers.DecimalField(max_digits=22, decimal_places=2, read_only=True)
+
+    class Meta:
+        model = Purchase
+        fields = [
+            "id",
+            "user_id",
+            "product_id",
+            "quantity",
+            "unit_price",
+            "total",
+            "created_at",
+            "customer_email",
+            "product_sku",
+            "product_name",
+        ]
+        read_only_fields = fields
+
+
+class PurchaseHistorySerializer(PurchaseSerializer):
+    """A purchase with its product embedded as `product`, for `GET /purchases/user/{id}`."""
+
+    product = ProductSerializer(read_only=True)
+
+    class Meta(PurchaseSerializer.Meta):
+        fields = [*PurchaseSerializer.Meta.fields, "product"]
+        read_only_fields = fields
+
+
+class PurchaseWriteSerializer(serializers.Serializer):
+    """The body of `POST /purchases` and `PATCH /purchases/{id}`.
+
+    The price is never accepted from the client. A customer may only name
+    themself as `user_id`: any other id is 403 before anything is looked up,
+    so the answer does not reveal whether that user exists.
+    """
+
+    user_id = StrictIntegerField(help_text="The customer's id (a customer: their own).")
+    product_id = StrictIntegerField(help_text="The product's id.")
+    quantity = StrictIntegerField(
+        min_value=1, max_value=MAX_QUANTITY, default=1, help_text="How many; 1 by default."
+    )
+
+    def validate(self, attrs):
+        request = self.context["request"]
+        if "user_id" in attrs and not request.user.is_staff and attrs["user_id"] != request.user.pk:
+            raise PermissionDenied(OWN_PURCHASES_ONLY)
+        errors = {}
+        for field, name, model in (("user_id", "user", User), ("product_id", "product", Product)):
+            if field in attrs:
+                obj = model.objects.filter(pk=attrs.pop(field)).only("pk").first()
+                if obj is None:
+                    errors[field] = [f"This {model._meta.verbose_name} does not exist."]
+                attrs[name] = obj
+        if errors:
+            raise serializers.ValidationError(errors)
+        return attrs
+
+
+class InstantField(serializers.DateTimeField):
+    """An ISO 8601 date or datetime, read by `purchases.periods.parse_instant`."""
+
+    default_error_messages = {"invalid": "Enter an ISO 8601 date or datetime."}
+
+    def to_internal_value(self, value):
+        try:
+            return parse_instant(value)
+        except (TypeError, ValueError):
+            self.fail("invalid")
+
+
+class WindowSerializer(serializers.Serializer):
+    """`since` and `until`: the half-open window `[since, until)`; both optional."""
+
+    since = InstantField(required=False, help_text=f"Start of the window, included. {INSTANT_HELP}")
+    until = InstantField(required=False, help_text=f"End of the window, excluded. {INSTANT_HELP}")
+
+    def validate(self, attrs):
+        since, until = attrs.get("since"), attrs.get("until")
+        if since is not None and until is not None and since >= until:
+            raise serializers.ValidationError({"until": ["`until` must be later than `since`."]})
+        return attrs
+
+
+class TopWindowSerializer(WindowSerializer):
+    limit = serializers.IntegerField(
+        min_value=1, max_value=100, default=10, help_text="How many to rank (1 to 100)."
+    )
+
+
+class CustomerSpendSerializer(UserSerializer):
+    """A user object plus what they spent in the window."""
+
+    total_spent = serializers.DecimalField(max_digits=30, decimal_places=2, read_only=True)
+    purchase_count = serializers.IntegerField(read_only=True)
+
+    class Meta(UserSerializer.Meta):
+        fields = [*UserSerializer.Meta.fields, "total_spent", "purchase_count"]
+
+
+class ProductSalesSerializer(ProductSerializer):
+    """A product object plus the units sold in the window."""
+
+    units_sold = serializers.IntegerField(read_only=True)
+    purchase_count = serializers.IntegerField(read_only=True)
+
+    class Meta(ProductSerializer.Meta):
+        fields = [*ProductSerializer.Meta.fields, "units_sold", "purchase_count"]

@@ -1,0 +1,275 @@
+"""SPEC 4.4: the analytics querysets and endpoints, against expectations computed in Python."""
+
+from collections import defaultdict
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+from django.db import transaction
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from products.models import Product
+from purchases import analytics
+from purchases.models import Purchase
+from users.models import User
+
+pytestmark = pytest.mark.django_db
+
+T0 = datetime(2024, 1, 1, tzinfo=UTC)
+MVC = "/purchases/analytic/most_valuable_customer"
+MPP = "/purchases/analytic/most_popular_product"
+
+
+# --- Property: the querysets agree with a plain Python computation on random data ------
+
+purchase_rows = st.lists(
+    st.tuples(
+        st.integers(0, 4),  # customer index (4: a deleted customer)
+        st.integers(0, 3),  # product index
+        st.integers(1, 5),  # quantity
+        st.integers(1, 3000),  # unit price in cents (small, so that ties happen)
+        st.integers(0, 9),  # day offset
+    ),
+    max_size=30,
+)
+windows = st.tuples(st.none() | st.integers(0, 10), st.none() | st.integers(0, 10))
+
+
+def expected_rankings(rows, users, products, since, until):
+    spent, bought, units, sold = defaultdict(Decimal), defaultdict(int), defaultdict(int), {}
+    for customer, product, quantity, cents, day in rows:
+        at = T0 + timedelta(days=day)
+        if (since is not None and at < since) or (until is not None and at >= until):
+            continue
+        user = users[customer]
+        if user is not None:
+            spent[user.pk] += quantity * Decimal(cents) / 100
+            bought[user.pk] += 1
+        pk = products[product].pk
+        units[pk] += quantity
+        sold[pk] = sold.get(pk, 0) + 1
+    customers = sorted(spent, key=lambda pk: (-spent[pk], pk))
+    top_products = sorted(units, key=lambda pk: (-units[pk], pk))
+    return (
+        [(pk, spent[pk], bought[pk]) for pk in customers],
+        [(pk, units[pk], sold[pk]) for pk in top_products],
+    )
+
+
+@settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(rows=purchase_rows, window=windows)
+def test_rankings_match_python(rows, window, db):
+    with transaction.atomic():
+        sid = transaction.savepoint()
+        try:
+            users = [
+                User.objects.create_user(email=f"h{i}@example.com", first_name="H", last_name="H")
+                for i in range(5)
+            ]
+            products = [
+                Product.objects.create(sku=f"H-{i}", name="H", price=Decimal("1.00"))
+                for i in range(4)
+            ]
+            Purchase.objects.bulk_create(
+                Purchase(
+                    user=users[c],
+                    product=products[p],
+                    quantity=q,
+                    unit_price=Decimal(cents) / 100,
+                    customer_email=users[c].email,
+                    product_sku=products[p].sku,
+                    product_name="H",
+                    created_at=T0 + timedelta(days=day, hours=1),
+                )
+                for c, p, q, cents, day in rows
+            )
+            users[4].delete()  # their purchases stay, without a user
+            users[4] = None
+            since, until = (None if d is None else T0 + timedelta(days=d) for d in window)
+            if since is not None and until is not None and since >= until:
+                since, until = until, since
+            customers, top = expected_rankings(
+                [(c, p, q, cents, day) for c, p, q, cents, day in rows],
+                users,
+                products,
+                since,
+                until,
+            )
+            # rows were stamped at +1h; the window bounds are midnights, so compare on days
+            got_customers = [
+                (r["user_id"], r["total_spent"], r["purchase_count"])
+                for r in analytics.top_customers(since=since, until=until, limit=100)
+            ]
+            got_products = [
+                (r["product_id"], r["units_sold"], r["purchase_count"])
+                for r in analytics.top_products(since=since, until=until, limit=100)
+            ]
+            assert got_customers == customers
+            assert got_products == top
+            mvc = analytics.most_valuable_customer(since=since, until=until)
+            assert (mvc.pk if mvc else None) == (customers[0][0] if customers else None)
+            mpp = analytics.most_popular_product(since=since, until=until)
+            assert (mpp.pk if mpp else None) == (top[0][0] if top else None)
+        finally:
+            transaction.savepoint_rollback(sid)
+
+
+# --- Examples ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def shop(make_user, make_product, buy):
+    """Three customers, three products, purchases on 1, 2 and 3 January 2024."""
+    ann, ben, cat = (make_user(email=f"{n}@example.com") for n in ("ann", "ben", "cat"))
+    pen, ink, pad = (make_product(price=p) for p in ("2.00", "5.00", "10.00"))
+    buy(ann, pen, 10, at=T0)  # ann 20.00, pen 10 units
+    buy(ben, pad, 1, at=T0 + timedelta(days=1))  # ben 10.00
+    buy(ben, ink, 3, at=T0 + timedelta(days=1, hours=12))  # ben 25.00, ink 3 units
+    buy(cat, ink, 1, at=T0 + timedelta(days=2))  # cat 5.00
+    return {"ann": ann, "ben": ben, "cat": cat, "pen": pen, "ink": ink, "pad": pad}
+
+
+def test_most_valuable_customer(staff_client, shop):
+    response = staff_client.get(MVC)
+    assert response.status_code == 200
+    body = response.json()
+    assert body["id"] == shop["ben"].pk
+    assert body["email"] == "ben@example.com"
+    assert (body["total_spent"], body["purchase_count"]) == ("25.00", 2)
+    assert set(body) == {
+        "id",
+        "first_name",
+        "last_name",
+        "email",
+        "gender",
+        "date_joined",
+        "total_spent",
+        "purchase_count",
+    }
+
+
+def test_most_popular_product(staff_client, shop):
+    body = staff_client.get(MPP).json()
+    assert (body["id"], body["units_sold"], body["purchase_count"]) == (shop["pen"].pk, 10, 1)
+    assert body["price"] == "2.00"
+
+
+def test_ties_go_to_the_lowest_id(staff_client, shop, buy):
+    # ann: 20.00 + 5.00 = 25.00, level with ben; ann has the lower id.
+    buy(shop["ann"], shop["ink"], 1, at=T0)
+    assert staff_client.get(MVC).json()["id"] == shop["ann"].pk
+    # ink: 3 + 1 + 1 + 5 = 10 units, level with pen; pen has the lower id.
+    buy(shop["cat"], shop["ink"], 5, at=T0)
+    assert staff_client.get(MPP).json()["id"] == shop["pen"].pk
+
+
+@pytest.mark.parametrize(
+    "query, customer, spent",
+    [
+        ("?since=2024-01-02", "ben", "25.00"),
+        ("?until=2024-01-02", "ann", "20.00"),  # until is excluded: ben bought on the 2nd
+        ("?since=2024-01-02&until=2024-01-02T12:00:00Z", "ben", "10.00"),
+        ("?since=2024-01-02T12:00:00%2B00:00", "ben", "15.00"),  # an explicit offset
+        ("?since=2024-01-02T13:00:00%2B01:00", "ben", "15.00"),  # = 12:00 UTC
+        ("?since=2024-01-03", "cat", "5.00"),
+        ("?since=2024-01-01T00:00:00&until=2024-01-01T00:00:01", "ann", "20.00"),
+    ],
+)
+def test_windows_are_half_open(staff_client, shop, query, customer, spent):
+    body = staff_client.get(MVC + query).json()
+    assert (body["id"], body["total_spent"]) == (shop[customer].pk, spent)
+
+
+@pytest.mark.parametrize("path", [MVC, MPP])
+@pytest.mark.parametrize("query", ["?since=2025-01-01", "?until=2024-01-01", "?until=2023-06-01"])
+def test_empty_window_is_404(staff_client, shop, path, query):
+    response = staff_client.get(path + query)
+    assert response.status_code == 404
+    assert response.json() == {"detail": "No purchases in this window."}
+
+
+@pytest.mark.parametrize("path", [MVC, MPP])
+def test_no_purchases_at_all_is_404(staff_client, path):
+    assert staff_client.get(path).status_code == 404
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        MVC,
+        MPP,
+        *(MVC.replace("most_valuable_customer", n) for n in ("top_customers", "top_products")),
+    ],
+)
+@pytest.mark.parametrize(
+    "query, field",
+    [
+        ("?since=yesterday", "since"),
+        ("?until=2024-02-30", "until"),
+        ("?since=2024-01-01T25:00", "since"),
+        ("?since=2024-01-02&until=2024-01-01", "until"),
+        ("?since=2024-01-02&until=2024-01-02", "until"),
+        ("?since=0001-01-01T00:00:00%2B01:00", "since"),
+        ("?until=9999-12-31T23:59:59-01:00", "until"),
+        ("?since=" + "9" * 100, "since"),
+    ],
+)
+def test_invalid_window_is_400_naming_the_parameter(staff_client, path, query, field):
+    response = staff_client.get(path + query)
+    assert response.status_code == 400, response.content
+    assert list(response.json()) == [field]
+
+
+def test_a_price_change_does_not_rewrite_history(staff_client, shop):
+    shop["pen"].price = Decimal("100.00")
+    shop["pen"].save()
+    body = staff_client.get(MVC).json()
+    assert (body["id"], body["total_spent"]) == (shop["ben"].pk, "25.00")
+
+
+def test_a_deleted_customer_is_left_out_of_the_ranking_not_of_the_products(staff_client, shop, buy):
+    buy(shop["cat"], shop["pad"], 10, at=T0)  # cat: 105.00, pad 11 units
+    assert staff_client.get(MVC).json()["id"] == shop["cat"].pk
+    assert staff_client.delete(f"/users/{shop['cat'].pk}").status_code == 200
+
+    assert staff_client.get(MVC).json()["id"] == shop["ben"].pk
+    assert staff_client.get(MPP).json()["id"] == shop["pad"].pk  # units still count
+    assert staff_client.get(MPP).json()["units_sold"] == 11
+    # A window holding only the deleted customer's purchases has no one to rank.
+    assert staff_client.get(MVC + "?since=2024-01-03").status_code == 404
+
+
+def test_top_customers_and_products(staff_client, shop):
+    customers = staff_client.get("/purchases/analytic/top_customers").json()
+    assert [(c["email"], c["total_spent"]) for c in customers] == [
+        ("ben@example.com", "25.00"),
+        ("ann@example.com", "20.00"),
+        ("cat@example.com", "5.00"),
+    ]
+    products = staff_client.get("/purchases/analytic/top_products?limit=2").json()
+    assert [(p["id"], p["units_sold"]) for p in products] == [
+        (shop["pen"].pk, 10),
+        (shop["ink"].pk, 4),
+    ]
+    empty = staff_client.get("/purchases/analytic/top_products?since=2030-01-01")
+    assert (empty.status_code, empty.json()) == (200, [])
+
+
+@pytest.mark.parametrize("limit", ["0", "101", "-1", "abc", "1.5", "10**3"])
+def test_invalid_limit_is_400(staff_client, limit):
+    for path in ("/purchases/analytic/top_customers", "/purchases/analytic/top_products"):
+        response = staff_client.get(f"{path}?limit={limit}")
+        assert response.status_code == 400
+        assert list(response.json()) == ["limit"]
+
+
+def test_in_period_is_chainable(shop):
+    january_2nd = Purchase.objects.in_period(T0 + timedelta(days=1), T0 + timedelta(days=2))
+    assert january_2nd.filter(user=shop["ben"]).count() == 2
+    assert january_2nd.in_period(until=T0 + timedelta(days=1, hours=1)).count() == 1
+    assert Purchase.objects.in_period().count() == 4

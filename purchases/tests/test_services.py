@@ -1,0 +1,138 @@
+"""`purchases.services`: the price snapshot, corrections, and concurrent purchases."""
+
+import threading
+from decimal import Decimal
+
+import pytest
+from django.db import IntegrityError, connection, transaction
+
+from products.models import Product
+from purchases import services
+from purchases.models import Purchase
+
+
+@pytest.mark.django_db
+def test_the_price_is_the_products_at_purchase_time(customer, product):
+    first = services.create_purchase(user=customer, product=product, quantity=2)
+    Product.objects.filter(pk=product.pk).update(price=Decimal("20.00"))
+    second = services.create_purchase(user=customer, product=product, quantity=2)
+
+    first.refresh_from_db()
+    assert (first.unit_price, first.total) == (Decimal("12.50"), Decimal("25.00"))
+    assert (second.unit_price, second.total) == (Decimal("20.00"), Decimal("40.00"))
+
+
+@pytest.mark.django_db
+def test_the_snapshots_survive_renames_and_deletion(customer, product):
+    purchase = services.create_purchase(user=customer, product=product)
+    Product.objects.filter(pk=product.pk).update(name="Big mug", sku="M-002")
+    customer.delete()
+
+    purchase.refresh_from_db()
+    assert purchase.user is None
+    assert (purchase.customer_email, purchase.product_sku, purchase.product_name) == (
+        "alice@example.com",
+        "M-001",
+        "Mug",
+    )
+
+
+@pytest.mark.django_db
+def test_a_product_with_purchases_cannot_be_deleted(customer, product):
+    from django.db.models import ProtectedError
+
+    services.create_purchase(user=customer, product=product)
+    with pytest.raises(ProtectedError):
+        product.delete()
+
+
+@pytest.mark.django_db
+def test_update_reprices_only_on_a_new_product(customer, product, other_product):
+    purchase = services.create_purchase(user=customer, product=product, quantity=2)
+    Product.objects.filter(pk=product.pk).update(price=Decimal("1.00"))
+
+    purchase = services.update_purchase(purchase, quantity=3, product=product)
+    assert (purchase.unit_price, purchase.total) == (Decimal("12.50"), Decimal("37.50"))
+
+    purchase = services.update_purchase(purchase, product=other_product)
+    assert (purchase.unit_price, purchase.total) == (Decimal("3.99"), Decimal("11.97"))
+    assert purchase.product_sku == "T-001"
+
+
+@pytest.mark.django_db
+def test_the_database_refuses_a_quantity_below_one(customer, product):
+    purchase = services.create_purchase(user=customer, product=product)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Purchase.objects.filter(pk=purchase.pk).update(quantity=0)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_purchases_are_all_recorded(postgres_only, make_user, make_product):
+    """50 purchases at once, from 50 connections: every one recorded, totals adding up."""
+    users = [make_user() for _ in range(5)]
+    products = [make_product(price=f"{n}.25") for n in (1, 2)]
+    barrier = threading.Barrier(50)
+    errors = []
+
+    def buy(n):
+        try:
+            barrier.wait(timeout=30)
+            services.create_purchase(user=users[n % 5], product=products[n % 2], quantity=1 + n % 3)
+        except Exception as error:  # reported below, in the main thread
+            errors.append(error)
+        finally:
+            connection.close()  # each thread has its own connection; give it back
+
+    threads = [threading.Thread(target=buy, args=(n,)) for n in range(50)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert errors == []
+    assert Purchase.objects.count() == 50
+    expected = sum((1 + n % 3) * Decimal(f"{(1, 2)[n % 2]}.25") for n in range(50))
+    assert sum(p.total for p in Purchase.objects.all()) == expected
+    from purchases import analytics
+
+    ranked = analytics.top_customers(limit=5)
+    assert sum(row["total_spent"] for row in ranked) == expected
+    assert sum(row["purchase_count"] for row in ranked) == 50
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_price_change_during_purchases_is_never_torn(postgres_only, customer, make_product):
+    """Purchases racing price changes pay one of the prices the product really had."""
+    product = make_product(price="10.00")
+    prices = [Decimal(f"{10 + n}.00") for n in range(20)]
+    errors = []
+
+    def buy():
+        try:
+            for _ in range(20):
+                services.create_purchase(user=customer, product=product)
+        except Exception as error:
+            errors.append(error)
+        finally:
+            connection.close()
+
+    def reprice():
+        try:
+            for price in prices:
+                with transaction.atomic():
+                    Product.objects.select_for_update().filter(pk=product.pk).update(price=price)
+        except Exception as error:
+            errors.append(error)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=buy), threading.Thread(target=reprice)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert errors == []
+    paid = set(Purchase.objects.values_list("unit_price", flat=True))
+    assert paid <= {Decimal("10.00"), *prices}
+    assert Purchase.objects.count() == 20

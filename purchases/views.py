@@ -1,0 +1,151 @@
+"""The purchases API (SPEC 4.3) and the sales analytics (SPEC 4.4)."""
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from rest_framework import status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import NotFound
+from rest_framework.generics import get_object_or_404
+from rest_framework.response import Response
+
+from purchases import analytics, services
+from purchases.filters import PurchaseFilter
+from purchases.models import Purchase
+from purchases.serializers import (
+    CustomerSpendSerializer,
+    ProductSalesSerializer,
+    PurchaseHistorySerializer,
+    PurchaseSerializer,
+    PurchaseWriteSerializer,
+    TopWindowSerializer,
+    WindowSerializer,
+)
+from shop.permissions import ByAction, Customer, Staff
+from shop.viewsets import ShopViewSet
+from users.models import User
+
+EMPTY_WINDOW = "No purchases in this window."
+
+
+@extend_schema_view(
+    create=extend_schema(
+        request=PurchaseWriteSerializer,
+        responses={201: PurchaseSerializer},
+        description="Records a purchase at the product's current price. A customer may only "
+        "buy for themself: another `user_id` is 403.",
+    ),
+    partial_update=extend_schema(
+        request=PurchaseWriteSerializer,
+        responses={200: PurchaseSerializer},
+        description="Staff only. A new `product_id` re-prices the purchase at that product's "
+        "current price; a new `quantity` keeps the unit price paid.",
+    ),
+)
+class PurchaseViewSet(ShopViewSet):
+    """Customers buy for themselves and read their own purchases; staff do everything.
+
+    Purchases are financial records: correcting (`PATCH`) or removing (`DELETE`)
+    one is for staff only. Another customer's purchase is 404, not 403, so that
+    purchase ids do not leak.
+    """
+
+    queryset = Purchase.objects.newest_first()
+    serializer_class = PurchaseSerializer
+    filterset_class = PurchaseFilter
+    owner_field = "user"
+    permission_classes = [ByAction(create=Customer, retrieve=Customer, user_history=Customer)]
+
+    def create(self, request, *args, **kwargs):
+        serializer = PurchaseWriteSerializer(data=request.data, context={"request": request})
+        serializer.is_valid(raise_exception=True)
+        purchase = services.create_purchase(**serializer.validated_data)
+        return Response(PurchaseSerializer(purchase).data, status=status.HTTP_201_CREATED)
+
+    def partial_update(self, request, *args, **kwargs):
+        purchase = self.get_object()
+        serializer = PurchaseWriteSerializer(
+            data=request.data, partial=True, context={"request": request}
+        )
+        serializer.is_valid(raise_exception=True)
+        purchase = services.update_purchase(purchase, **serializer.validated_data)
+        return Response(PurchaseSerializer(purchase).data)
+
+    def perform_destroy(self, instance):
+        services.delete_purchase(instance)
+
+    @extend_schema(
+        parameters=[OpenApiParameter("user_id", OpenApiTypes.INT, OpenApiParameter.PATH)],
+        responses={200: PurchaseHistorySerializer(many=True)},
+    )
+    @action(
+        detail=False,
+        url_path=r"user/(?P<user_id>[^/]+)",
+        filter_backends=[],
+        serializer_class=PurchaseHistorySerializer,
+    )
+    def user_history(self, request, user_id):
+        """A customer's purchases, newest first, each with its product (a constant 3 queries).
+
+        A customer asking for anyone else gets the same 404 as for a user that does
+        not exist: whether an id belongs to a customer does not leak.
+        """
+        users = (
+            User.objects.all() if request.user.is_staff else User.objects.filter(pk=request.user.pk)
+        )
+        user = get_object_or_404(users.only("pk"), pk=user_id)
+        purchases = Purchase.objects.filter(user=user).select_related("product").newest_first()
+        page = self.paginate_queryset(purchases)
+        return self.get_paginated_response(PurchaseHistorySerializer(page, many=True).data)
+
+
+class PurchaseAnalyticsViewSet(viewsets.GenericViewSet):
+    """Sales analytics for staff: who spends the most, what sells the most.
+
+    Windows are half-open, `[since, until)`. A customer since deleted is left out
+    of the customer rankings; their purchases still count for the products.
+    """
+
+    permission_classes = [Staff]
+    filter_backends = []
+    pagination_class = None
+
+    def window(self, serializer_class=WindowSerializer):
+        serializer = serializer_class(data=self.request.query_params)
+        serializer.is_valid(raise_exception=True)
+        return serializer.validated_data
+
+    @extend_schema(parameters=[WindowSerializer], responses={200: CustomerSpendSerializer})
+    @action(detail=False, url_path="most_valuable_customer")
+    def most_valuable_customer(self, request):
+        """The customer who spent the most in the window (ties: lowest id); 404 if none."""
+        customer = analytics.most_valuable_customer(**self.window())
+        if customer is None:
+            raise NotFound(EMPTY_WINDOW)
+        return Response(CustomerSpendSerializer(customer).data)
+
+    @extend_schema(parameters=[WindowSerializer], responses={200: ProductSalesSerializer})
+    @action(detail=False, url_path="most_popular_product")
+    def most_popular_product(self, request):
+        """The product with the most units sold in the window (ties: lowest id); 404 if none."""
+        product = analytics.most_popular_product(**self.window())
+        if product is None:
+            raise NotFound(EMPTY_WINDOW)
+        return Response(ProductSalesSerializer(product).data)
+
+    @extend_schema(
+        parameters=[TopWindowSerializer], responses={200: CustomerSpendSerializer(many=True)}
+    )
+    @action(detail=False, url_path="top_customers")
+    def top_customers(self, request):
+        """The `limit` biggest spenders of the window, first to last; an empty array if none."""
+        customers = analytics.ranked_customers(**self.window(TopWindowSerializer))
+        return Response(CustomerSpendSerializer(customers, many=True).data)
+
+    @extend_schema(
+        parameters=[TopWindowSerializer], responses={200: ProductSalesSerializer(many=True)}
+    )
+    @action(detail=False, url_path="top_products")
+    def top_products(self, request):
+        """The `limit` best-selling products of the window; an empty array if none."""
+        products = analytics.ranked_products(**self.window(TopWindowSerializer))
+        return Response(ProductSalesSerializer(products, many=True).data)
