@@ -312,7 +312,7 @@ def main():
     args = parser.parse_args()
 
     os.environ["DATABASE_URL"] = args.database_url
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "shop.settings")
+    os.environ["DJANGO_SETTINGS_MODULE"] = "bench.settings"  # routes the baselines too
     os.environ["DJANGO_ALLOWED_HOSTS"] = "testserver"
     os.environ["DJANGO_LOG_LEVEL"] = "ERROR"
     ensure_database(args.database_url)
@@ -320,13 +320,11 @@ def main():
     import django
 
     django.setup()
-    from django.conf import settings
     from django.core.management import call_command
     from django.utils import timezone
 
     from purchases.models import Purchase
 
-    settings.ROOT_URLCONF = "bench.urls"  # adds the same-stack baselines
     call_command("migrate", verbosity=0)
     sizes = {"users": args.users, "products": args.products, "purchases": args.purchases}
     have = counts()

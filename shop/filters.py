@@ -12,6 +12,9 @@ class OwnerScopeFilter(BaseFilterBackend):
     row is simply not found (404): ids of other customers do not leak.
     """
 
+    # Applies to single objects too, not only to lists (see ShopViewSet.filter_queryset).
+    scopes_rows = True
+
     def filter_queryset(self, request, queryset, view):
         owner_field = getattr(view, "owner_field", None)
         user = request.user

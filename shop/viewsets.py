@@ -9,7 +9,10 @@ class ShopViewSet(viewsets.ModelViewSet):
 
     - `PATCH` updates (there is no `PUT`, as in the old service);
     - `DELETE` answers 200 with a JSON body, not 204;
-    - any id reaches the view, so a non-integer id is a JSON 404 like an unknown one.
+    - any id reaches the view, so a non-integer id is a JSON 404 like an unknown one;
+    - a single object is looked up through the backends that scope rows (whose
+      rows a user may see), not through the list filters: `?category=` means
+      nothing on `/products/5`, and building a filter form per request is not free.
     """
 
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
@@ -21,3 +24,11 @@ class ShopViewSet(viewsets.ModelViewSet):
         self.perform_destroy(instance)
         label = instance._meta.verbose_name.capitalize()
         return Response({"id": pk, "detail": f"{label} {pk} deleted."}, status=status.HTTP_200_OK)
+
+    def filter_queryset(self, queryset):
+        if not self.detail:
+            return super().filter_queryset(queryset)
+        for backend in self.filter_backends:
+            if getattr(backend, "scopes_rows", False):
+                queryset = backend().filter_queryset(self.request, queryset, self)
+        return queryset
