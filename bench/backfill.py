@@ -1,0 +1,335 @@
+"""Benchmark of the product backfill: our command against the raw path and Django's bulk_create.
+
+    .venv/bin/python bench/backfill.py                      # 1,000,000 rows, PostgreSQL + SQLite
+    .venv/bin/python bench/backfill.py --rows 100000 --no-sqlite
+    .venv/bin/python bench/backfill.py --database-url postgres://postgres@127.0.0.1:5432/shop_bench
+
+For each database it measures, on a first load into an empty table and on a
+re-run of the same unchanged file:
+
+- ours: `manage.py backfill FILE` in a subprocess (wall time and its peak RSS,
+  from the child's own rusage);
+- raw: the same data with no validation at all: PostgreSQL `COPY` of the file
+  into a staging table plus the same one upsert; SQLite `executemany` upserts;
+- bulk_create: Django's `bulk_create(update_conflicts=True)` in batches of 5,000,
+  the usual alternative, in a subprocess.
+
+The data file is made by fixtures/generate_products.py into bench/data/ (ignored
+by git) and reused. The PostgreSQL database is created and migrated if needed;
+its products table is emptied (TRUNCATE … CASCADE) before each first load.
+"""
+
+import argparse
+import csv
+import os
+import resource
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT / "bench" / "data"
+PYTHON = sys.executable
+TABLE = "products_product"
+COLUMNS = ("sku", "name", "description", "category", "price")
+DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/shop_bench"
+BULK_BATCH = 5000
+CHANGED = " OR ".join(f"{TABLE}.{c} <> excluded.{c}" for c in COLUMNS[1:])
+UPDATES = ", ".join(f"{c} = excluded.{c}" for c in (*COLUMNS[1:], "updated_at"))
+
+
+def data_file(rows):
+    path = DATA / f"products-{rows}.csv"
+    if not path.exists():
+        print(f"generating {path.relative_to(ROOT)} ...", flush=True)
+        subprocess.run(
+            [PYTHON, str(ROOT / "fixtures" / "generate_products.py"), "--rows", str(rows),
+             "--out", str(path)],
+            check=True,
+        )  # fmt: skip
+    return path
+
+
+def run_child(args, database_url):
+    """Runs a child process; returns (seconds, peak RSS in MiB, stdout)."""
+    env = {**os.environ, "DATABASE_URL": database_url, "DJANGO_DEBUG": "1"}
+    started = time.perf_counter()
+    child = subprocess.Popen(
+        args, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    output = child.stdout.read()
+    _, status, usage = os.wait4(child.pid, 0)
+    seconds = time.perf_counter() - started
+    child.returncode = os.waitstatus_to_exitcode(status)
+    if child.returncode not in (0,):
+        sys.exit(f"child failed ({child.returncode}): {' '.join(map(str, args))}\n{output}")
+    return seconds, usage.ru_maxrss / 1024, output
+
+
+def migrate(database_url):
+    run_child([PYTHON, "manage.py", "migrate", "--noinput", "-v0"], database_url)
+
+
+def ours(path, database_url):
+    return run_child([PYTHON, "manage.py", "backfill", str(path)], database_url)[:2]
+
+
+def bulk_create(path, database_url):
+    return run_child([PYTHON, __file__, "--bulk-create-child", str(path)], database_url)[:2]
+
+
+def bulk_create_child(path):
+    """Django's usual way: bulk_create(update_conflicts=True) in batches of 5,000."""
+    sys.path.insert(0, str(ROOT))
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "shop.settings")
+    import django
+
+    django.setup()
+    from django.db import transaction
+
+    from products.models import Product
+
+    def flush(batch):
+        Product.objects.bulk_create(
+            batch,
+            update_conflicts=True,
+            unique_fields=["sku"],
+            update_fields=["name", "description", "category", "price", "updated_at"],
+        )
+
+    with open(path, encoding="utf-8", newline="") as source, transaction.atomic():
+        batch = []
+        for row in csv.DictReader(source):
+            batch.append(Product(**{c: row[c] for c in COLUMNS}))
+            if len(batch) == BULK_BATCH:
+                flush(batch)
+                batch = []
+        if batch:
+            flush(batch)
+
+
+# -- PostgreSQL ---------------------------------------------------------------
+
+
+def pg_connect(database_url, dbname=None):
+    import psycopg
+
+    conninfo = database_url.replace("postgres://", "postgresql://", 1)
+    if dbname:
+        return psycopg.connect(conninfo, dbname=dbname, autocommit=True)
+    return psycopg.connect(conninfo, autocommit=True)
+
+
+def pg_prepare(database_url):
+    import psycopg
+
+    name = database_url.rsplit("/", 1)[1].split("?")[0]
+    with pg_connect(database_url, dbname="postgres") as admin:
+        if not admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
+            admin.execute(f"CREATE DATABASE {psycopg.sql.Identifier(name).as_string(admin)}")
+    migrate(database_url)
+    with pg_connect(database_url) as conn:
+        return conn.execute("SHOW server_version").fetchone()[0]
+
+
+def pg_empty(database_url):
+    with pg_connect(database_url) as conn:
+        conn.execute(f"TRUNCATE {TABLE} RESTART IDENTITY CASCADE")
+        conn.execute(f"VACUUM ANALYZE {TABLE}")
+
+
+def pg_count(database_url):
+    with pg_connect(database_url) as conn:
+        return conn.execute(f"SELECT count(*) FROM {TABLE}").fetchone()[0]
+
+
+def pg_raw(path, database_url):
+    """COPY of the file into a staging table, then the same one upsert: no validation."""
+    started = time.perf_counter()
+    with pg_connect(database_url) as conn, conn.transaction(), conn.cursor() as cursor:
+        cursor.execute(
+            "CREATE TEMPORARY TABLE raw_staging (sku text, name text, description text, "
+            "category text, price numeric(12, 2)) ON COMMIT DROP"
+        )
+        with (
+            open(path, "rb") as source,
+            cursor.copy(
+                f"COPY raw_staging ({', '.join(COLUMNS)}) FROM STDIN WITH (FORMAT csv, HEADER)"
+            ) as copy,
+        ):
+            while block := source.read(1 << 20):
+                copy.write(block)
+        cursor.execute("ANALYZE raw_staging")
+        cursor.execute(
+            f"INSERT INTO {TABLE} ({', '.join(COLUMNS)}, created_at, updated_at) "
+            f"SELECT {', '.join(COLUMNS)}, now(), now() FROM raw_staging "
+            f"ON CONFLICT (sku) DO UPDATE SET {UPDATES} WHERE {CHANGED}"
+        )
+    return time.perf_counter() - started, None
+
+
+# -- SQLite -------------------------------------------------------------------
+
+
+def sqlite_url(path):
+    return f"sqlite:///{path}"
+
+
+def sqlite_prepare(db_path):
+    for suffix in ("", "-journal", "-wal", ".backfill-lock"):
+        Path(f"{db_path}{suffix}").unlink(missing_ok=True)
+    migrate(sqlite_url(db_path))
+    return sqlite3.sqlite_version
+
+
+def sqlite_empty(db_path):
+    with sqlite3.connect(db_path) as conn:
+        conn.execute(f"DELETE FROM {TABLE}")
+    conn.close()
+
+
+def sqlite_count(db_path):
+    conn = sqlite3.connect(db_path)
+    try:
+        return conn.execute(f"SELECT count(*) FROM {TABLE}").fetchone()[0]
+    finally:
+        conn.close()
+
+
+def sqlite_raw(path, db_path):
+    """executemany upserts in batches of 5,000 straight from csv.reader: no validation."""
+    started = time.perf_counter()
+    now = time.strftime("%Y-%m-%d %H:%M:%S.000000", time.gmtime())
+    conn = sqlite3.connect(db_path, isolation_level=None)
+    sql = (
+        f"INSERT INTO {TABLE} ({', '.join(COLUMNS)}, created_at, updated_at) "
+        f"VALUES (?, ?, ?, ?, ?, '{now}', '{now}') "
+        f"ON CONFLICT (sku) DO UPDATE SET {UPDATES} WHERE {CHANGED}"
+    )
+    try:
+        conn.execute("BEGIN")
+        with open(path, encoding="utf-8", newline="") as source:
+            reader = csv.reader(source)
+            next(reader)
+            batch = []
+            for row in reader:
+                batch.append(row)
+                if len(batch) == BULK_BATCH:
+                    conn.executemany(sql, batch)
+                    batch = []
+            if batch:
+                conn.executemany(sql, batch)
+        conn.execute("COMMIT")
+    finally:
+        conn.close()
+    return time.perf_counter() - started, None
+
+
+# -- report -------------------------------------------------------------------
+
+
+def measure(label, empty, count, rows, runs):
+    """Runs each contender on an empty table, then again on the unchanged file."""
+    results = {}
+    for name, run in runs:
+        empty()
+        first = run()
+        assert count() == rows, f"{name}: expected {rows} products after the first load"
+        again = run()
+        assert count() == rows
+        results[name] = (first, again)
+        print(f"  {name:<12} first load {first[0]:7.2f} s   re-run {again[0]:7.2f} s", flush=True)
+    return results
+
+
+def report(title, results, rows, target):
+    raw, ours_, bulk = results["raw"], results["ours"], results.get("bulk_create")
+    print(f"\n{title}")
+    header = f"  {'':34} {'first load':>14} {'unchanged re-run':>18}"
+    print(header)
+
+    def line(label, values):
+        print(f"  {label:34} {values[0]:>14} {values[1]:>18}")
+
+    line("raw path (no validation)", [f"{raw[i][0]:.2f} s" for i in (0, 1)])
+    line("our command", [f"{ours_[i][0]:.2f} s" for i in (0, 1)])
+    if bulk:
+        line(
+            f"bulk_create(update_conflicts), {BULK_BATCH:,}",
+            [f"{bulk[i][0]:.2f} s" for i in (0, 1)],
+        )
+    line("our rows/s", [f"{rows / ours_[i][0]:,.0f}" for i in (0, 1)])
+    line("raw rows/s", [f"{rows / raw[i][0]:,.0f}" for i in (0, 1)])
+    line(f"ours / raw (target <= {target}x)", [f"{ours_[i][0] / raw[i][0]:.2f}x" for i in (0, 1)])
+    if bulk:
+        line(
+            "bulk_create / ours (target >= 3x)",
+            [f"{bulk[i][0] / ours_[i][0]:.2f}x" for i in (0, 1)],
+        )
+    line("our peak RSS (target <= 150 MB)", [f"{ours_[i][1]:.0f} MiB" for i in (0, 1)])
+    ok = all(ours_[i][0] / raw[i][0] <= target for i in (0, 1)) and all(
+        ours_[i][1] <= 150 for i in (0, 1)
+    )
+    if bulk:
+        ok = ok and all(bulk[i][0] / ours_[i][0] >= 3 for i in (0, 1))
+    print(f"  targets: {'met' if ok else 'NOT met'}")
+    return ok
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--database-url", default=DEFAULT_URL, help="PostgreSQL (%(default)s)")
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--no-postgres", action="store_true", help="skip PostgreSQL")
+    parser.add_argument("--no-sqlite", action="store_true", help="skip the SQLite comparison")
+    parser.add_argument("--no-bulk-create", action="store_true", help="skip bulk_create (slow)")
+    parser.add_argument("--bulk-create-child", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.bulk_create_child:
+        return bulk_create_child(args.bulk_create_child)
+
+    path = data_file(args.rows)
+    rows = args.rows
+    size = path.stat().st_size / 1024 / 1024
+    print(f"bench: {rows:,} rows, {path.relative_to(ROOT)} ({size:.0f} MiB), {os.cpu_count()} CPUs")
+    own_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"this process: peak RSS {own_rss:.0f} MiB")
+    ok = True
+
+    if not args.no_postgres:
+        url = args.database_url
+        version = pg_prepare(url)
+        print(f"\nPostgreSQL {version} ({url})", flush=True)
+        contenders = [
+            ("raw", lambda: pg_raw(path, url)),
+            ("ours", lambda: ours(path, url)),
+        ]
+        if not args.no_bulk_create:
+            contenders.append(("bulk_create", lambda: bulk_create(path, url)))
+        results = measure(
+            "PostgreSQL", lambda: pg_empty(url), lambda: pg_count(url), rows, contenders
+        )
+        ok &= report(f"PostgreSQL {version}, {rows:,} rows", results, rows, 2.0)
+
+    if not args.no_sqlite:
+        db_path = DATA / "bench.sqlite3"
+        version = sqlite_prepare(db_path)
+        url = sqlite_url(db_path)
+        print(f"\nSQLite {version} ({db_path.relative_to(ROOT)})", flush=True)
+        contenders = [
+            ("raw", lambda: sqlite_raw(path, db_path)),
+            ("ours", lambda: ours(path, url)),
+        ]
+        if not args.no_bulk_create:
+            contenders.append(("bulk_create", lambda: bulk_create(path, url)))
+        results = measure(
+            "SQLite", lambda: sqlite_empty(db_path), lambda: sqlite_count(db_path), rows, contenders
+        )
+        ok &= report(f"SQLite {version}, {rows:,} rows", results, rows, 2.5)
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,289 @@
+"""Streaming read and validation of a product CSV (SPEC 5).
+
+The reader never holds more than one row: it yields validated rows one at a
+time and reports each rejected row, with the physical line of the file where
+the row starts, through a callback. A file that cannot be used at all (missing,
+binary, not UTF-8, empty, no usable header) raises `BackfillFileError`, whose
+message names the problem for a person.
+
+Duplicate skus are not detected here but by the writer, in the database: a
+set of every sku seen would grow with the file, and memory must stay flat.
+"""
+
+import csv
+import io
+import os
+import re
+from dataclasses import dataclass, field
+
+REQUIRED_COLUMNS = ("sku", "name", "price")
+OPTIONAL_COLUMNS = ("description", "category")
+KNOWN_COLUMNS = REQUIRED_COLUMNS + OPTIONAL_COLUMNS
+
+# The limits of the Product model's columns.
+MAX_LENGTHS = {"sku": 64, "name": 255, "category": 100}
+MAX_PRICE_DIGITS = 10  # numeric(12, 2): 10 digits before the point
+
+# A plain decimal: digits, optionally a point and one or two digits. Nothing else
+# (no sign, exponent, NaN, thousands separator or currency symbol).
+PLAIN_PRICE = re.compile(r"[0-9]+(?:\.[0-9]{1,2})?")
+NUMBER_LIKE = re.compile(r"[0-9]*\.?[0-9]+")
+TOO_MANY_DECIMALS = re.compile(r"[0-9]*\.[0-9]{3,}")
+THOUSANDS = re.compile(r"[0-9]{1,3}(?:[,' _][0-9]{3})+(?:\.[0-9]+)?")
+
+SNIFF_BYTES = 64 * 1024
+# Descriptions may be long; the csv module's default cap (128 KiB) is kept as an
+# upper bound of sanity, raised to 1 MiB for a whole field.
+csv.field_size_limit(1024 * 1024)
+
+
+class BackfillFileError(Exception):
+    """The file cannot be imported at all; the message says why, for a person."""
+
+
+@dataclass
+class ReadStats:
+    rows: int = 0
+    rejected: int = 0
+    bytes_read: int = 0
+    warnings: list = field(default_factory=list)
+
+
+class _GuardedRaw(io.RawIOBase):
+    """A binary stream that counts bytes (for progress) and refuses NUL bytes.
+
+    A NUL never appears in text; finding one means a binary file (or UTF-16),
+    and PostgreSQL could not store it anyway. Checking each 64 KiB chunk in C
+    costs nothing next to parsing.
+    """
+
+    def __init__(self, raw):
+        self.raw = raw
+        self.bytes_read = 0
+
+    def readable(self):
+        return True
+
+    def readinto(self, buffer):
+        data = self.raw.read(len(buffer))
+        if not data:
+            return 0
+        position = data.find(b"\x00")
+        if position >= 0:
+            raise BackfillFileError(
+                "the file is binary, not CSV text "
+                f"(NUL byte at offset {self.bytes_read + position})"
+            )
+        size = len(data)
+        buffer[:size] = data
+        self.bytes_read += size
+        return size
+
+
+def _check_start(head):
+    """Clear messages for the usual wrong files, from their first bytes."""
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise BackfillFileError("the file is UTF-16 text; save it as UTF-8 CSV")
+    if b"\x00" in head:
+        raise BackfillFileError("the file is binary, not CSV text")
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as error:
+        # A multi-byte character cut by the end of the sample is not an error.
+        if error.start < len(head) - 3:
+            raise BackfillFileError(
+                f"the file is not UTF-8 text (invalid byte 0x{head[error.start]:02x} "
+                f"at offset {error.start}); save it as UTF-8 CSV"
+            ) from None
+
+
+def _columns(header):
+    """Maps the known column names to their positions; unknown columns become one warning."""
+    positions, unknown = {}, []
+    for index, raw_name in enumerate(header):
+        name = raw_name.strip().lower()
+        if name in KNOWN_COLUMNS:
+            if name in positions:
+                raise BackfillFileError(f"the header names the column {name!r} twice")
+            positions[name] = index
+        else:
+            unknown.append(raw_name.strip() or f"(unnamed column {index + 1})")
+    missing = [name for name in REQUIRED_COLUMNS if name not in positions]
+    if missing:
+        found = ", ".join(name.strip() for name in header) or "nothing"
+        raise BackfillFileError(
+            f"missing required column{'s' if len(missing) > 1 else ''} "
+            f"{', '.join(missing)} in the header (found: {found[:200]})"
+        )
+    return positions, unknown
+
+
+def price_problem(value):
+    """Why `value` is not an acceptable price, or None when it is."""
+    if PLAIN_PRICE.fullmatch(value):
+        whole = value.split(".", 1)[0].lstrip("0")
+        if len(whole) > MAX_PRICE_DIGITS:
+            return (
+                f"price {value} is too large (at most {MAX_PRICE_DIGITS} digits before the point)"
+            )
+        return None
+    if value == "":
+        return "missing price"
+    shown = value if len(value) <= 40 else value[:40] + "…"
+    if value.startswith("-") and NUMBER_LIKE.fullmatch(value[1:]):
+        return f"negative price {shown} (must be 0 or more)"
+    if TOO_MANY_DECIMALS.fullmatch(value):
+        return f"price {shown} has more than 2 decimal places"
+    if THOUSANDS.fullmatch(value):
+        return f"price {shown} has a thousands separator; write a plain decimal like 1234.50"
+    return f"price {shown!r} is not a plain decimal number like 12.50"
+
+
+class ProductCsvReader:
+    """Reads a product CSV from a path or a binary file object.
+
+    Usage: `reader = ProductCsvReader(source)`, then `reader.open()` (checks the
+    file and its header, may raise `BackfillFileError`), then iterate over
+    `reader.rows(on_reject)` for the valid rows. `reader.stats` counts as it goes.
+    """
+
+    def __init__(self, source):
+        self.source = source
+        self.stats = ReadStats()
+        self.size = None
+        self._raw = None
+        self._csv = None
+        self._positions = None
+        self._owns_file = False
+
+    # -- opening -----------------------------------------------------------
+
+    def open(self):
+        stream = self._open_binary()
+        head = stream.read(SNIFF_BYTES)
+        if not head.removeprefix(b"\xef\xbb\xbf").strip():
+            raise BackfillFileError("the file is empty")
+        _check_start(head)
+        stream.seek(0)
+        self._raw = _GuardedRaw(stream)
+        text = io.TextIOWrapper(
+            io.BufferedReader(self._raw, buffer_size=SNIFF_BYTES),
+            encoding="utf-8-sig",  # drops a leading BOM
+            errors="strict",
+            newline="",  # the csv module handles \n, \r\n and \r, and newlines in quotes
+        )
+        self._csv = csv.reader(text, strict=False)
+        header = self._next_record()
+        while header is not None and not any(cell.strip() for cell in header):
+            header = self._next_record()  # blank lines before the header
+        if header is None:
+            raise BackfillFileError("the file is empty")
+        self._positions, unknown = _columns(header)
+        self._width = len(header)
+        if unknown:
+            self.stats.warnings.append(
+                f"ignored unknown column{'s' if len(unknown) > 1 else ''}: {', '.join(unknown)}"
+            )
+        return self
+
+    def _open_binary(self):
+        if hasattr(self.source, "read"):
+            stream = self.source
+            if not stream.seekable():
+                raise BackfillFileError("the upload cannot be re-read (not seekable)")
+            stream.seek(0, os.SEEK_END)
+            self.size = stream.tell()
+            stream.seek(0)
+            return stream
+        path = os.fspath(self.source)
+        try:
+            stream = open(path, "rb")  # noqa: SIM115 (closed by close())
+        except FileNotFoundError:
+            raise BackfillFileError(f"no such file: {path}") from None
+        except IsADirectoryError:
+            raise BackfillFileError(f"{path} is a directory, not a CSV file") from None
+        except OSError as error:
+            raise BackfillFileError(f"cannot open {path}: {error.strerror}") from None
+        self._owns_file = True
+        self.size = os.fstat(stream.fileno()).st_size
+        return stream
+
+    def close(self):
+        if self._owns_file and self._raw is not None:
+            self._raw.raw.close()
+        elif self._owns_file and hasattr(self.source, "close"):
+            self.source.close()
+
+    def __enter__(self):
+        return self.open()
+
+    def __exit__(self, *exc):
+        self.close()
+
+    @property
+    def bytes_read(self):
+        return self._raw.bytes_read if self._raw is not None else 0
+
+    def _next_record(self):
+        try:
+            return next(self._csv, None)
+        except UnicodeDecodeError:
+            raise BackfillFileError(
+                f"the file is not UTF-8 text (invalid byte near line {self._csv.line_num + 1}); "
+                "save it as UTF-8 CSV"
+            ) from None
+        except csv.Error as error:
+            raise BackfillFileError(f"line {self._csv.line_num}: malformed CSV ({error})") from None
+
+    # -- rows --------------------------------------------------------------
+
+    def rows(self, on_reject):
+        """Yields each valid row; calls `on_reject(line, reason)` for each invalid one."""
+        positions = self._positions
+        i_sku, i_name, i_price = positions["sku"], positions["name"], positions["price"]
+        i_description = positions.get("description")
+        i_category = positions.get("category")
+        width = self._width
+        max_sku, max_name, max_category = (
+            MAX_LENGTHS["sku"],
+            MAX_LENGTHS["name"],
+            MAX_LENGTHS["category"],
+        )
+        stats = self.stats
+        plain_price = PLAIN_PRICE.fullmatch
+        line = self._csv.line_num + 1  # where the next record starts
+        while (record := self._next_record()) is not None:
+            start, line = line, self._csv.line_num + 1
+            if len(record) != width:
+                if not record or (len(record) == 1 and not record[0].strip()):
+                    continue  # a blank line
+                stats.rows += 1
+                stats.rejected += 1
+                on_reject(start, f"expected {width} fields, found {len(record)}")
+                continue
+            stats.rows += 1
+            sku = record[i_sku].strip()
+            name = record[i_name].strip()
+            price = record[i_price].strip()
+            description = record[i_description].strip() if i_description is not None else ""
+            category = record[i_category].strip() if i_category is not None else ""
+            if not sku:
+                reason = "missing sku"
+            elif len(sku) > max_sku:
+                reason = f"sku is longer than {max_sku} characters ({len(sku)})"
+            elif not name:
+                reason = "missing name"
+            elif len(name) > max_name:
+                reason = f"name is longer than {max_name} characters ({len(name)})"
+            elif len(category) > max_category:
+                reason = f"category is longer than {max_category} characters ({len(category)})"
+            elif plain_price(price) is None or len(price) > MAX_PRICE_DIGITS + 3:
+                reason = price_problem(price)
+            else:
+                reason = None
+            if reason is None:
+                # A plain tuple: the writer's column order (see writer.STAGING_COLUMNS).
+                yield (start, sku, name, description, category, price)
+            else:
+                stats.rejected += 1
+                on_reject(start, reason)

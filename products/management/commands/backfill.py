@@ -1,0 +1,128 @@
+"""`python manage.py backfill [PATH] [--dry-run] [--strict] [--batch-size N]` (SPEC 5)."""
+
+import sys
+import time
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+from tqdm import tqdm
+
+from products.backfill import (
+    DEFAULT_BATCH_SIZE,
+    BackfillFileError,
+    BackfillLocked,
+    BackfillRun,
+    run_backfill,
+)
+
+# Exit statuses (also in the README).
+EXIT_REJECTED = 1  # rows rejected: the valid ones were imported (nothing under --strict)
+EXIT_UNUSABLE = 2  # the file cannot be used: nothing written
+EXIT_LOCKED = 3  # another backfill is running
+PROGRESS_MIN_BYTES = 1024 * 1024  # no progress bar for small files
+
+
+class Command(BaseCommand):
+    help = (
+        "Loads the product catalogue from a CSV file (default: settings.SHOP_PRODUCTS_CSV). "
+        "Products are matched by sku: new ones are created, changed ones updated, unchanged "
+        "ones left alone. Exit status: 0 every row accepted, 1 rows rejected, "
+        "2 unusable file, 3 another backfill is running."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "path", nargs="?", help=f"the CSV file (default: {settings.SHOP_PRODUCTS_CSV})"
+        )
+        parser.add_argument(
+            "--dry-run", action="store_true", help="validate and report; write nothing"
+        )
+        parser.add_argument(
+            "--strict", action="store_true", help="any rejected row aborts: write nothing"
+        )
+        parser.add_argument(
+            "--batch-size",
+            type=int,
+            default=DEFAULT_BATCH_SIZE,
+            help="rows per batch written to the database (SQLite; default %(default)s)",
+        )
+        parser.add_argument(
+            "--wait",
+            type=float,
+            default=0.0,
+            metavar="SECONDS",
+            help="wait this long for another running backfill to finish (default: refuse)",
+        )
+
+    def handle(self, *args, path=None, dry_run, strict, batch_size, wait, **options):
+        if batch_size < 1:
+            raise CommandError("--batch-size must be at least 1", returncode=EXIT_UNUSABLE)
+        path = path or str(settings.SHOP_PRODUCTS_CSV)
+        progress = None
+
+        def on_start(reader):
+            nonlocal progress
+            if reader.size and reader.size >= PROGRESS_MIN_BYTES and options["verbosity"] > 0:
+                # tqdm stays quiet when stderr is not a terminal (pipes, CI, tests).
+                progress = tqdm(
+                    total=reader.size, unit="B", unit_scale=True, desc="backfill", disable=None
+                )
+
+        def on_progress(done):
+            if progress is not None:
+                progress.update(done - progress.n)
+
+        def on_reject(line, reason):
+            self.stderr.write(f"line {line}: {reason}")
+
+        def on_warning(message):
+            self.stderr.write(self.style.WARNING(f"warning: {message}"))
+
+        started = time.monotonic()
+        try:
+            run = run_backfill(
+                path,
+                dry_run=dry_run,
+                strict=strict,
+                batch_size=batch_size,
+                wait=wait,
+                on_start=on_start,
+                on_progress=on_progress,
+                on_reject=on_reject,
+                on_warning=on_warning,
+            )
+        except BackfillLocked as error:
+            raise CommandError(str(error), returncode=EXIT_LOCKED) from None
+        except BackfillFileError as error:
+            raise CommandError(
+                f"cannot import {path}: {error} (nothing was written; run {error.run.pk})",
+                returncode=EXIT_UNUSABLE,
+            ) from None
+        finally:
+            if progress is not None:
+                progress.close()
+        elapsed = time.monotonic() - started
+        self.summary(run, path, elapsed)
+        if run.rejected:
+            if run.status == BackfillRun.Status.ABORTED:
+                message = f"--strict: {run.rejected} row(s) rejected, nothing was written"
+            else:
+                message = f"{run.rejected} row(s) rejected (listed above); the valid rows were "
+                message += "checked only (dry run)" if dry_run else "imported"
+            raise CommandError(message, returncode=EXIT_REJECTED)
+
+    def summary(self, run, path, elapsed):
+        rate = run.rows / elapsed if elapsed > 0 else 0.0
+        would = "would be " if run.dry_run else ""
+        lines = [
+            f"Backfill run {run.pk} of {path}: {run.status}"
+            + (" (dry run: nothing was written)" if run.dry_run else ""),
+            f"  {would}created   {run.created:>10,}",
+            f"  {would}updated   {run.updated:>10,}",
+            f"  unchanged {run.unchanged:>10,}",
+            f"  rejected  {run.rejected:>10,}",
+            f"  elapsed   {elapsed:>10.2f} s ({run.rows:,} rows, {rate:,.0f} rows/s)",
+        ]
+        style = self.style.SUCCESS if run.status == BackfillRun.Status.SUCCEEDED else str
+        self.stdout.write(style("\n".join(lines)))
+        sys.stdout.flush()

@@ -1,0 +1,84 @@
+"""PostgreSQL only: a backfill killed mid-file leaves the catalogue as it was."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psycopg
+import pytest
+from django.db import connection
+
+from products.backfill import run_backfill
+from products.models import BackfillRun, Product
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def database_url():
+    s = connection.settings_dict
+    password = f":{s['PASSWORD']}" if s["PASSWORD"] else ""
+    host = f"{s['HOST'] or 'localhost'}:{s['PORT'] or 5432}"
+    return f"postgres://{s['USER']}{password}@{host}/{s['NAME']}"
+
+
+def wait_for(condition, timeout=60):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out")
+        time.sleep(0.05)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_run_killed_mid_file_leaves_the_catalogue_as_it_was(postgres_only, tmp_path):
+    Product.objects.create(sku="K-0", name="Before", price="1.00")
+    Product.objects.create(sku="K-1", name="Untouched", price="2.00")
+    big = tmp_path / "big.csv"
+    with big.open("w") as out:
+        out.write("sku,name,price\n")
+        out.writelines(f"K-{n},Changed {n},{n}.99\n" for n in range(200_000))
+
+    process = subprocess.Popen(
+        [sys.executable, "manage.py", "backfill", str(big)],
+        cwd=ROOT,
+        env={**os.environ, "DATABASE_URL": database_url()},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        # Kill it once it is writing the rows into the database, inside its transaction.
+        with psycopg.connect(database_url().replace("postgres://", "postgresql://")) as watcher:
+            watcher.autocommit = True
+
+            def writing():
+                assert process.poll() is None, process.stderr.read()
+                return watcher.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' "
+                    "AND query LIKE %s",
+                    ["%products_backfill_staging%"],
+                ).fetchone()[0]
+
+            wait_for(writing)
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+
+    assert process.returncode == -signal.SIGKILL
+    assert dict(Product.objects.values_list("sku", "name")) == {"K-0": "Before", "K-1": "Untouched"}
+    killed = BackfillRun.objects.get()
+    assert killed.status == BackfillRun.Status.RUNNING  # nobody could say otherwise yet
+
+    # The next run waits for the dead session's lock to go, marks the record failed, and works.
+    small = tmp_path / "small.csv"
+    small.write_text("sku,name,price\nK-0,After,1.00\n")
+    run = run_backfill(small, wait=60)
+    killed.refresh_from_db()
+    assert killed.status == BackfillRun.Status.FAILED
+    assert "interrupted" in killed.error
+    assert (run.status, run.updated) == (BackfillRun.Status.SUCCEEDED, 1)
+    assert Product.objects.get(sku="K-0").name == "After"

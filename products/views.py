@@ -1,0 +1,151 @@
+"""The products API (SPEC 4.2): the catalogue, the CSV backfill over HTTP and its run history."""
+
+from django.conf import settings
+from django.urls import reverse
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import exceptions, serializers, status
+from rest_framework.generics import GenericAPIView
+from rest_framework.parsers import MultiPartParser
+from rest_framework.response import Response
+
+from products.backfill import BackfillFileError, BackfillLocked, BackfillRun, run_backfill
+from products.filters import ProductFilter
+from products.models import Product
+from products.serializers import (
+    BackfillRunDetailSerializer,
+    BackfillRunSerializer,
+    BackfillUploadSerializer,
+    ProductSerializer,
+)
+from products.services import delete_product
+from shop.exceptions import Conflict
+from shop.permissions import ReadAnyoneWriteStaff, Staff
+from shop.viewsets import ShopViewSet
+
+# Room for the multipart envelope around the file when checking Content-Length early.
+MULTIPART_SLACK_BYTES = 64 * 1024
+
+
+class PayloadTooLarge(exceptions.APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_detail = "The upload is too large."
+    default_code = "payload_too_large"
+
+
+ErrorSerializer = inline_serializer(
+    "BackfillError", {"detail": serializers.CharField(), "run": serializers.IntegerField()}
+)
+
+
+class ProductViewSet(ShopViewSet):
+    """The catalogue: anyone reads, staff write; a product with purchases cannot be deleted."""
+
+    queryset = Product.objects.order_by("id")
+    serializer_class = ProductSerializer
+    filterset_class = ProductFilter
+    permission_classes = [ReadAnyoneWriteStaff]
+
+    def perform_destroy(self, instance):
+        delete_product(instance)
+
+
+class BackfillView(GenericAPIView):
+    """Runs the CSV backfill; answers the catalogue (paginated) and points to the run's record.
+
+    `GET` backfills the configured CSV (the old service's behaviour); `POST` backfills
+    an uploaded one. The run is at `Link: <…/runs/ID>; rel="backfill-run"` and in
+    `X-Backfill-Run`; `X-Backfill-Status` and `X-Backfill-Rejected` summarise it.
+    """
+
+    permission_classes = [Staff]
+    serializer_class = ProductSerializer
+    queryset = Product.objects.order_by("id")
+    filter_backends = []
+    parser_classes = [MultiPartParser]
+
+    @extend_schema(
+        operation_id="products_backfill_configured",
+        request=None,
+        responses={
+            200: ProductSerializer(many=True),
+            400: OpenApiResponse(ErrorSerializer, description="The configured CSV is unusable."),
+            409: OpenApiResponse(description="Another backfill is running."),
+        },
+    )
+    def get(self, request):
+        return self.backfill(
+            settings.SHOP_PRODUCTS_CSV, source_name=str(settings.SHOP_PRODUCTS_CSV)
+        )
+
+    @extend_schema(
+        operation_id="products_backfill_upload",
+        request={"multipart/form-data": BackfillUploadSerializer},
+        responses={
+            200: ProductSerializer(many=True),
+            400: OpenApiResponse(ErrorSerializer, description="The file cannot be imported."),
+            409: OpenApiResponse(description="Another backfill is running."),
+            413: OpenApiResponse(description="The upload is larger than the limit."),
+        },
+    )
+    def post(self, request):
+        limit = settings.SHOP_BACKFILL_MAX_UPLOAD_BYTES
+        # Refuse early, before the body is read, when the client announces too much.
+        try:
+            announced = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            announced = 0
+        if announced > limit + MULTIPART_SLACK_BYTES:
+            raise PayloadTooLarge(self.too_large(limit))
+        serializer = BackfillUploadSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        upload = serializer.validated_data["file"]
+        if upload.size > limit:
+            raise PayloadTooLarge(self.too_large(limit))
+        source = (
+            upload.temporary_file_path() if hasattr(upload, "temporary_file_path") else upload.file
+        )
+        return self.backfill(
+            source,
+            source_name=f"upload: {upload.name}",
+            dry_run=serializer.validated_data["dry_run"],
+            strict=serializer.validated_data["strict"],
+        )
+
+    @staticmethod
+    def too_large(limit):
+        return f"The file is larger than the upload limit of {limit:,} bytes."
+
+    def backfill(self, source, **options):
+        try:
+            run = run_backfill(
+                source, origin=BackfillRun.Origin.API, user=self.request.user, **options
+            )
+        except BackfillLocked as error:
+            raise Conflict(str(error).capitalize() + ".") from None
+        except BackfillFileError as error:
+            # A Response, not an exception: DRF would turn the run's id into a string.
+            return Response(
+                {"detail": f"The file cannot be imported: {error}.", "run": error.run.pk},
+                status=status.HTTP_400_BAD_REQUEST,
+            )
+        page = self.paginate_queryset(self.get_queryset())
+        response = self.get_paginated_response(self.get_serializer(page, many=True).data)
+        run_url = self.request.build_absolute_uri(reverse("backfill-run-detail", args=[run.pk]))
+        links = [response.get("Link"), f'<{run_url}>; rel="backfill-run"']
+        response["Link"] = ", ".join(link for link in links if link)
+        response["X-Backfill-Run"] = str(run.pk)
+        response["X-Backfill-Status"] = str(run.status)  # the value, not the enum member
+        response["X-Backfill-Rejected"] = str(run.rejected)
+        return response
+
+
+class BackfillRunViewSet(ShopViewSet):
+    """The history of backfill runs, newest first (staff only, read-only)."""
+
+    queryset = BackfillRun.objects.select_related("started_by").order_by("-id")
+    permission_classes = [Staff]
+    http_method_names = ["get", "head", "options"]
+    filter_backends = []
+
+    def get_serializer_class(self):
+        return BackfillRunDetailSerializer if self.action == "retrieve" else BackfillRunSerializer
