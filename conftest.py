@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from django.core.cache import cache
-from django.db import connection
+from django.db import connection, connections
 from knox.models import AuthToken
 from rest_framework.test import APIClient
 
@@ -144,10 +144,14 @@ def browser_page(request, live_server, monkeypatch):
         try:
             yield page
         finally:
-            if request.node.rep_call_failed if hasattr(request.node, "rep_call_failed") else False:
+            if getattr(request.node, "rep_call_failed", False):
                 page.shot("failure")
             context.close()
             browser.close()
+            # With Playwright's event loop running, Django keeps the test's database
+            # connection apart from pytest-django's (asgiref's context-local storage):
+            # close it here, or PostgreSQL refuses to drop the test database at the end.
+            connections.close_all()
 
 
 @pytest.hookimpl(wrapper=True)
