@@ -10,7 +10,9 @@ re-run of the same unchanged file:
 - ours: `manage.py backfill FILE` in a subprocess (wall time and its peak RSS,
   from the child's own rusage);
 - raw: the same data with no validation at all: PostgreSQL `COPY` of the file
-  into a staging table plus the same one upsert; SQLite `executemany` upserts;
+  into a staging table plus one upsert, both the plain `ON CONFLICT … WHERE
+  changed` and ours (which skips unchanged rows with a join), the faster of the
+  two being the baseline; SQLite `executemany` upserts;
 - bulk_create: Django's `bulk_create(update_conflicts=True)` in batches of 5,000,
   the usual alternative, in a subprocess.
 
@@ -145,8 +147,13 @@ def pg_count(database_url):
         return conn.execute(f"SELECT count(*) FROM {TABLE}").fetchone()[0]
 
 
-def pg_raw(path, database_url):
-    """COPY of the file into a staging table, then the same one upsert: no validation."""
+def pg_raw(path, database_url, skip_unchanged=False):
+    """COPY of the file into a staging table, then one upsert: no validation.
+
+    With `skip_unchanged`, the upsert is ours (a join passes only new and changed
+    rows); without, it is the plain `ON CONFLICT … WHERE changed` of the issue.
+    The faster of the two is the baseline our command is held to.
+    """
     started = time.perf_counter()
     with pg_connect(database_url) as conn, conn.transaction(), conn.cursor() as cursor:
         cursor.execute(
@@ -162,9 +169,14 @@ def pg_raw(path, database_url):
             while block := source.read(1 << 20):
                 copy.write(block)
         cursor.execute("ANALYZE raw_staging")
+        source_rows = (
+            f"SELECT {', '.join(f's.{c}' for c in COLUMNS)}, now(), now() FROM raw_staging s"
+        )
+        if skip_unchanged:
+            differs = " OR ".join(f"q.{c} <> s.{c}" for c in COLUMNS[1:])
+            source_rows += f" LEFT JOIN {TABLE} q ON q.sku = s.sku WHERE q.id IS NULL OR {differs}"
         cursor.execute(
-            f"INSERT INTO {TABLE} ({', '.join(COLUMNS)}, created_at, updated_at) "
-            f"SELECT {', '.join(COLUMNS)}, now(), now() FROM raw_staging "
+            f"INSERT INTO {TABLE} ({', '.join(COLUMNS)}, created_at, updated_at) {source_rows} "
             f"ON CONFLICT (sku) DO UPDATE SET {UPDATES} WHERE {CHANGED}"
         )
     return time.perf_counter() - started, None
@@ -245,7 +257,10 @@ def measure(label, empty, count, rows, runs):
 
 
 def report(title, results, rows, target):
-    raw, ours_, bulk = results["raw"], results["ours"], results.get("bulk_create")
+    ours_, bulk = results["ours"], results.get("bulk_create")
+    # The baseline is the faster raw path of each phase.
+    raws = [results[name] for name in results if name.startswith("raw")]
+    raw = [min((r[i] for r in raws), key=lambda timing: timing[0]) for i in (0, 1)]
     print(f"\n{title}")
     header = f"  {'':34} {'first load':>14} {'unchanged re-run':>18}"
     print(header)
@@ -253,7 +268,11 @@ def report(title, results, rows, target):
     def line(label, values):
         print(f"  {label:34} {values[0]:>14} {values[1]:>18}")
 
-    line("raw path (no validation)", [f"{raw[i][0]:.2f} s" for i in (0, 1)])
+    if "raw+skip" in results:
+        line("raw: COPY + plain upsert", [f"{results['raw'][i][0]:.2f} s" for i in (0, 1)])
+        line("raw: COPY + our upsert", [f"{results['raw+skip'][i][0]:.2f} s" for i in (0, 1)])
+    else:
+        line("raw path (no validation)", [f"{raw[i][0]:.2f} s" for i in (0, 1)])
     line("our command", [f"{ours_[i][0]:.2f} s" for i in (0, 1)])
     if bulk:
         line(
@@ -261,8 +280,11 @@ def report(title, results, rows, target):
             [f"{bulk[i][0]:.2f} s" for i in (0, 1)],
         )
     line("our rows/s", [f"{rows / ours_[i][0]:,.0f}" for i in (0, 1)])
-    line("raw rows/s", [f"{rows / raw[i][0]:,.0f}" for i in (0, 1)])
-    line(f"ours / raw (target <= {target}x)", [f"{ours_[i][0] / raw[i][0]:.2f}x" for i in (0, 1)])
+    line("best raw rows/s", [f"{rows / raw[i][0]:,.0f}" for i in (0, 1)])
+    line(
+        f"ours / best raw (target <= {target}x)",
+        [f"{ours_[i][0] / raw[i][0]:.2f}x" for i in (0, 1)],
+    )
     if bulk:
         line(
             "bulk_create / ours (target >= 3x)",
@@ -304,6 +326,7 @@ def main(argv=None):
         print(f"\nPostgreSQL {version} ({url})", flush=True)
         contenders = [
             ("raw", lambda: pg_raw(path, url)),
+            ("raw+skip", lambda: pg_raw(path, url, skip_unchanged=True)),
             ("ours", lambda: ours(path, url)),
         ]
         if not args.no_bulk_create:
