@@ -1,36 +1,114 @@
-"""A first admin for the catalogue and the backfill history (the full admin is a later issue)."""
+"""Staff manage the catalogue, run a backfill from an uploaded CSV and read the run history."""
+
+from decimal import Decimal
 
 from django.contrib import admin
+from django.db.models import Q
+from django.urls import path
+from django.utils.html import format_html, format_html_join
 
+from products.admin_views import backfill_view, rejected_lines_html, run_mode
 from products.models import BackfillRun, Product
+from shop.admin import StaffMayManage
+
+
+class PriceRangeFilter(admin.SimpleListFilter):
+    """Price bands a shop person thinks in, rather than a free-form range."""
+
+    title = "price"
+    parameter_name = "price_range"
+    # (value, label, lowest price included, highest price excluded)
+    RANGES = [
+        ("0-10", "under 10", None, Decimal("10")),
+        ("10-50", "10 to 50", Decimal("10"), Decimal("50")),
+        ("50-100", "50 to 100", Decimal("50"), Decimal("100")),
+        ("100-500", "100 to 500", Decimal("100"), Decimal("500")),
+        ("500-", "500 and more", Decimal("500"), None),
+    ]
+
+    def lookups(self, request, model_admin):
+        return [(value, label) for value, label, _, _ in self.RANGES]
+
+    def queryset(self, request, queryset):
+        for value, _, low, high in self.RANGES:
+            if self.value() == value:
+                condition = Q()
+                if low is not None:
+                    condition &= Q(price__gte=low)
+                if high is not None:
+                    condition &= Q(price__lt=high)
+                return queryset.filter(condition)
+        return queryset
 
 
 @admin.register(Product)
-class ProductAdmin(admin.ModelAdmin):
+class ProductAdmin(StaffMayManage, admin.ModelAdmin):
     list_display = ["sku", "name", "category", "price", "updated_at"]
-    list_filter = ["category"]
-    search_fields = ["sku", "name"]
+    list_display_links = ["sku", "name"]
+    list_filter = ["category", PriceRangeFilter]
+    search_fields = ["sku", "name"]  # also what the purchase form's autocomplete searches
+    search_help_text = "Search by SKU or name."
     readonly_fields = ["created_at", "updated_at"]
+    fields = ["sku", "name", "description", "category", "price", "created_at", "updated_at"]
+    ordering = ["sku"]
+    change_list_template = "admin/products/product/change_list.html"
+
+    def get_urls(self):
+        backfill = self.admin_site.admin_view(backfill_view(self))
+        return [path("backfill/", backfill, name="products_product_backfill"), *super().get_urls()]
 
 
 @admin.register(BackfillRun)
-class BackfillRunAdmin(admin.ModelAdmin):
+class BackfillRunAdmin(StaffMayManage, admin.ModelAdmin):
     """Read-only: runs are records of what happened."""
 
-    list_display = [
-        "id",
+    list_display = ["started_at", "file", "started_from", "outcome", "counts"]
+    list_filter = ["status", "origin", "dry_run", "started_at"]
+    list_select_related = ["started_by"]
+    search_fields = ["source"]
+    date_hierarchy = "started_at"
+
+    def get_fieldsets(self, request, obj=None):
+        # Only what this run has to say: no empty "error" or "warnings" sections.
+        summary = ["status", "error", "source", "origin", "started_by", "mode"]
+        if obj is not None and not obj.error:
+            summary.remove("error")
+        fieldsets = [
+            (None, {"fields": summary}),
+            ("When", {"fields": ["started_at", "finished_at", "elapsed_seconds"]}),
+            ("Rows", {"fields": ["rows", "created", "updated", "unchanged", "rejected"]}),
+        ]
+        if obj is None or obj.rejected:
+            fieldsets.append(("Rejected lines", {"fields": ["rejected_lines_table"]}))
+        if obj is None or obj.warnings:
+            fieldsets.append(("Warnings", {"fields": ["warnings_list"]}))
+        return fieldsets
+
+    readonly_fields = [
+        "status",
+        "error",
         "source",
         "origin",
         "started_by",
+        "mode",
         "started_at",
-        "status",
+        "finished_at",
+        "elapsed_seconds",
+        "rows",
         "created",
         "updated",
         "unchanged",
         "rejected",
+        "rejected_lines_table",
+        "warnings_list",
     ]
-    list_filter = ["status", "origin"]
-    list_select_related = ["started_by"]
+
+    def get_queryset(self, request):
+        # The rejected lines (up to a thousand per run) are only read on a run's own page.
+        queryset = super().get_queryset(request)
+        if request.resolver_match and request.resolver_match.url_name.endswith("_changelist"):
+            queryset = queryset.defer("rejected_lines", "warnings")
+        return queryset
 
     def has_add_permission(self, request):
         return False
@@ -40,3 +118,47 @@ class BackfillRunAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+    @admin.display(description="file", ordering="source")
+    def file(self, run):
+        # The name is what a person recognises; the whole path is in the tooltip.
+        name = run.source.replace("\\", "/").rsplit("/", 1)[-1] or run.source
+        return format_html('<span title="{}">{}</span>', run.source, name)
+
+    @admin.display(description="status", ordering="status")
+    def outcome(self, run):
+        return run.status
+
+    @admin.display(description="started from", ordering="origin")
+    def started_from(self, run):
+        if run.started_by is None:
+            return run.get_origin_display()
+        return f"{run.get_origin_display()}, by {run.started_by.get_full_name()}"
+
+    @admin.display(description="lines")
+    def counts(self, run):
+        text = (
+            f"{run.created} new, {run.updated} updated, {run.unchanged} unchanged, "
+            f"{run.rejected} rejected"
+        )
+        return f"{text}; {run_mode(run)}" if run.dry_run or run.strict else text
+
+    @admin.display(description="mode")
+    def mode(self, run):
+        return run_mode(run)
+
+    @admin.display(description="elapsed (seconds)")
+    def elapsed_seconds(self, run):
+        return "still running" if run.elapsed is None else f"{run.elapsed:.2f}"
+
+    @admin.display(description="rejected lines")
+    def rejected_lines_table(self, run):
+        return rejected_lines_html(run)
+
+    @admin.display(description="warnings")
+    def warnings_list(self, run):
+        if not run.warnings:
+            return "none"
+        return format_html(
+            "<ul>{}</ul>", format_html_join("", "<li>{}</li>", ((w,) for w in run.warnings))
+        )

@@ -6,6 +6,7 @@ id. Windows are half-open, `[since, until)`; either end may be left open.
 """
 
 from django.db.models import Count, DecimalField, F, Sum
+from django.db.models.functions import TruncDate
 
 from products.models import Product
 from purchases.models import Purchase
@@ -93,3 +94,19 @@ def most_valuable_customer(*, since=None, until=None):
 def most_popular_product(*, since=None, until=None):
     """The product with the most units sold in the window, or None when none was sold."""
     return next(iter(ranked_products(since=since, until=until, limit=1)), None)
+
+
+def revenue_by_day(*, since=None, until=None):
+    """Rows `{day, revenue, purchase_count}`, oldest day first; only days with purchases.
+
+    Days are calendar days in the shop's time zone (`TIME_ZONE`); revenue is what was
+    paid (`Spend`), so a later price change does not rewrite history.
+    """
+    return (
+        Purchase.objects.in_period(since, until)
+        .annotate(day=TruncDate("created_at"))
+        .order_by()
+        .values("day")
+        .annotate(revenue=Spend(), purchase_count=Count("*"))
+        .order_by("day")
+    )

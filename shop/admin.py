@@ -1,5 +1,7 @@
 """What every admin page of the shop shares."""
 
+from django.contrib import admin
+
 
 class StaffMayManage:
     """Gives every staff member full use of a shop model's admin.
@@ -27,3 +29,10 @@ class StaffMayManage:
 
     def has_delete_permission(self, request, obj=None):
         return self._is_staff(request)
+
+
+# The site's titles, and an index with the shop's own pages (sales, backfill) above the models.
+admin.site.site_header = "Shop back office"
+admin.site.site_title = "Shop back office"
+admin.site.index_title = "Back office"
+admin.site.index_template = "admin/shop/index.html"

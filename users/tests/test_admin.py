@@ -97,3 +97,174 @@ def test_browser_staff_signs_in_and_finds_a_customer(browser_page, staff, make_u
     page.shot("user-search")
 
     assert page.locator("#result_list").inner_text().count("zelda@example.com") == 1
+
+
+# --- Every admin page is staff only ------------------------------------------------------
+
+
+def admin_urls(staff):
+    """Every admin page the shop adds, and the pages of each shop model."""
+    from decimal import Decimal
+
+    from products.models import BackfillRun, Product
+    from purchases.services import create_purchase
+
+    product = Product.objects.create(sku="S-1", name="Spoon", price=Decimal("1.00"))
+    purchase = create_purchase(user=staff, product=product, quantity=1)
+    run = BackfillRun.objects.create(source="x.csv")
+    urls = [
+        "/admin/",
+        "/admin/purchases/purchase/sales/",
+        "/admin/purchases/purchase/sales/?period=all",
+        "/admin/products/product/backfill/",
+        f"/admin/products/product/backfill/?run={run.pk}",
+        "/admin/autocomplete/?app_label=purchases&model_name=purchase&field_name=user&term=a",
+    ]
+    for model, obj in [
+        ("users/user", staff),
+        ("products/product", product),
+        ("purchases/purchase", purchase),
+        ("products/backfillrun", run),
+    ]:
+        app = model.split("/")[0]
+        urls += [
+            f"/admin/{app}/",
+            f"/admin/{model}/",
+            f"/admin/{model}/add/",
+            f"/admin/{model}/{obj.pk}/change/",
+            f"/admin/{model}/{obj.pk}/delete/",
+            f"/admin/{model}/{obj.pk}/history/",
+        ]
+    return urls
+
+
+def test_customers_and_visitors_reach_no_admin_page(client, customer, staff):
+    urls = admin_urls(staff)
+
+    for signed_in in [False, True]:
+        if signed_in:
+            client.force_login(customer)
+        for url in urls:
+            for method in [client.get, client.post]:
+                response = method(url)
+                assert response.status_code == 302, (signed_in, method, url)
+                assert response["Location"].startswith("/admin/login/"), url
+    # The backfill page did not run anything for them.
+    from products.models import BackfillRun
+
+    assert BackfillRun.objects.count() == 1
+
+
+def test_staff_reach_every_admin_page(client, staff):
+    urls = admin_urls(staff)
+    client.force_login(staff)
+
+    for url in urls:
+        response = client.get(url)
+        if "/backfillrun/add/" in url or ("/backfillrun/" in url and "/delete/" in url):
+            assert response.status_code == 403, url  # run records are never edited
+        else:
+            assert response.status_code == 200, url
+
+
+# --- A customer's purchases on their page ------------------------------------------------
+
+
+def test_user_page_shows_the_latest_purchases_read_only(client, staff, customer):
+    from datetime import timedelta
+    from decimal import Decimal
+
+    from django.utils import timezone
+
+    from products.models import Product
+    from purchases.models import Purchase
+    from purchases.services import create_purchase
+
+    product = Product.objects.create(sku="S-1", name="Spoon", price=Decimal("1.00"))
+    start = timezone.now() - timedelta(days=30)
+    for n in range(25):
+        purchase = create_purchase(user=customer, product=product, quantity=n + 1)
+        Purchase.objects.filter(pk=purchase.pk).update(created_at=start + timedelta(days=n))
+    client.force_login(staff)
+
+    response = client.get(reverse("admin:users_user_change", args=[customer.pk]))
+
+    page = response.content.decode()
+    (inline,) = response.context["inline_admin_formsets"]
+    shown = [form.instance.quantity for form in inline.formset.forms]
+    assert shown == list(range(25, 5, -1))  # the 20 newest, newest first
+    assert 'name="purchases-0-quantity"' not in page  # read-only
+    assert f"/admin/purchases/purchase/?customer={customer.pk}" in page
+    assert "See all 25 purchases of this customer" in page
+
+
+def test_saving_a_user_leaves_their_purchases_alone(client, staff, customer):
+    from decimal import Decimal
+
+    from products.models import Product
+    from purchases.services import create_purchase
+
+    product = Product.objects.create(sku="S-1", name="Spoon", price=Decimal("1.00"))
+    for _ in range(21):  # more than the page shows
+        create_purchase(user=customer, product=product, quantity=3)
+    client.force_login(staff)
+    url = reverse("admin:users_user_change", args=[customer.pk])
+    form = client.get(url).context["adminform"].form
+    data = {
+        name: value
+        for name, value in form.initial.items()
+        if name in form.fields and value is not None and name not in ("groups", "user_permissions")
+    }
+    data.update(
+        first_name="Alicia",
+        date_joined_0="2024-01-01",
+        date_joined_1="00:00:00",
+        **{
+            "purchases-TOTAL_FORMS": "20",
+            "purchases-INITIAL_FORMS": "20",
+            "purchases-MIN_NUM_FORMS": "0",
+            "purchases-MAX_NUM_FORMS": "1000",
+        },
+    )
+    data.pop("password", None)
+    data.pop("last_login", None)
+    data.pop("date_joined", None)
+
+    response = client.post(url, data)
+
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    customer.refresh_from_db()
+    assert customer.first_name == "Alicia"
+    assert set(customer.purchases.values_list("quantity", flat=True)) == {3}
+    assert customer.purchases.count() == 21
+
+
+def test_user_list_query_count_does_not_grow_with_the_page(
+    client, staff, make_user, django_assert_max_num_queries
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    client.force_login(staff)
+    for _ in range(4):
+        make_user()
+    with CaptureQueriesContext(connection) as few:
+        client.get("/admin/users/user/")
+    for _ in range(45):
+        make_user()
+
+    with django_assert_max_num_queries(len(few)):
+        response = client.get("/admin/users/user/")
+    assert len(response.context["cl"].result_list) == 50
+
+
+def test_user_filters(client, staff, make_user):
+    make_user(email="f@example.com", gender="female")
+    make_user(email="m@example.com", gender="male")
+    client.force_login(staff)
+
+    response = client.get("/admin/users/user/?gender=female&is_staff__exact=0")
+
+    assert [u.email for u in response.context["cl"].result_list] == ["f@example.com"]
+    filters = [spec.title for spec in response.context["cl"].filter_specs]
+    assert {"staff status", "gender", "date joined"} <= set(filters)

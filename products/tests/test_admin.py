@@ -1,0 +1,276 @@
+"""The catalogue's admin: search, filters, the "Backfill from CSV" page and the run history."""
+
+from decimal import Decimal
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+
+from products.models import BackfillRun, Product
+from products.tests.conftest import lock_held_elsewhere
+
+pytestmark = pytest.mark.django_db
+
+BACKFILL = "/admin/products/product/backfill/"
+GOOD = b"sku,name,description,category,price\nA-1,Anvil,Heavy,Tools,10.00\nB-1,Bucket,,Garden,2\n"
+ONE_BAD = GOOD + b"C-1,Chisel,,Tools,cheap\n"
+
+
+@pytest.fixture
+def staff_admin(client, staff):
+    """An admin session of a plain staff member (not a superuser, no model permissions)."""
+    client.force_login(staff)
+    return client
+
+
+def upload(content=GOOD, name="products.csv", **options):
+    data = {"file": SimpleUploadedFile(name, content, content_type="text/csv")}
+    data.update({key: "on" for key, value in options.items() if value})
+    return data
+
+
+def make_products(count, start=0):
+    Product.objects.bulk_create(
+        Product(sku=f"P-{n:03d}", name=f"Product {n}", category="misc", price=Decimal(n))
+        for n in range(start, start + count)
+    )
+
+
+# --- Products -------------------------------------------------------------------------
+
+
+def test_product_search_by_sku_or_name(staff_admin):
+    Product.objects.create(sku="MUG-1", name="Blue mug", price=Decimal("5"))
+    Product.objects.create(sku="TEA-1", name="Green tea", price=Decimal("3"))
+
+    by_sku = staff_admin.get("/admin/products/product/?q=mug-1").content.decode()
+    by_name = staff_admin.get("/admin/products/product/?q=green").content.decode()
+
+    assert "Blue mug" in by_sku and "Green tea" not in by_sku
+    assert "Green tea" in by_name and "Blue mug" not in by_name
+
+
+@pytest.mark.parametrize(
+    ("band", "expected"),
+    [
+        ("0-10", ["P-0", "P-9.99"]),
+        ("10-50", ["P-10", "P-49.99"]),
+        ("50-100", ["P-50"]),
+        ("100-500", ["P-100"]),
+        ("500-", ["P-500", "P-9000"]),
+    ],
+)
+def test_price_range_filter(staff_admin, band, expected):
+    for price in ["0", "9.99", "10", "49.99", "50", "100", "500", "9000"]:
+        Product.objects.create(sku=f"P-{price}", name=f"At {price}", price=Decimal(price))
+
+    response = staff_admin.get(f"/admin/products/product/?price_range={band}")
+
+    shown = [product.sku for product in response.context["cl"].result_list]
+    assert sorted(shown) == sorted(expected)
+
+
+def test_product_list_columns_and_category_filter(staff_admin):
+    Product.objects.create(sku="A", name="Axe", category="Tools", price=Decimal("20"))
+    Product.objects.create(sku="B", name="Bulb", category="Garden", price=Decimal("2"))
+
+    response = staff_admin.get("/admin/products/product/?category=Tools")
+
+    assert response.context["cl"].list_display[1:] == [
+        "sku",
+        "name",
+        "category",
+        "price",
+        "updated_at",
+    ]
+    assert [p.sku for p in response.context["cl"].result_list] == ["A"]
+    assert "Backfill from CSV" in response.content.decode()  # the button to the upload page
+
+
+def count_queries(client, url):
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get(url).status_code == 200
+    return len(queries)
+
+
+@pytest.mark.parametrize(
+    "url", ["/admin/products/product/", "/admin/products/backfillrun/"], ids=["products", "runs"]
+)
+def test_list_pages_run_a_constant_number_of_queries(
+    staff_admin, staff, url, django_assert_max_num_queries
+):
+    def add(count):
+        make_products(count, start=Product.objects.count())
+        for _ in range(count):
+            BackfillRun.objects.create(
+                source="x.csv", started_by=staff, rejected=1, rejected_lines=[{"line": 2}]
+            )
+
+    add(5)
+    few = count_queries(staff_admin, url)
+    add(45)
+
+    with django_assert_max_num_queries(few):
+        response = staff_admin.get(url)
+    assert len(response.context["cl"].result_list) == 50
+
+
+def test_staff_can_add_and_change_products(staff_admin):
+    response = staff_admin.post(
+        reverse("admin:products_product_add"),
+        {"sku": "N-1", "name": "New", "description": "", "category": "", "price": "4.50"},
+    )
+    assert response.status_code == 302, response.content[:1000]
+    assert Product.objects.get(sku="N-1").price == Decimal("4.50")
+
+    response = staff_admin.post(
+        reverse("admin:products_product_add"),
+        {"sku": "N-2", "name": "Bad", "description": "", "category": "", "price": "-1"},
+    )
+    assert response.status_code == 200
+    assert not Product.objects.filter(sku="N-2").exists()
+
+
+# --- Backfill from CSV ----------------------------------------------------------------
+
+
+def test_backfill_page_shows_the_form(staff_admin):
+    response = staff_admin.get(BACKFILL)
+
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert 'type="file"' in page and 'name="dry_run"' in page and 'name="strict"' in page
+    assert "Required columns: sku, name, price" in page
+
+
+def test_backfill_upload_imports_and_reports(staff_admin, staff):
+    response = staff_admin.post(BACKFILL, upload(ONE_BAD), follow=True)
+
+    run = BackfillRun.objects.get()
+    assert response.redirect_chain == [(f"{BACKFILL}?run={run.pk}", 302)]
+    assert (run.origin, run.started_by, run.source) == ("admin", staff, "upload: products.csv")
+    assert (run.status, run.created, run.rejected) == ("partial", 2, 1)
+    assert set(Product.objects.values_list("sku", flat=True)) == {"A-1", "B-1"}
+    page = response.content.decode()
+    assert '<td class="created">2</td>' in page
+    assert '<td class="rejected">1</td>' in page
+    assert '<td class="line">4</td>' in page  # the header is line 1
+    assert "price" in page.split('<td class="line">4</td>')[1].split("</tr>")[0]
+    assert reverse("admin:products_backfillrun_change", args=[run.pk]) in page
+    assert "Imported the valid lines" in page
+
+
+def test_backfill_dry_run_writes_nothing(staff_admin):
+    response = staff_admin.post(BACKFILL, upload(dry_run=True), follow=True)
+
+    run = BackfillRun.objects.get()
+    assert run.dry_run and run.created == 2
+    assert not Product.objects.exists()
+    assert "Dry run, nothing was written" in response.content.decode()
+    assert "Would be created" in response.content.decode()
+
+
+def test_backfill_strict_with_a_bad_line_writes_nothing(staff_admin):
+    response = staff_admin.post(BACKFILL, upload(ONE_BAD, strict=True), follow=True)
+
+    run = BackfillRun.objects.get()
+    assert (run.status, run.strict, run.rejected) == ("aborted", True, 1)
+    assert not Product.objects.exists()
+    assert "Strict mode: 1 line rejected, so nothing was imported." in response.content.decode()
+
+
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [
+        (b"sku,name,price\nA,Caf\xe9,1\n", "UTF-8"),
+        (b"\x00\x01binary", "binary"),
+        (b"sku,name\nA,B\n", "price"),
+    ],
+    ids=["latin-1", "binary", "missing-column"],
+)
+def test_backfill_unusable_file_is_a_clear_message(staff_admin, content, problem):
+    response = staff_admin.post(BACKFILL, upload(content), follow=True)
+
+    run = BackfillRun.objects.get()
+    assert run.status == "failed"
+    messages = [str(m) for m in response.context["messages"]]
+    assert len(messages) == 1
+    assert messages[0].startswith("This file cannot be imported:")
+    assert problem in messages[0] and "Nothing was written." in messages[0]
+    assert not Product.objects.exists()
+
+
+def test_backfill_while_another_run_holds_the_lock(staff_admin):
+    with lock_held_elsewhere():
+        response = staff_admin.post(BACKFILL, upload())
+
+    assert response.status_code == 200
+    messages = [str(m) for m in response.context["messages"]]
+    assert messages == [
+        "Another backfill is running right now. Wait until it has finished (see the backfill "
+        "history), then upload the file again."
+    ]
+    assert not Product.objects.exists()
+
+
+def test_backfill_refuses_a_file_past_the_upload_limit(staff_admin, settings):
+    settings.SHOP_BACKFILL_MAX_UPLOAD_BYTES = 50
+
+    response = staff_admin.post(BACKFILL, upload())
+
+    assert response.status_code == 200
+    assert "more than the upload limit of 50" in response.content.decode()
+    assert not BackfillRun.objects.exists()
+
+
+def test_backfill_without_a_file_or_with_an_empty_one(staff_admin):
+    response = staff_admin.post(BACKFILL, {})
+    assert response.status_code == 200
+    assert response.context["form"].errors == {"file": ["This field is required."]}
+
+    response = staff_admin.post(BACKFILL, upload(b""))
+    assert response.status_code == 200
+    assert response.context["form"].errors == {"file": ["The submitted file is empty."]}
+    assert not BackfillRun.objects.exists()
+
+
+def test_backfill_page_ignores_an_unknown_run(staff_admin):
+    for run in ["999", "abc"]:
+        response = staff_admin.get(f"{BACKFILL}?run={run}")
+        assert response.status_code == 200
+        assert response.context["run"] is None
+
+
+# --- The run history ------------------------------------------------------------------
+
+
+def test_run_history_is_read_only_and_shows_rejected_lines(staff_admin):
+    staff_admin.post(BACKFILL, upload(ONE_BAD))
+    run = BackfillRun.objects.get()
+    url = reverse("admin:products_backfillrun_change", args=[run.pk])
+
+    response = staff_admin.get(url)
+
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert '<td class="line">4</td>' in page
+    assert "Why it was rejected" in page
+    assert 'name="_save"' not in page
+    assert staff_admin.post(url, {}).status_code == 403
+    assert staff_admin.get(reverse("admin:products_backfillrun_add")).status_code == 403
+    delete = reverse("admin:products_backfillrun_delete", args=[run.pk])
+    assert staff_admin.post(delete, {"post": "yes"}).status_code == 403
+    assert BackfillRun.objects.filter(pk=run.pk).exists()
+
+
+def test_run_history_list(staff_admin):
+    staff_admin.post(BACKFILL, upload(ONE_BAD, dry_run=True))
+
+    page = staff_admin.get("/admin/products/backfillrun/").content.decode()
+
+    assert 'title="upload: products.csv">upload: products.csv<' in page
+    assert "admin, by Sam Staff" in page
+    assert "2 new, 0 updated, 0 unchanged, 1 rejected; dry run: nothing written" in page
+    assert "partial: valid rows imported, some rejected" in page
