@@ -120,7 +120,8 @@ def browser_page(request, live_server, monkeypatch):
     """A Playwright page in Debian's Chromium, pointed at the live server.
 
     Skipped, with the reason shown, where Chromium or Playwright is missing.
-    `page.shot(name)` saves a screenshot under test-artifacts/screenshots/.
+    `page.shot(name)` saves a screenshot under test-artifacts/screenshots/;
+    `page.sign_in(user)` signs a staff member in to the admin.
     """
     if not shutil.which(CHROMIUM):
         pytest.skip(f"browser test: no Chromium at {CHROMIUM} (apt-get install chromium)")
@@ -141,6 +142,7 @@ def browser_page(request, live_server, monkeypatch):
         page.shot = lambda name: page.screenshot(
             path=shots / f"{test_name}-{name}.png", full_page=True
         )
+        page.sign_in = lambda user: admin_sign_in(page, user)
         try:
             yield page
         finally:
@@ -152,6 +154,15 @@ def browser_page(request, live_server, monkeypatch):
             # connection apart from pytest-django's (asgiref's context-local storage):
             # close it here, or PostgreSQL refuses to drop the test database at the end.
             connections.close_all()
+
+
+def admin_sign_in(page, user, password=PASSWORD):
+    """Signs `user` in on the admin's login form and waits for the admin home page."""
+    page.goto("/admin/")
+    page.fill("#id_username", user.email)
+    page.fill("#id_password", password)
+    page.click("input[type=submit]")
+    page.wait_for_selector("#shop-tools")
 
 
 @pytest.hookimpl(wrapper=True)

@@ -2,7 +2,6 @@
 
 import pytest
 
-from conftest import PASSWORD
 from products.models import BackfillRun, Product
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -16,19 +15,11 @@ CSV = (
 )
 
 
-def sign_in(page, user):
-    page.goto("/admin/")
-    page.fill("#id_username", user.email)
-    page.fill("#id_password", PASSWORD)
-    page.click("input[type=submit]")
-    page.wait_for_selector("#shop-tools")
-
-
 def test_browser_backfill_upload_reports_the_bad_line(browser_page, staff, tmp_path):
     page = browser_page
     csv_path = tmp_path / "spring-catalogue.csv"
     csv_path.write_text(CSV, encoding="utf-8")
-    sign_in(page, staff)
+    page.sign_in(staff)
 
     page.click("#shop-tools >> text=Backfill from CSV")
     page.wait_for_selector("#backfill-form")

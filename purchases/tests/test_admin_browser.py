@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 from django.utils import timezone
 
-from conftest import PASSWORD
 from products.models import Product
 from purchases.models import Purchase
 from purchases.services import create_purchase
@@ -21,14 +20,6 @@ from purchases.services import create_purchase
 pytestmark = pytest.mark.django_db(transaction=True)
 
 DOCS_SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "sales-page.png"
-
-
-def sign_in(page, user):
-    page.goto("/admin/")
-    page.fill("#id_username", user.email)
-    page.fill("#id_password", PASSWORD)
-    page.click("input[type=submit]")
-    page.wait_for_selector("#shop-tools")
 
 
 def pick(page, field, text, option):
@@ -42,7 +33,7 @@ def test_browser_find_a_product_and_record_a_purchase(browser_page, staff, custo
     Product.objects.create(sku="MUG-001", name="Ceramic mug", price=Decimal("12.50"))
     Product.objects.create(sku="TEA-001", name="Green tea", price=Decimal("6.90"))
     page = browser_page
-    sign_in(page, staff)
+    page.sign_in(staff)
 
     page.click("#products-product a")
     page.fill("#searchbar", "mug")
@@ -130,7 +121,7 @@ def test_browser_sales_page_shows_charts_with_the_right_top_customer(
     )
     expected = top_customer_in_python(since)
     page = browser_page
-    sign_in(page, staff)
+    page.sign_in(staff)
 
     page.click("#shop-tools >> text=Sales")
     page.wait_for_selector("svg.bar-chart")

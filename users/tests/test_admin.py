@@ -87,10 +87,7 @@ def test_browser_staff_signs_in_and_finds_a_customer(browser_page, staff, make_u
     make_user(email="zelda@example.com", first_name="Zelda")
     page = browser_page
 
-    page.goto("/admin/")
-    page.fill("#id_username", staff.email)
-    page.fill("#id_password", PASSWORD)
-    page.click("input[type=submit]")
+    page.sign_in(staff)
     page.click("text=Users")
     page.fill("#searchbar", "zelda")
     page.press("#searchbar", "Enter")
