@@ -6,9 +6,10 @@ from rest_framework import serializers
 
 from products import services
 from products.models import BackfillRun, Product
+from shop.serializers import CachedFieldsMixin
 
 
-class ProductSerializer(serializers.ModelSerializer):
+class ProductSerializer(CachedFieldsMixin, serializers.ModelSerializer):
     """`id`, `sku`, `name`, `description`, `category`, `price` ("12.50"), timestamps."""
 
     class Meta:
@@ -57,7 +58,7 @@ class BackfillUploadSerializer(serializers.Serializer):
 class BackfillRunSerializer(serializers.ModelSerializer):
     """A run in the history list (without its rejected lines)."""
 
-    started_by = serializers.SlugRelatedField(slug_field="email", read_only=True)
+    started_by = serializers.SlugRelatedField(slug_field="email", read_only=True, allow_null=True)
     elapsed = serializers.FloatField(read_only=True, allow_null=True, help_text="Seconds.")
 
     class Meta:

@@ -2,7 +2,12 @@
 
 from django.conf import settings
 from django.urls import reverse
-from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from drf_spectacular.utils import (
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_view,
+    inline_serializer,
+)
 from rest_framework import exceptions, serializers, status
 from rest_framework.generics import GenericAPIView
 from rest_framework.parsers import MultiPartParser
@@ -20,6 +25,7 @@ from products.serializers import (
 from products.services import delete_product
 from shop.exceptions import Conflict
 from shop.permissions import ReadAnyoneWriteStaff, Staff
+from shop.schema import CONFLICT, TOO_LARGE, DeletedSerializer, error
 from shop.viewsets import ShopViewSet
 
 # Room for the multipart envelope around the file when checking Content-Length early.
@@ -37,6 +43,11 @@ ErrorSerializer = inline_serializer(
 )
 
 
+@extend_schema_view(
+    destroy=extend_schema(
+        responses={200: DeletedSerializer, 409: error("The product has purchases: kept.")}
+    )
+)
 class ProductViewSet(ShopViewSet):
     """The catalogue: anyone reads, staff write; a product with purchases cannot be deleted."""
 
@@ -69,7 +80,7 @@ class BackfillView(GenericAPIView):
         responses={
             200: ProductSerializer(many=True),
             400: OpenApiResponse(ErrorSerializer, description="The configured CSV is unusable."),
-            409: OpenApiResponse(description="Another backfill is running."),
+            409: CONFLICT,
         },
     )
     def get(self, request):
@@ -82,9 +93,11 @@ class BackfillView(GenericAPIView):
         request={"multipart/form-data": BackfillUploadSerializer},
         responses={
             200: ProductSerializer(many=True),
-            400: OpenApiResponse(ErrorSerializer, description="The file cannot be imported."),
-            409: OpenApiResponse(description="Another backfill is running."),
-            413: OpenApiResponse(description="The upload is larger than the limit."),
+            400: OpenApiResponse(
+                ErrorSerializer, description="The file cannot be imported, or no file was sent."
+            ),
+            409: CONFLICT,
+            413: TOO_LARGE,
         },
     )
     def post(self, request):

@@ -8,6 +8,7 @@ from products.models import Product
 from products.serializers import ProductSerializer
 from purchases.models import Purchase
 from purchases.periods import INSTANT_HELP, parse_instant
+from shop.serializers import CachedFieldsMixin
 from users.models import User
 from users.serializers import UserSerializer
 
@@ -38,7 +39,7 @@ class StrictIntegerField(serializers.IntegerField):
         return super().to_internal_value(data)
 
 
-class PurchaseSerializer(serializers.ModelSerializer):
+class PurchaseSerializer(CachedFieldsMixin, serializers.ModelSerializer):
     """`id`, `user_id`, `product_id`, `quantity`, `unit_price`, `total`, `created_at`.
 
     Plus the snapshots taken at purchase time: `customer_email`, `product_sku`,

@@ -21,10 +21,12 @@ from purchases.serializers import (
     WindowSerializer,
 )
 from shop.permissions import ByAction, Customer, Staff
+from shop.schema import error
 from shop.viewsets import ShopViewSet
 from users.models import User
 
 EMPTY_WINDOW = "No purchases in this window."
+EMPTY_WINDOW_RESPONSE = error(EMPTY_WINDOW)
 
 
 @extend_schema_view(
@@ -114,7 +116,10 @@ class PurchaseAnalyticsViewSet(viewsets.GenericViewSet):
         serializer.is_valid(raise_exception=True)
         return serializer.validated_data
 
-    @extend_schema(parameters=[WindowSerializer], responses={200: CustomerSpendSerializer})
+    @extend_schema(
+        parameters=[WindowSerializer],
+        responses={200: CustomerSpendSerializer, 404: EMPTY_WINDOW_RESPONSE},
+    )
     @action(detail=False, url_path="most_valuable_customer")
     def most_valuable_customer(self, request):
         """The customer who spent the most in the window (ties: lowest id); 404 if none."""
@@ -123,7 +128,10 @@ class PurchaseAnalyticsViewSet(viewsets.GenericViewSet):
             raise NotFound(EMPTY_WINDOW)
         return Response(CustomerSpendSerializer(customer).data)
 
-    @extend_schema(parameters=[WindowSerializer], responses={200: ProductSalesSerializer})
+    @extend_schema(
+        parameters=[WindowSerializer],
+        responses={200: ProductSalesSerializer, 404: EMPTY_WINDOW_RESPONSE},
+    )
     @action(detail=False, url_path="most_popular_product")
     def most_popular_product(self, request):
         """The product with the most units sold in the window (ties: lowest id); 404 if none."""

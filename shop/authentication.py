@@ -1,6 +1,8 @@
 """API token authentication: knox's hashed, revocable tokens, hardened against junk headers."""
 
+from django.utils import timezone
 from knox.auth import TokenAuthentication as KnoxTokenAuthentication
+from knox.signals import token_expired
 from rest_framework import exceptions
 
 
@@ -17,3 +19,18 @@ class TokenAuthentication(KnoxTokenAuthentication):
         except UnicodeDecodeError:
             raise exceptions.AuthenticationFailed("Invalid token.") from None
         return super().authenticate_credentials(token)
+
+    def _cleanup_token(self, auth_token):
+        """Refuses (and deletes) the presented token if it has expired.
+
+        knox also sweeps every other expired token of the user here, which is one
+        more query on every request; an expired token is refused whenever it is
+        presented anyway, and the sweep is done when a token is issued instead
+        (`users.views.TokenView`).
+        """
+        if auth_token.expiry is not None and auth_token.expiry < timezone.now():
+            username = auth_token.user.get_username()
+            auth_token.delete()
+            token_expired.send(sender=self.__class__, username=username, source="auth_token")
+            return True
+        return False

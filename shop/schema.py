@@ -1,6 +1,10 @@
-"""OpenAPI details drf-spectacular cannot guess: our token scheme and the canonical paths."""
+"""OpenAPI details drf-spectacular cannot guess: the token scheme, canonical paths, errors."""
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.openapi import AutoSchema
+from drf_spectacular.plumbing import ResolvedComponent
+from drf_spectacular.utils import OpenApiResponse, inline_serializer
+from rest_framework import serializers
 
 
 class TokenAuthenticationScheme(OpenApiAuthenticationExtension):
@@ -47,3 +51,107 @@ def pagination_headers(result, generator, request, public):
             if schema.get("$ref", "").startswith("#/components/schemas/Paginated"):
                 ok.setdefault("headers", {}).update(PAGINATION_HEADERS)
     return result
+
+
+# --- The error responses every operation can give (SPEC 4.5: errors are JSON) -------------
+
+ErrorSerializer = inline_serializer("Error", {"detail": serializers.CharField()})
+DeletedSerializer = inline_serializer(
+    "Deleted", {"id": serializers.IntegerField(), "detail": serializers.CharField()}
+)
+
+VALIDATION_ERROR_SCHEMA = {
+    "type": "object",
+    "description": '`{"detail": …}`, or DRF\'s map of each field (or `non_field_errors`) '
+    "to its messages.",
+    "minProperties": 1,
+    "additionalProperties": {
+        "oneOf": [
+            {"type": "string"},
+            {"type": "array", "items": {}},
+            {"type": "object"},
+        ]
+    },
+}
+
+
+def error(description):
+    return OpenApiResponse(ErrorSerializer, description=description)
+
+
+UNAUTHORIZED = error("No credentials, or a token that is wrong, expired or revoked.")
+FORBIDDEN = error("Signed in, but not allowed (staff only; CSRF for session clients).")
+NOT_FOUND = error("No such object (or not yours), or a page past the end.")
+UNSUPPORTED = error("The body's content type is not accepted.")
+THROTTLED = error("Too many requests; `Retry-After` says when to try again.")
+CONFLICT = error("The request conflicts with the current state.")
+TOO_LARGE = error("The upload is larger than the limit.")
+
+
+class ShopAutoSchema(AutoSchema):
+    """drf-spectacular's schema, plus the JSON error answers any operation can give.
+
+    Path ids are documented as the integers they are. The errors are declared once
+    here rather than on each view: 401 and 403 everywhere (a bad token
+    is 401 even on public reads), 400 where the client sends a body or query
+    parameters, 404 where a path names an object or a list has pages, 415 where
+    there is a body, 429 where a throttle applies. A view's own `extend_schema`
+    responses win.
+    """
+
+    def get_operation(self, *args, **kwargs):
+        operation = super().get_operation(*args, **kwargs)
+        if operation is None:
+            return None
+        responses = operation["responses"]
+        parameters = operation.get("parameters", [])
+        for parameter in parameters:
+            # Routes take any segment so that `/users/abc` is a JSON 404; ids are integers.
+            if parameter["in"] == "path" and parameter["schema"].get("pattern") == "^[^/]+$":
+                parameter["schema"] = {"type": "integer"}
+        has_body = "requestBody" in operation
+        where = {parameter["in"] for parameter in parameters}
+        names = {parameter["name"] for parameter in parameters}
+        filters = names - {"page", "page_size"}  # a nonsense page size falls back to the default
+        errors = {"401": UNAUTHORIZED, "403": FORBIDDEN}
+        if has_body or any(p["in"] == "query" and p["name"] in filters for p in parameters):
+            errors["400"] = self.validation_error()
+            # A view's own 400 (e.g. a file that cannot be imported) comes on top of DRF's.
+            own = responses.get("400", {}).get("content", {}).get("application/json")
+            if own and own["schema"] != errors["400"]["content"]["application/json"]["schema"]:
+                own["schema"] = {
+                    "anyOf": [own["schema"], errors["400"]["content"]["application/json"]["schema"]]
+                }
+        if "path" in where or "page" in names:
+            errors["404"] = NOT_FOUND
+        if has_body:
+            errors["415"] = UNSUPPORTED
+        if self.throttled():
+            errors["429"] = THROTTLED
+        for code, response in sorted(errors.items()):
+            if code not in responses:
+                if isinstance(response, dict):
+                    responses[code] = response
+                else:
+                    responses[code] = self._get_response_for_code(response, code)
+        operation["responses"] = dict(sorted(responses.items()))
+        return operation
+
+    def validation_error(self):
+        component = ResolvedComponent(
+            name="ValidationError",
+            type=ResolvedComponent.SCHEMA,
+            schema=VALIDATION_ERROR_SCHEMA,
+            object="ValidationError",
+        )
+        self.registry.register_on_missing(component)
+        return {
+            "description": "The request is invalid (malformed JSON, a field or a parameter).",
+            "content": {"application/json": {"schema": component.ref}},
+        }
+
+    def throttled(self):
+        try:
+            return bool(self.view.get_throttles())
+        except Exception:  # a view whose throttles depend on a real request
+            return bool(getattr(self.view, "throttle_classes", None))

@@ -166,7 +166,7 @@ REST_FRAMEWORK = {
         "rest_framework.parsers.MultiPartParser",
     ],
     "EXCEPTION_HANDLER": "shop.exceptions.exception_handler",
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "shop.schema.ShopAutoSchema",
     "DEFAULT_THROTTLE_RATES": {
         "signup": os.environ.get("SHOP_SIGNUP_RATE", "20/hour"),
         "token": os.environ.get("SHOP_TOKEN_RATE", "30/minute"),

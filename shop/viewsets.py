@@ -1,7 +1,10 @@
 """The base viewset every resource of the API builds on."""
 
+from drf_spectacular.utils import extend_schema
 from rest_framework import status, viewsets
 from rest_framework.response import Response
+
+from shop.schema import DeletedSerializer
 
 
 class ShopViewSet(viewsets.ModelViewSet):
@@ -18,6 +21,7 @@ class ShopViewSet(viewsets.ModelViewSet):
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
     lookup_value_regex = "[^/]+"
 
+    @extend_schema(responses={200: DeletedSerializer})
     def destroy(self, request, *args, **kwargs):
         instance = self.get_object()
         pk = instance.pk

@@ -1,6 +1,7 @@
 """The users API (SPEC 4.1) and API tokens (SPEC 4.6)."""
 
 from django.contrib.auth import user_logged_in
+from django.utils import timezone
 from drf_spectacular.utils import extend_schema, inline_serializer
 from knox.models import AuthToken
 from rest_framework import serializers, status
@@ -52,6 +53,8 @@ class TokenView(APIView):
         serializer = TokenRequestSerializer(data=request.data, context={"request": request})
         serializer.is_valid(raise_exception=True)
         user = serializer.validated_data["user"]
+        # The sweep of expired tokens, once per sign-in rather than on every request.
+        AuthToken.objects.filter(user=user, expiry__lt=timezone.now()).delete()
         instance, token = AuthToken.objects.create(user=user)
         user_logged_in.send(sender=user.__class__, request=request, user=user)
         return Response(TokenSerializer({"token": token, "expiry": instance.expiry}).data)

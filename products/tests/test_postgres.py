@@ -1,10 +1,14 @@
-"""PostgreSQL only: a backfill killed mid-file leaves the catalogue as it was."""
+"""PostgreSQL only: a backfill killed mid-file leaves the catalogue as it was; a re-run finishes.
+
+(The API server killed mid-burst is in shop/tests/test_crash_recovery.py.)
+"""
 
 import os
 import signal
 import subprocess
 import sys
 import time
+from decimal import Decimal
 from pathlib import Path
 
 import psycopg
@@ -82,3 +86,22 @@ def test_a_run_killed_mid_file_leaves_the_catalogue_as_it_was(postgres_only, tmp
     assert "interrupted" in killed.error
     assert (run.status, run.updated) == (BackfillRun.Status.SUCCEEDED, 1)
     assert Product.objects.get(sku="K-0").name == "After"
+
+    # Re-running the killed file finishes the job: the catalogue is the one a clean run
+    # of it gives (from the catalogue as it was before the kill).
+    rerun = run_backfill(big, wait=60)
+    assert rerun.status == BackfillRun.Status.SUCCEEDED
+    assert (rerun.created, rerun.rejected) == (199_998, 0)
+    after_rerun = catalogue()
+    Product.objects.all().delete()
+    Product.objects.create(sku="K-0", name="Before", price="1.00")
+    Product.objects.create(sku="K-1", name="Untouched", price="2.00")
+    clean = run_backfill(big)
+    assert clean.status == BackfillRun.Status.SUCCEEDED
+    assert catalogue() == after_rerun
+    assert len(after_rerun) == 200_000
+    assert ("K-7", "Changed 7", "", "", Decimal("7.99")) in after_rerun
+
+
+def catalogue():
+    return set(Product.objects.values_list("sku", "name", "description", "category", "price"))

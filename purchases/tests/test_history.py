@@ -67,8 +67,8 @@ def test_history_takes_a_constant_number_of_queries(
 ):
     for n in range(count):
         buy(customer, make_product(price=f"{n + 1}.00"))
-    # 2 for the token (knox: the lookup, then its sweep of the user's expired tokens),
-    # 1 user lookup, 1 count, 1 page with the products joined: whatever the count.
-    with django_assert_num_queries(5):
+    # 1 for the token, 1 user lookup, 1 count, 1 page with the products joined:
+    # whatever the count.
+    with django_assert_num_queries(4):
         response = customer_client.get(f"/purchases/user/{customer.pk}")
     assert len(response.json()) == count

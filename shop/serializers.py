@@ -1,0 +1,22 @@
+"""Serializer helpers shared by the apps."""
+
+import copy
+
+
+class CachedFieldsMixin:
+    """Builds a `ModelSerializer`'s fields from the model once per class, not once per use.
+
+    DRF introspects the model (field kwargs, validators, choices) every time a
+    serializer is instantiated; for the read endpoints that is a large share of
+    the request. The fields depend only on the class (`Meta` and the declared
+    fields), never on the instance or the context, so each class builds them once
+    and every serializer gets a deep copy, as DRF does for declared fields.
+    """
+
+    def get_fields(self):
+        cls = type(self)
+        prototype = cls.__dict__.get("_cached_fields")
+        if prototype is None:
+            prototype = super().get_fields()
+            cls._cached_fields = prototype
+        return copy.deepcopy(prototype)
