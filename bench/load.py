@@ -45,7 +45,7 @@ PORT = 8799
 USERS, PRODUCTS, PURCHASES = 100_000, 10_000, 1_000_000
 
 
-def endpoints(staff_token, window):
+def endpoints(window):
     """(name, method, path maker, body maker, is a read held to the target)."""
 
     def product_path(rng):
@@ -106,7 +106,7 @@ def endpoints(staff_token, window):
 def client_loop(args):
     """One closed-loop client: requests back to back until `deadline`, then stops."""
     endpoint_index, token, window, seed, warmup_until, deadline = args
-    _, method, path_of, body_of, _ = endpoints(token, window)[endpoint_index]
+    _, method, path_of, body_of, _ = endpoints(window)[endpoint_index]
     rng = random.Random(seed)
     headers = {"Authorization": f"Token {token}", "Accept": "application/json"}
     if body_of is not None:
@@ -269,7 +269,7 @@ def main():
     rows, floor = [], None
     try:
         with context.Pool(args.clients) as pool:
-            for index, (name, method, *_rest, is_read) in enumerate(endpoints(token, window)):
+            for index, (name, method, *_rest, is_read) in enumerate(endpoints(window)):
                 before = Purchase.objects.count() if method == "POST" else None
                 latencies, statuses, errors, created = drive(
                     pool, index, token, window, args.clients, args.warmup, args.duration
