@@ -1,5 +1,6 @@
 """One JSON error format for the whole API: `{"detail": ...}` or a field → messages map."""
 
+from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import JsonResponse
 from rest_framework import exceptions
@@ -32,6 +33,9 @@ def server_error(request):
 
 
 def bad_request(request, exception=None):
+    """JSON 400; a body past `DATA_UPLOAD_MAX_MEMORY_SIZE` is 413, as the upload limit is."""
+    if isinstance(exception, RequestDataTooBig):
+        return JsonResponse({"detail": "The request body is too large."}, status=413)
     return JsonResponse({"detail": "Bad request."}, status=400)
 
 

@@ -137,10 +137,23 @@ def test_unsupported_media_type_is_json(anon_client):
     assert "detail" in response.json()
 
 
-def test_oversized_body_is_refused_not_crashed(anon_client, settings):
+def test_oversized_json_body_is_413_json(anon_client, settings):
     settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1024
     body = '{"first_name": "' + "x" * 4096 + '"}'
 
     response = anon_client.post("/users", body, content_type="application/json")
 
-    assert response.status_code in (400, 413)
+    assert response.status_code == 413
+    assert response.json() == {"detail": "The request body is too large."}
+
+
+def test_oversized_form_body_is_413_json(staff_client, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1024
+    body = "name=" + "x" * 4096
+
+    response = staff_client.post(
+        "/products", body, content_type="application/x-www-form-urlencoded"
+    )
+
+    assert response.status_code == 413
+    assert "detail" in response.json()
