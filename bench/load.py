@@ -29,9 +29,8 @@ import json
 import multiprocessing
 import os
 import random
-import secrets
+import runpy
 import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -40,61 +39,91 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.analytics import DEFAULT_URL, counts, ensure_database, load  # noqa: E402
+from shop.tests.servers import Server  # noqa: E402
 
-PORT = 8799
 USERS, PRODUCTS, PURCHASES = 100_000, 10_000, 1_000_000
 
 
 def endpoints(window):
-    """(name, method, path maker, body maker, is a read held to the target)."""
+    """(name, method, path maker, body maker, who sends it, is a read held to the target).
 
-    def product_path(rng):
+    Makers take the client's random generator and its own customer id. "who" is
+    the token sent: a staff member's, the client's own customer's, or none.
+    """
+
+    def product_path(rng, me):
         return f"/products/{rng.randint(1, PRODUCTS)}"
 
-    def history_path(rng):
+    def any_user(rng):
         user_id = rng.randint(1, USERS)
-        if user_id % 100 == 0:  # the loader deleted every hundredth customer
-            user_id += 1
-        return f"/purchases/user/{user_id}?page_size=20"
+        return user_id + 1 if user_id % 100 == 0 else user_id  # every hundredth was deleted
 
-    def purchase_body(rng):
-        user_id = rng.randint(1, USERS)
-        if user_id % 100 == 0:
-            user_id += 1
-        return {"user_id": user_id, "product_id": rng.randint(1, PRODUCTS), "quantity": 1}
+    def purchase_body(rng, me):
+        return {"user_id": any_user(rng), "product_id": rng.randint(1, PRODUCTS), "quantity": 1}
+
+    def fixed(path):
+        return lambda rng, me: path
 
     analytic = "/purchases/analytic/"
     return [
-        ("floor: bare Django view", "GET", lambda rng: "/bench/floor", None, False),
-        ("GET /products/{id}", "GET", product_path, None, True),
-        ("GET /purchases/user/{id}", "GET", history_path, None, True),
-        ("POST /purchases", "POST", lambda rng: "/purchases", purchase_body, False),
+        ("floor: bare Django view", "GET", fixed("/bench/floor"), None, "staff", False),
+        (
+            "signed-in floor: DRF view, token",
+            "GET",
+            fixed("/bench/signed-in-floor"),
+            None,
+            "staff",
+            False,
+        ),
+        ("GET /products/{id}, anonymous", "GET", product_path, None, "anonymous", True),
+        ("GET /products/{id}, with a token", "GET", product_path, None, "staff", True),
+        (
+            "GET /purchases/user/{id}, staff, any",
+            "GET",
+            lambda rng, me: f"/purchases/user/{any_user(rng)}?page_size=20",
+            None,
+            "staff",
+            True,
+        ),
+        (
+            "GET /purchases/user/{id}, customer, own",
+            "GET",
+            lambda rng, me: f"/purchases/user/{me}?page_size=20",
+            None,
+            "customer",
+            True,
+        ),
+        ("POST /purchases", "POST", fixed("/purchases"), purchase_body, "staff", False),
         (
             "GET most_valuable_customer, 30 days",
             "GET",
-            lambda rng: f"{analytic}most_valuable_customer?{window}",
+            fixed(f"{analytic}most_valuable_customer?{window}"),
             None,
+            "staff",
             False,
         ),
         (
             "GET most_popular_product, 30 days",
             "GET",
-            lambda rng: f"{analytic}most_popular_product?{window}",
+            fixed(f"{analytic}most_popular_product?{window}"),
             None,
+            "staff",
             False,
         ),
         (
             "GET most_valuable_customer, all time",
             "GET",
-            lambda rng: f"{analytic}most_valuable_customer",
+            fixed(f"{analytic}most_valuable_customer"),
             None,
+            "staff",
             False,
         ),
         (
             "GET most_popular_product, all time",
             "GET",
-            lambda rng: f"{analytic}most_popular_product",
+            fixed(f"{analytic}most_popular_product"),
             None,
+            "staff",
             False,
         ),
     ]
@@ -105,28 +134,30 @@ def endpoints(window):
 
 def client_loop(args):
     """One closed-loop client: requests back to back until `deadline`, then stops."""
-    endpoint_index, token, window, seed, warmup_until, deadline = args
-    _, method, path_of, body_of, _ = endpoints(window)[endpoint_index]
+    port, endpoint_index, token, me, window, seed, warmup_until, deadline = args
+    _, method, path_of, body_of, _, _ = endpoints(window)[endpoint_index]
     rng = random.Random(seed)
-    headers = {"Authorization": f"Token {token}", "Accept": "application/json"}
+    headers = {"Accept": "application/json"}
+    if token:
+        headers["Authorization"] = f"Token {token}"
     if body_of is not None:
         headers["Content-Type"] = "application/json"
-    connection = http.client.HTTPConnection("127.0.0.1", PORT, timeout=60)
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
     latencies, statuses, errors, created = [], {}, 0, 0
     while True:
         now = time.monotonic()
         if now >= deadline:
             break
-        body = json.dumps(body_of(rng)) if body_of else None
+        body = json.dumps(body_of(rng, me)) if body_of else None
         started = time.monotonic()
         try:
-            connection.request(method, path_of(rng), body=body, headers=headers)
+            connection.request(method, path_of(rng, me), body=body, headers=headers)
             response = connection.getresponse()
             response.read()
             status = response.status
         except (OSError, http.client.HTTPException):
             connection.close()
-            connection = http.client.HTTPConnection("127.0.0.1", PORT, timeout=60)
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
             status = "connection error"
         elapsed = time.monotonic() - started
         measured = started >= warmup_until
@@ -140,11 +171,13 @@ def client_loop(args):
     return latencies, statuses, errors, created
 
 
-def drive(pool, endpoint_index, token, window, clients, warmup, duration):
+def drive(pool, port, endpoint_index, credentials, window, warmup, duration):
+    """Runs one client per (token, customer id) in `credentials`; returns what they saw."""
     start = time.monotonic() + 0.5
     warmup_until, deadline = start + warmup, start + warmup + duration
     jobs = [
-        (endpoint_index, token, window, seed, warmup_until, deadline) for seed in range(clients)
+        (port, endpoint_index, token, me, window, seed, warmup_until, deadline)
+        for seed, (token, me) in enumerate(credentials)
     ]
     results = pool.map(client_loop, jobs, chunksize=1)
     latencies = sorted(lat for result in results for lat in result[0])
@@ -164,57 +197,6 @@ def percentile(sorted_values, fraction):
     return sorted_values[index]
 
 
-# --- the server -------------------------------------------------------------------
-
-
-def start_gunicorn(database_url, workers, threads):
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "bench.settings",
-        "DATABASE_URL": database_url,
-        "DJANGO_DEBUG": "0",
-        "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
-        "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
-        "DJANGO_SECURE_SSL_REDIRECT": "0",
-        "DJANGO_LOG_LEVEL": "WARNING",
-        "DJANGO_CONN_MAX_AGE": "600",
-    }
-    server = subprocess.Popen(
-        [
-            str(ROOT / ".venv" / "bin" / "gunicorn"),
-            "shop.wsgi",
-            "--bind",
-            f"127.0.0.1:{PORT}",
-            "--workers",
-            str(workers),
-            "--threads",
-            str(threads),
-            "--worker-class",
-            "gthread",
-            "--log-level",
-            "warning",
-        ],
-        cwd=ROOT,
-        env=env,
-        start_new_session=True,
-    )
-    for _ in range(100):
-        try:
-            connection = http.client.HTTPConnection("127.0.0.1", PORT, timeout=2)
-            connection.request("GET", "/bench/floor")
-            if connection.getresponse().status == 200:
-                return server
-        except OSError:
-            time.sleep(0.2)
-    server.kill()
-    raise SystemExit(f"gunicorn did not answer on 127.0.0.1:{PORT}")
-
-
-def stop(server):
-    os.killpg(server.pid, signal.SIGTERM)
-    server.wait(timeout=30)
-
-
 # --- main ---------------------------------------------------------------------------
 
 
@@ -224,8 +206,15 @@ def main():
     parser.add_argument("--duration", type=float, default=10.0, help="seconds measured")
     parser.add_argument("--warmup", type=float, default=2.0, help="seconds before measuring")
     parser.add_argument("--clients", type=int, default=16, help="concurrent closed-loop clients")
-    parser.add_argument("--workers", type=int, default=3)
-    parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--workers", type=int, help="default: gunicorn.conf.py's")
+    parser.add_argument("--threads", type=int, help="default: gunicorn.conf.py's")
+    parser.add_argument(
+        "--only",
+        action="append",
+        default=[],
+        metavar="TEXT",
+        help="run only the rows whose name contains TEXT (repeatable; the floor always runs)",
+    )
     args = parser.parse_args()
 
     os.environ["DATABASE_URL"] = args.database_url
@@ -252,6 +241,15 @@ def main():
         defaults={"first_name": "Load", "last_name": "Staff", "is_staff": True},
     )
     _, token = AuthToken.objects.create(user=staff)
+    # Client i signs in as customer i, for the rows where customers read their own data.
+    customers = list(User.objects.filter(is_staff=False).order_by("pk")[: args.clients])
+    customer_tokens = [AuthToken.objects.create(user=user)[1] for user in customers]
+    credentials = {
+        "staff": [(token, None)] * args.clients,
+        "customer": [(t, user.pk) for t, user in zip(customer_tokens, customers, strict=True)],
+        "anonymous": [(None, None)] * args.clients,
+    }
+    call_command("collectstatic", interactive=False, verbosity=0)  # as a deployment would
     latest = Purchase.objects.order_by("-created_at").values_list("created_at", flat=True)[0]
     window = f"since={(latest - timedelta(days=30)).date().isoformat()}"
     first_new_id = Purchase.objects.order_by("-id").values_list("id", flat=True)[0] + 1
@@ -259,20 +257,32 @@ def main():
     from django.db import connections
 
     connections.close_all()
+    configured = runpy.run_path(str(ROOT / "gunicorn.conf.py"))
+    args.workers = args.workers or configured["workers"]
+    args.threads = args.threads or configured["threads"]
     print(
         f"data: {counts()[0]:,} users, {counts()[1]:,} products, {counts()[2]:,} purchases;"
         f" gunicorn --workers {args.workers} --threads {args.threads} (gthread) on 127.0.0.1;"
         f" {args.clients} clients, {args.warmup:g} s warm-up + {args.duration:g} s each"
     )
-    server = start_gunicorn(args.database_url, args.workers, args.threads)
+    server = Server(
+        args.database_url,
+        workers=args.workers,
+        threads=args.threads,
+        settings="bench.settings",
+        ready_path="/bench/floor",
+        env={"DJANGO_CONN_MAX_AGE": "600"},
+    )
     context = multiprocessing.get_context("spawn")
     rows, floor = [], None
     try:
         with context.Pool(args.clients) as pool:
-            for index, (name, method, *_rest, is_read) in enumerate(endpoints(window)):
+            for index, (name, method, *_rest, who, is_read) in enumerate(endpoints(window)):
+                if index and args.only and not any(text in name for text in args.only):
+                    continue
                 before = Purchase.objects.count() if method == "POST" else None
                 latencies, statuses, errors, created = drive(
-                    pool, index, token, window, args.clients, args.warmup, args.duration
+                    pool, server.port, index, credentials[who], window, args.warmup, args.duration
                 )
                 rate = len(latencies) / args.duration
                 floor = floor or rate
@@ -283,23 +293,22 @@ def main():
                     created_check += " (equal)" if added == created else " (MISMATCH)"
                 rows.append((name, rate, latencies, errors, is_read))
                 print(
-                    f"{name:38} {rate:8.1f} req/s  p50 {percentile(latencies, 0.5) * 1000:7.1f} ms"
+                    f"{name:40} {rate:8.1f} req/s  p50 {percentile(latencies, 0.5) * 1000:7.1f} ms"
                     f"  p99 {percentile(latencies, 0.99) * 1000:7.1f} ms  errors {errors}"
                     f"  {rate / floor:6.1%} of floor{created_check}",
                     flush=True,
                 )
                 if errors:
-                    print(f"{'':38} statuses: {statuses}", flush=True)
+                    print(f"{'':40} statuses: {statuses}", flush=True)
     finally:
-        stop(server)
+        server.kill(signal.SIGTERM)
         # Leave the data as the analytics bench expects it.
         Purchase.objects.filter(id__gte=first_new_id).delete()
-        AuthToken.objects.filter(user=staff).delete()
+        AuthToken.objects.filter(user__in=[staff, *customers]).delete()
     reads = [rate / floor for name, rate, _, _, is_read in rows if is_read]
     errors = sum(row[3] for row in rows)
-    print(
-        f"reads: worst {min(reads):.1%} of the floor (target >= 60%); errors in all runs: {errors}"
-    )
+    worst = f"worst {min(reads):.1%} of the floor" if reads else "none run"
+    print(f"reads: {worst} (target >= 60%); errors in all runs: {errors}")
 
 
 if __name__ == "__main__":

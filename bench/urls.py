@@ -14,7 +14,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from bench.analytics_sql import CUSTOMER_OBJECT_SQL, PRODUCT_OBJECT_SQL, WINDOW_SQL
-from shop.permissions import Staff
+from shop.permissions import Customer, Staff
 from shop.urls import handler400, handler403, handler404, handler500  # noqa: F401
 from shop.urls import urlpatterns as project_urlpatterns
 
@@ -22,6 +22,19 @@ from shop.urls import urlpatterns as project_urlpatterns
 def floor(request):
     """The floor of the load benchmark: Django answering a fixed JSON body, nothing else."""
     return JsonResponse({"status": "ok"})
+
+
+class SignedInFloor(APIView):
+    """The same fixed body from a DRF view that requires the API's token: what signing in costs.
+
+    Every endpoint but the product reads needs a signed-in user, so this is the most
+    any of them can reach before doing any work of its own.
+    """
+
+    permission_classes = [Customer]
+
+    def get(self, request):
+        return Response({"status": "ok"})
 
 
 class HandWrittenRanking(APIView):
@@ -62,6 +75,7 @@ class HandWrittenProducts(HandWrittenRanking):
 
 urlpatterns = [
     path("bench/floor", floor),
+    path("bench/signed-in-floor", SignedInFloor.as_view()),
     path("bench/sql/customers", HandWrittenCustomers.as_view()),
     path("bench/sql/products", HandWrittenProducts.as_view()),
     *project_urlpatterns,
