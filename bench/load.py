@@ -18,9 +18,15 @@ gunicorn and middleware (bench/urls.py): each endpoint's share of the floor is
 what our code costs on top of serving any request at all. The target is
 reads >= 60 % of the floor, 0 errors, and purchases created == 201s seen.
 
-gunicorn runs `--workers 3 --threads 4` (gthread): on 2 cores, three processes
-keep both cores busy while one waits on PostgreSQL, and the threads cover the
-database round trips without a process per connection.
+The signed-in floor is the same fixed body from a DRF view that requires the
+API's token: the share of the floor that any endpoint needing a signed-in user
+can reach at best. The product read runs anonymous (products are public) and
+with a token; the history runs as staff reading any customer and as customers
+reading their own (client i is customer i, with a token of its own).
+
+gunicorn runs with gunicorn.conf.py (the production configuration; `--workers`
+and `--threads` override it). `--only TEXT` runs the rows whose name contains
+TEXT, after the floor.
 """
 
 import argparse
@@ -197,6 +203,65 @@ def percentile(sorted_values, fraction):
     return sorted_values[index]
 
 
+def prepare(database_url, clients):
+    """Sets Django up on the bench database (loading it if needed) and signs the clients in.
+
+    Returns `(credentials, window, cleanup)`: per kind of client ("staff",
+    "customer", "anonymous"), one (token, customer id) pair per client; the
+    analytics window's query string; and a function that removes the purchases
+    and tokens the run made, leaving the data as the analytics bench expects it.
+    """
+    os.environ["DATABASE_URL"] = database_url
+    os.environ["DJANGO_SETTINGS_MODULE"] = "bench.settings"
+    os.environ["DJANGO_LOG_LEVEL"] = "ERROR"
+    ensure_database(database_url)
+
+    import django
+
+    django.setup()
+    from datetime import timedelta
+
+    from django.core.management import call_command
+    from knox.models import AuthToken
+
+    from purchases.models import Purchase
+    from users.models import User
+
+    call_command("migrate", verbosity=0)
+    if counts() != (USERS - USERS // 100, PRODUCTS, PURCHASES):
+        load({"users": USERS, "products": PRODUCTS, "purchases": PURCHASES})
+    call_command("collectstatic", interactive=False, verbosity=0)  # as a deployment would
+    staff, _ = User.objects.get_or_create(
+        email="load-staff@bench.example",
+        defaults={"first_name": "Load", "last_name": "Staff", "is_staff": True},
+    )
+    _, token = AuthToken.objects.create(user=staff)
+    # Client i signs in as customer i, for the rows where customers read their own data.
+    customers = list(User.objects.filter(is_staff=False).order_by("pk")[:clients])
+    customer_tokens = [AuthToken.objects.create(user=user)[1] for user in customers]
+    credentials = {
+        "staff": [(token, None)] * clients,
+        "customer": [(t, user.pk) for t, user in zip(customer_tokens, customers, strict=True)],
+        "anonymous": [(None, None)] * clients,
+    }
+    latest = Purchase.objects.order_by("-created_at").values_list("created_at", flat=True)[0]
+    window = f"since={(latest - timedelta(days=30)).date().isoformat()}"
+    first_new_id = Purchase.objects.order_by("-id").values_list("id", flat=True)[0] + 1
+
+    def cleanup():
+        Purchase.objects.filter(id__gte=first_new_id).delete()
+        AuthToken.objects.filter(user__in=[staff, *customers]).delete()
+
+    return credentials, window, cleanup
+
+
+def selected(only, window):
+    """(index, endpoint) for the floor and each row whose name contains one of `only`."""
+    for index, endpoint in enumerate(endpoints(window)):
+        if index == 0 or not only or any(text in endpoint[0] for text in only):
+            yield index, endpoint
+
+
 # --- main ---------------------------------------------------------------------------
 
 
@@ -217,44 +282,10 @@ def main():
     )
     args = parser.parse_args()
 
-    os.environ["DATABASE_URL"] = args.database_url
-    os.environ["DJANGO_SETTINGS_MODULE"] = "bench.settings"
-    os.environ["DJANGO_LOG_LEVEL"] = "ERROR"
-    ensure_database(args.database_url)
-
-    import django
-
-    django.setup()
-    from datetime import timedelta
-
-    from django.core.management import call_command
-    from knox.models import AuthToken
+    credentials, window, cleanup = prepare(args.database_url, args.clients)
+    from django.db import connections
 
     from purchases.models import Purchase
-    from users.models import User
-
-    call_command("migrate", verbosity=0)
-    if counts() != (USERS - USERS // 100, PRODUCTS, PURCHASES):
-        load({"users": USERS, "products": PRODUCTS, "purchases": PURCHASES})
-    staff, _ = User.objects.get_or_create(
-        email="load-staff@bench.example",
-        defaults={"first_name": "Load", "last_name": "Staff", "is_staff": True},
-    )
-    _, token = AuthToken.objects.create(user=staff)
-    # Client i signs in as customer i, for the rows where customers read their own data.
-    customers = list(User.objects.filter(is_staff=False).order_by("pk")[: args.clients])
-    customer_tokens = [AuthToken.objects.create(user=user)[1] for user in customers]
-    credentials = {
-        "staff": [(token, None)] * args.clients,
-        "customer": [(t, user.pk) for t, user in zip(customer_tokens, customers, strict=True)],
-        "anonymous": [(None, None)] * args.clients,
-    }
-    call_command("collectstatic", interactive=False, verbosity=0)  # as a deployment would
-    latest = Purchase.objects.order_by("-created_at").values_list("created_at", flat=True)[0]
-    window = f"since={(latest - timedelta(days=30)).date().isoformat()}"
-    first_new_id = Purchase.objects.order_by("-id").values_list("id", flat=True)[0] + 1
-
-    from django.db import connections
 
     connections.close_all()
     configured = runpy.run_path(str(ROOT / "gunicorn.conf.py"))
@@ -277,9 +308,7 @@ def main():
     rows, floor = [], None
     try:
         with context.Pool(args.clients) as pool:
-            for index, (name, method, *_rest, who, is_read) in enumerate(endpoints(window)):
-                if index and args.only and not any(text in name for text in args.only):
-                    continue
+            for index, (name, method, *_rest, who, is_read) in selected(args.only, window):
                 before = Purchase.objects.count() if method == "POST" else None
                 latencies, statuses, errors, created = drive(
                     pool, server.port, index, credentials[who], window, args.warmup, args.duration
@@ -302,9 +331,7 @@ def main():
                     print(f"{'':40} statuses: {statuses}", flush=True)
     finally:
         server.kill(signal.SIGTERM)
-        # Leave the data as the analytics bench expects it.
-        Purchase.objects.filter(id__gte=first_new_id).delete()
-        AuthToken.objects.filter(user__in=[staff, *customers]).delete()
+        cleanup()
     reads = [rate / floor for name, rate, _, _, is_read in rows if is_read]
     errors = sum(row[3] for row in rows)
     worst = f"worst {min(reads):.1%} of the floor" if reads else "none run"
