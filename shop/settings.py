@@ -203,7 +203,17 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_SETTINGS": {"persistAuthorization": True},
 }
 
-CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    # Throttle counters must be shared by every worker process (and every host),
+    # or each gunicorn worker would allow the whole rate: they live in a table
+    # of the database (created by the `shop` app's migration).
+    "throttle": {
+        "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+        "LOCATION": "shop_throttle_cache",
+        "OPTIONS": {"MAX_ENTRIES": 100_000},
+    },
+}
 
 # --- Production hardening (active when DJANGO_DEBUG=0) ----------------------
 

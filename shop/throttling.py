@@ -1,5 +1,6 @@
 """Rate limits for the two doors open to anonymous clients: sign-up and token requests."""
 
+from django.core.cache import caches
 from rest_framework.settings import api_settings
 from rest_framework.throttling import SimpleRateThrottle
 
@@ -11,6 +12,11 @@ class AnonymousScopeThrottle(SimpleRateThrottle):
     rate is read on each request, so `DEFAULT_THROTTLE_RATES` stays the one
     place to change it (and tests can override it).
     """
+
+    @property
+    def cache(self):
+        """The database cache (`CACHES["throttle"]`): one count for all workers and hosts."""
+        return caches["throttle"]
 
     def get_rate(self):
         return api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)
