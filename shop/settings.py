@@ -171,10 +171,10 @@ REST_FRAMEWORK = {
         "signup": os.environ.get("SHOP_SIGNUP_RATE", "20/hour"),
         "token": os.environ.get("SHOP_TOKEN_RATE", "30/minute"),
     },
-    # How many reverse proxies stand in front: throttling keys on the client's address.
-    "NUM_PROXIES": int(os.environ["DJANGO_NUM_PROXIES"])
-    if os.environ.get("DJANGO_NUM_PROXIES")
-    else None,
+    # How many reverse proxies stand in front: throttling keys on the client's
+    # address. 0 (none) means the socket's address; DRF's default (unset) would
+    # trust any `X-Forwarded-For` a client makes up, and so never throttle it.
+    "NUM_PROXIES": int(os.environ.get("DJANGO_NUM_PROXIES") or "0"),
 }
 
 _token_ttl_hours = float(os.environ.get("SHOP_TOKEN_TTL_HOURS", "720"))

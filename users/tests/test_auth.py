@@ -148,11 +148,12 @@ def test_other_authorization_schemes_are_ignored_not_crashed(customer):
     assert client.get(f"/users/{customer.pk}").status_code == 401
 
 
-def throttled_rates(**rates):
+def throttled_rates(num_proxies=0, **rates):
     return override_settings(
         REST_FRAMEWORK={
             **_rest_framework_settings(),
             "DEFAULT_THROTTLE_RATES": {"signup": "20/hour", "token": "30/minute", **rates},
+            "NUM_PROXIES": num_proxies,
         }
     )
 
@@ -199,3 +200,35 @@ def test_token_requests_are_throttled(anon_client, customer):
         statuses = [obtain(anon_client, customer.email, "wrong").status_code for _ in range(3)]
 
     assert statuses == [400, 400, 429]
+
+
+def test_a_made_up_forwarded_for_does_not_escape_the_token_rate(anon_client, customer):
+    with throttled_rates(token="2/minute"):
+        statuses = [
+            anon_client.post(
+                "/auth/token",
+                {"email": customer.email, "password": "wrong"},
+                format="json",
+                HTTP_X_FORWARDED_FOR=f"203.0.113.{n}",
+            ).status_code
+            for n in range(3)
+        ]
+
+    assert statuses == [400, 400, 429]
+
+
+def test_behind_one_proxy_the_rate_keys_on_the_address_the_proxy_saw(anon_client, customer):
+    def attempt(forwarded_for):
+        return anon_client.post(
+            "/auth/token",
+            {"email": customer.email, "password": "wrong"},
+            format="json",
+            HTTP_X_FORWARDED_FOR=forwarded_for,
+        ).status_code
+
+    with throttled_rates(num_proxies=1, token="1/minute"):
+        first, other_client = attempt("198.51.100.1"), attempt("198.51.100.2")
+        # A client prepending a made-up address is still the address the proxy appended.
+        forged = attempt("203.0.113.9, 198.51.100.1")
+
+    assert (first, other_client, forged) == (400, 400, 429)
