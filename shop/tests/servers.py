@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -54,6 +55,9 @@ class Server:
             command += ["--workers", str(workers)]
         if threads is not None:
             command += ["--threads", str(threads)]
+        # A file, not a pipe: nobody reads the log while the server runs, and a full
+        # pipe would block the workers mid-request.
+        self.log = tempfile.TemporaryFile()  # noqa: SIM115 (lives as long as the server)
         self.process = subprocess.Popen(
             [*command, "--log-level", "warning"],
             cwd=ROOT,
@@ -69,7 +73,7 @@ class Server:
                 **(env or {}),
             },
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
+            stderr=self.log,
             start_new_session=True,
         )
         self.wait_ready(ready_path)
@@ -78,7 +82,8 @@ class Server:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"gunicorn exited: {self.process.stderr.read().decode()}")
+                self.log.seek(0)
+                raise RuntimeError(f"gunicorn exited: {self.log.read().decode(errors='replace')}")
             try:
                 connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
                 connection.request("GET", path)
@@ -98,3 +103,4 @@ class Server:
         else:
             with contextlib.suppress(ProcessLookupError):  # workers left behind, if any
                 os.killpg(self.process.pid, sig)
+        self.log.close()
