@@ -23,6 +23,14 @@ class Staff(BasePermission):
 IsStaff = Staff
 
 
+class AnonymousOrStaff(BasePermission):
+    """Signing up: for visitors, and for staff creating customers; a signed-in customer may not."""
+
+    def has_permission(self, request, view):
+        user = request.user
+        return not (user and user.is_authenticated) or user.is_staff
+
+
 class ReadAnyoneWriteStaff(BasePermission):
     """Anyone may read; only staff may change (the product catalogue)."""
 

@@ -10,7 +10,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from shop.authentication import TokenAuthentication
-from shop.permissions import Anyone, ByAction, Customer
+from shop.permissions import AnonymousOrStaff, Anyone, ByAction, Customer
 from shop.throttling import SignupThrottle, TokenThrottle
 from shop.viewsets import ShopViewSet
 from users.filters import UserFilter
@@ -19,13 +19,15 @@ from users.serializers import TokenRequestSerializer, TokenSerializer, UserSeria
 
 
 class UserViewSet(ShopViewSet):
-    """Anyone signs up; a customer reads and updates only themself; staff do everything."""
+    """Visitors sign up; a customer reads and updates only themself; staff do everything."""
 
     queryset = User.objects.order_by("id")
     serializer_class = UserSerializer
     filterset_class = UserFilter
     owner_field = "pk"
-    permission_classes = [ByAction(create=Anyone, retrieve=Customer, partial_update=Customer)]
+    permission_classes = [
+        ByAction(create=AnonymousOrStaff, retrieve=Customer, partial_update=Customer)
+    ]
 
     def get_throttles(self):
         return [SignupThrottle()] if self.action == "create" else []

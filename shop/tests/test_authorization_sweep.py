@@ -28,6 +28,7 @@ from shop.tests.conftest import token_client
 pytestmark = pytest.mark.django_db
 
 PUBLIC = "public"  # anyone, signed in or not
+SIGN_UP = "sign up"  # visitors and staff; a signed-in customer gets 403
 SIGNED_IN = "signed in"  # any signed-in user, on their own session/tokens
 OWN = "own"  # the owner and staff; another customer gets 404
 BUY_OWN = "buy own"  # a customer buys for themself; for another user: 403
@@ -40,7 +41,7 @@ RULES = {
     ("auth/token", "DELETE"): SIGNED_IN,
     ("auth/tokens", "DELETE"): SIGNED_IN,
     ("users", "GET"): STAFF,
-    ("users", "POST"): PUBLIC,
+    ("users", "POST"): SIGN_UP,
     ("users/{pk}", "GET"): OWN,
     ("users/{pk}", "PATCH"): OWN,
     ("users/{pk}", "DELETE"): STAFF,
@@ -199,6 +200,10 @@ def test_each_rule_holds_for_every_role(route, method, world):
     where = f"{method} {route} ({rule}): {seen}"
     if rule == PUBLIC:
         assert all(allowed(status) for status in seen.values()), where
+        return
+    if rule == SIGN_UP:
+        assert allowed(seen["anonymous"]) and allowed(seen["staff"]), where
+        assert seen["customer"] == 403 and seen["other"] == 403, where
         return
     assert seen["anonymous"] == 401, where
     # Staff may; a 409 (a product with purchases) is the object's state, not a refusal.

@@ -232,3 +232,12 @@ def test_behind_one_proxy_the_rate_keys_on_the_address_the_proxy_saw(anon_client
         forged = attempt("203.0.113.9, 198.51.100.1")
 
     assert (first, other_client, forged) == (400, 400, 429)
+
+
+def test_a_token_in_the_header_does_not_make_password_guesses_free(customer, other_customer):
+    signed_in = APIClient()
+    signed_in.credentials(HTTP_AUTHORIZATION=f"Token {AuthToken.objects.create(user=customer)[1]}")
+    with throttled_rates(token="2/minute"):
+        statuses = [obtain(signed_in, other_customer.email, "guess").status_code for _ in range(3)]
+
+    assert statuses == [400, 400, 429]

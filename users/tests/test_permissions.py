@@ -31,7 +31,8 @@ TABLE = [
         "post",
         "/users",
         NEW_USER,
-        {"anonymous": 201, "self": 201, "other customer": 201, "staff": 201},
+        # Sign-up is for visitors; a signed-in customer creating accounts is refused.
+        {"anonymous": 201, "self": 403, "other customer": 403, "staff": 201},
     ),
     (
         "get",
