@@ -157,3 +157,13 @@ def test_oversized_form_body_is_413_json(staff_client, settings):
 
     assert response.status_code == 413
     assert "detail" in response.json()
+
+
+@pytest.mark.parametrize("path", ["/auth/token", "/users"])
+def test_deeply_nested_json_is_400_not_500(anon_client, path):
+    body = '{"email": ' + "[" * 5000 + "]" * 5000 + "}"
+
+    response = anon_client.post(path, body, content_type="application/json")
+
+    assert response.status_code == 400
+    assert "nested too deeply" in response.json()["detail"]
