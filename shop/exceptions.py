@@ -2,16 +2,34 @@
 
 from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import OperationalError
 from django.http import JsonResponse
 from rest_framework import exceptions
 from rest_framework.views import exception_handler as drf_exception_handler
 
+# Seconds a client is told to wait when SQLite's write lock stayed taken too long.
+BUSY_RETRY_AFTER = 5
+
+
+class DatabaseBusy(exceptions.APIException):
+    """503: SQLite's single write lock stayed held (by a backfill, say) past the wait."""
+
+    status_code = 503
+    default_detail = "The database is busy; retry shortly."
+    default_code = "database_busy"
+
 
 def exception_handler(exc, context):
-    """DRF's handler, plus Django's own `ValidationError` (raised by models and services) as 400."""
+    """DRF's handler, plus Django's `ValidationError` (models, services) as 400 and
+    SQLite's "database is locked" as 503 with `Retry-After` (nothing was written)."""
     if isinstance(exc, DjangoValidationError):
         detail = exc.message_dict if hasattr(exc, "error_dict") else {"detail": exc.messages}
         exc = exceptions.ValidationError(detail)
+    if isinstance(exc, OperationalError) and "database is locked" in str(exc):
+        exc = DatabaseBusy()
+        response = drf_exception_handler(exc, context)
+        response["Retry-After"] = str(BUSY_RETRY_AFTER)
+        return response
     return drf_exception_handler(exc, context)
 
 

@@ -99,6 +99,17 @@ DATABASES = {
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     # SQLite has no covering indexes: it builds the plain index, which is all it needs.
     SILENCED_SYSTEM_CHECKS = ["models.W040"]
+    DATABASES["default"]["OPTIONS"] = {
+        # A transaction that reads then writes (a purchase, the backfill) takes the
+        # write lock when it begins, so concurrent writers wait their turn instead of
+        # failing at once with "database is locked" when one upgrades its lock.
+        "transaction_mode": "IMMEDIATE",
+        # How long a writer waits for the lock (seconds); past it: 503, retry.
+        "timeout": int(os.environ.get("SHOP_SQLITE_LOCK_WAIT", "20")),
+        # Readers are not blocked by a writer (a backfill does not stop the reads).
+        "init_command": "PRAGMA journal_mode=WAL;",
+        **DATABASES["default"].get("OPTIONS", {}),
+    }
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "users.User"
