@@ -39,6 +39,17 @@ class IdFilter(django_filters.NumberFilter):
         super().__init__(*args, **kwargs)
 
 
+class PurchaseFilterForm(forms.Form):
+    """Refuses an empty window, as the analytics' `since`/`until` are refused."""
+
+    def clean(self):
+        cleaned = super().clean()
+        after, before = cleaned.get("created_after"), cleaned.get("created_before")
+        if after is not None and before is not None and after >= before:
+            self.add_error("created_before", "`created_before` must be later than `created_after`.")
+        return cleaned
+
+
 class PurchaseFilter(django_filters.FilterSet):
     user_id = IdFilter(field_name="user_id", help_text="The customer's id.")
     product_id = IdFilter(field_name="product_id", help_text="The product's id.")
@@ -56,3 +67,4 @@ class PurchaseFilter(django_filters.FilterSet):
     class Meta:
         model = Purchase
         fields = []
+        form = PurchaseFilterForm

@@ -260,6 +260,8 @@ def test_list_filters(staff_client, customer, other_customer, product, other_pro
         ("?created_after=yesterday", "created_after"),
         ("?created_before=2024-13-01", "created_before"),
         ("?created_after=9999-12-31T23:59:59-10:00", "created_after"),
+        ("?created_after=2021-01-01&created_before=2020-01-01", "created_before"),
+        ("?created_after=2021-01-01&created_before=2021-01-01", "created_before"),
     ],
 )
 def test_list_invalid_filters_are_400(staff_client, query, field):
