@@ -22,7 +22,7 @@ from purchases.serializers import (
 )
 from shop.permissions import ByAction, Customer, Staff
 from shop.schema import error
-from shop.viewsets import ShopViewSet
+from shop.viewsets import ShopViewSet, integer_id
 from users.models import User
 
 EMPTY_WINDOW = "No purchases in this window."
@@ -96,7 +96,7 @@ class PurchaseViewSet(ShopViewSet):
             user = request.user
         else:
             users = User.objects.all() if request.user.is_staff else User.objects.none()
-            user = get_object_or_404(users.only("pk"), pk=user_id)
+            user = get_object_or_404(users.only("pk"), pk=integer_id(user_id))
         purchases = Purchase.objects.filter(user=user).select_related("product").newest_first()
         page = self.paginate_queryset(purchases)
         return self.get_paginated_response(PurchaseHistorySerializer(page, many=True).data)

@@ -1,5 +1,6 @@
 """The base viewset every resource of the API builds on."""
 
+from django.http import Http404
 from drf_spectacular.utils import extend_schema
 from rest_framework import status, viewsets
 from rest_framework.response import Response
@@ -7,12 +8,24 @@ from rest_framework.response import Response
 from shop.schema import DeletedSerializer
 
 
+def integer_id(value):
+    """An id from the path, as written by clients that mean an integer: ASCII digits only.
+
+    `int()` would also take `+1`, ` 1`, `1_0` and other scripts' digits (full-width ones), and
+    each would name a row; SPEC 4 wants a non-integer id to be 404.
+    """
+    if not (value.isascii() and value.isdigit()):
+        raise Http404
+    return value
+
+
 class ShopViewSet(viewsets.ModelViewSet):
     """A model viewset with the old service's conventions.
 
     - `PATCH` updates (there is no `PUT`, as in the old service);
     - `DELETE` answers 200 with a JSON body, not 204;
-    - any id reaches the view, so a non-integer id is a JSON 404 like an unknown one;
+    - any id reaches the view, so a non-integer id (`integer_id`) is a JSON 404
+      like an unknown one;
     - a single object is looked up through the backends that scope rows (whose
       rows a user may see), not through the list filters: `?category=` means
       nothing on `/products/5`, and building a filter form per request is not free.
@@ -28,6 +41,10 @@ class ShopViewSet(viewsets.ModelViewSet):
         self.perform_destroy(instance)
         label = instance._meta.verbose_name.capitalize()
         return Response({"id": pk, "detail": f"{label} {pk} deleted."}, status=status.HTTP_200_OK)
+
+    def get_object(self):
+        integer_id(self.kwargs[self.lookup_url_kwarg or self.lookup_field])
+        return super().get_object()
 
     def filter_queryset(self, queryset):
         if not self.detail:

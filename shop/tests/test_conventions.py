@@ -1,6 +1,7 @@
 """The API conventions of SPEC 4.5, shown on the users list: pagination headers, errors, slashes."""
 
 import re
+from urllib.parse import quote
 
 import pytest
 
@@ -188,3 +189,30 @@ def test_other_database_errors_are_not_disguised_as_busy():
     from shop.exceptions import exception_handler
 
     assert exception_handler(OperationalError("no such table: x"), {}) is None
+
+
+def full_width(digits):
+    return quote("".join(chr(0xFF10 + int(d)) for d in digits))
+
+
+@pytest.mark.parametrize(
+    "written",
+    [
+        lambda pk: f"+{pk}",
+        lambda pk: f"{pk}.0",
+        lambda pk: f"%20{pk}",
+        lambda pk: f"{pk}%20",
+        lambda pk: f"{pk}_",
+        lambda pk: full_width(str(pk)),
+    ],
+    ids=["plus", "decimal", "leading space", "trailing space", "underscore", "full-width"],
+)
+def test_an_id_that_is_not_ascii_digits_is_404(staff_client, make_user, written):
+    user = make_user()
+    path = written(user.pk)
+
+    for url in (f"/users/{path}", f"/purchases/user/{path}"):
+        response = staff_client.get(url)
+        assert response.status_code == 404, url
+        assert response.json() == {"detail": "Not found."}
+    assert staff_client.get(f"/users/{user.pk}").status_code == 200
