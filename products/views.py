@@ -39,7 +39,13 @@ class PayloadTooLarge(exceptions.APIException):
 
 
 ErrorSerializer = inline_serializer(
-    "BackfillError", {"detail": serializers.CharField(), "run": serializers.IntegerField()}
+    "BackfillError",
+    {
+        "detail": serializers.CharField(),
+        "run": serializers.IntegerField(
+            required=False, help_text="The run recorded, when the file got as far as one."
+        ),
+    },
 )
 
 
@@ -73,6 +79,8 @@ class BackfillView(GenericAPIView):
     queryset = Product.objects.order_by("id")
     filter_backends = []
     parser_classes = [MultiPartParser]
+    # `GET` writes (it runs a backfill), so `HEAD` must not be its silent twin.
+    http_method_names = ["get", "post", "options"]
 
     @extend_schema(
         operation_id="products_backfill_configured",
@@ -128,7 +136,17 @@ class BackfillView(GenericAPIView):
     def too_large(limit):
         return f"The file is larger than the upload limit of {limit:,} bytes."
 
+    def impossible_page(self):
+        """A 400 for a `page` that can never be valid, so that nothing is imported for it."""
+        page = self.request.query_params.get(self.paginator.page_query_param)
+        if page in (None, "", "last") or (page.isascii() and page.isdigit() and int(page)):
+            return None
+        detail = f"Invalid page {page[:20]!r}: a page number (1, 2, …) or `last`."
+        return Response({"detail": detail}, status=status.HTTP_400_BAD_REQUEST)
+
     def backfill(self, source, **options):
+        if refusal := self.impossible_page():
+            return refusal
         try:
             run = run_backfill(
                 source, origin=BackfillRun.Origin.API, user=self.request.user, **options
@@ -141,8 +159,15 @@ class BackfillView(GenericAPIView):
                 {"detail": f"The file cannot be imported: {error}.", "run": error.run.pk},
                 status=status.HTTP_400_BAD_REQUEST,
             )
-        page = self.paginate_queryset(self.get_queryset())
-        response = self.get_paginated_response(self.get_serializer(page, many=True).data)
+        try:
+            page = self.paginate_queryset(self.get_queryset())
+            response = self.get_paginated_response(self.get_serializer(page, many=True).data)
+        except exceptions.NotFound as past_the_end:
+            # The import happened: the answer still says which run it was.
+            response = Response(
+                {"detail": str(past_the_end.detail), "run": run.pk},
+                status=status.HTTP_404_NOT_FOUND,
+            )
         run_url = self.request.build_absolute_uri(reverse("backfill-run-detail", args=[run.pk]))
         links = [response.get("Link"), f'<{run_url}>; rel="backfill-run"']
         response["Link"] = ", ".join(link for link in links if link)

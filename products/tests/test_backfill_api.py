@@ -182,3 +182,33 @@ class TestRunHistory:
         run = BackfillRun.objects.get()
         assert staff_client.post("/products/data/backfill/runs", {}).status_code == 405
         assert staff_client.delete(f"/products/data/backfill/runs/{run.pk}").status_code == 405
+
+
+def test_head_does_not_run_a_backfill(staff_client, configured_csv):
+    response = staff_client.head("/products/data/backfill")
+
+    assert response.status_code == 405
+    assert not BackfillRun.objects.exists()
+
+
+@pytest.mark.parametrize("page", ["abc", "0", "-1", "1.5"])
+def test_an_impossible_page_is_400_before_anything_is_imported(staff_client, page):
+    response = staff_client.post(
+        f"/products/data/backfill?page={page}", upload(), format="multipart"
+    )
+
+    assert response.status_code == 400
+    assert response.json()["detail"].startswith(f"Invalid page '{page}'")
+    assert not BackfillRun.objects.exists()
+    assert not Product.objects.exists()
+
+
+def test_a_page_past_the_end_still_names_the_run_that_imported(staff_client):
+    response = staff_client.post("/products/data/backfill?page=99", upload(), format="multipart")
+
+    run = BackfillRun.objects.get()
+    assert response.status_code == 404
+    assert response.json()["run"] == run.pk
+    assert response["X-Backfill-Run"] == str(run.pk)
+    assert response["X-Backfill-Status"] == "succeeded"
+    assert Product.objects.count() == 2
