@@ -2,6 +2,7 @@
 
 from decimal import Decimal
 
+from django import forms
 from django.contrib import admin
 from django.db.models import Q
 from django.urls import path
@@ -9,6 +10,7 @@ from django.utils.html import format_html, format_html_join
 
 from products.admin_views import backfill_view, rejected_lines_html, run_mode
 from products.models import BackfillRun, Product
+from products.prices import price_error
 from shop.admin import StaffMayManage
 
 
@@ -41,8 +43,20 @@ class PriceRangeFilter(admin.SimpleListFilter):
         return queryset
 
 
+class ProductForm(forms.ModelForm):
+    """The product form, with the price rule of the backfill and the API (`products.prices`)."""
+
+    def clean_price(self):
+        # The text as typed: `Decimal` has already taken "1e3" or "-0" by now.
+        typed = str(self.data.get(self.add_prefix("price"), "")).strip()
+        if error := price_error(typed):
+            raise forms.ValidationError(error)
+        return self.cleaned_data["price"]
+
+
 @admin.register(Product)
 class ProductAdmin(StaffMayManage, admin.ModelAdmin):
+    form = ProductForm
     list_display = ["sku", "name", "category", "price", "updated_at"]
     list_display_links = ["sku", "name"]
     list_filter = ["category", PriceRangeFilter]

@@ -1,16 +1,34 @@
 """The product object of SPEC 4.2, the backfill upload and the backfill run history."""
 
-from decimal import Decimal
-
 from rest_framework import serializers
 
 from products import services
 from products.models import BackfillRun, Product
+from products.prices import price_error
 from shop.serializers import CachedFieldsMixin
+
+
+class PriceField(serializers.DecimalField):
+    """A price as the backfill takes it: a plain decimal >= 0, at most 2 places (`"12.50"`).
+
+    The same rule for both doors (`products.prices`): `"-0"`, `"1e3"`, `"+5"`, `".5"`,
+    `"1_000"` or other scripts' digits, which `Decimal` would take, are refused
+    with the backfill's reasons. A JSON number is read as its plain decimal text.
+    """
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool) or not isinstance(data, str | int | float):
+            self.fail("invalid")
+        text = data.strip() if isinstance(data, str) else repr(data)
+        if error := price_error(text):
+            raise serializers.ValidationError(error)
+        return super().to_internal_value(text)
 
 
 class ProductSerializer(CachedFieldsMixin, serializers.ModelSerializer):
     """`id`, `sku`, `name`, `description`, `category`, `price` ("12.50"), timestamps."""
+
+    price = PriceField(max_digits=12, decimal_places=2)
 
     class Meta:
         model = Product
@@ -25,10 +43,6 @@ class ProductSerializer(CachedFieldsMixin, serializers.ModelSerializer):
             "updated_at",
         ]
         read_only_fields = ["id", "created_at", "updated_at"]
-        extra_kwargs = {
-            # The database's check constraint is the rule; this answers 400 before it.
-            "price": {"min_value": Decimal("0")},
-        }
 
     def validate_sku(self, value):
         value = value.strip()

@@ -13,8 +13,9 @@ set of every sku seen would grow with the file, and memory must stay flat.
 import csv
 import io
 import os
-import re
 from dataclasses import dataclass, field
+
+from products.prices import MAX_PRICE_DIGITS, PLAIN_PRICE, price_problem
 
 REQUIRED_COLUMNS = ("sku", "name", "price")
 OPTIONAL_COLUMNS = ("description", "category")
@@ -22,15 +23,6 @@ KNOWN_COLUMNS = REQUIRED_COLUMNS + OPTIONAL_COLUMNS
 
 # The limits of the Product model's columns.
 MAX_LENGTHS = {"sku": 64, "name": 255, "category": 100}
-MAX_PRICE_DIGITS = 10  # numeric(12, 2): 10 digits before the point
-
-# A plain decimal: digits, optionally a point and one or two digits. Nothing else
-# (no sign, exponent, NaN, thousands separator or currency symbol).
-PLAIN_PRICE = re.compile(r"[0-9]+(?:\.[0-9]{1,2})?")
-NUMBER_LIKE = re.compile(r"[0-9]*\.?[0-9]+")
-TOO_MANY_DECIMALS = re.compile(r"[0-9]*\.[0-9]{3,}")
-THOUSANDS = re.compile(r"[0-9]{1,3}(?:[,' _][0-9]{3})+(?:\.[0-9]+)?")
-
 SNIFF_BYTES = 64 * 1024
 # Descriptions may be long; the csv module's default cap (128 KiB) is kept as an
 # upper bound of sanity, raised to 1 MiB for a whole field.
@@ -116,27 +108,6 @@ def _columns(header):
             f"{', '.join(missing)} in the header (found: {found[:200]})"
         )
     return positions, unknown
-
-
-def price_problem(value):
-    """Why `value` is not an acceptable price, or None when it is."""
-    if PLAIN_PRICE.fullmatch(value):
-        whole = value.split(".", 1)[0].lstrip("0")
-        if len(whole) > MAX_PRICE_DIGITS:
-            return (
-                f"price {value} is too large (at most {MAX_PRICE_DIGITS} digits before the point)"
-            )
-        return None
-    if value == "":
-        return "missing price"
-    shown = value if len(value) <= 40 else value[:40] + "…"
-    if value.startswith("-") and NUMBER_LIKE.fullmatch(value[1:]):
-        return f"negative price {shown} (must be 0 or more)"
-    if TOO_MANY_DECIMALS.fullmatch(value):
-        return f"price {shown} has more than 2 decimal places"
-    if THOUSANDS.fullmatch(value):
-        return f"price {shown} has a thousands separator; write a plain decimal like 1234.50"
-    return f"price {shown!r} is not a plain decimal number like 12.50"
 
 
 class ProductCsvReader:

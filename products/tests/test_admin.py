@@ -7,8 +7,10 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils.html import escape
 
 from products.models import BackfillRun, Product
+from products.prices import price_error
 from products.tests.conftest import lock_held_elsewhere
 
 pytestmark = pytest.mark.django_db
@@ -131,6 +133,18 @@ def test_staff_can_add_and_change_products(staff_admin):
     )
     assert response.status_code == 200
     assert not Product.objects.filter(sku="N-2").exists()
+
+
+@pytest.mark.parametrize("price", ["-0", "1e3", "+5", "1_000", "\uff11"])
+def test_the_admin_refuses_prices_the_backfill_refuses(staff_admin, price):
+    response = staff_admin.post(
+        reverse("admin:products_product_add"),
+        {"sku": "N-3", "name": "Odd", "description": "", "category": "", "price": price},
+    )
+
+    assert response.status_code == 200
+    assert not Product.objects.filter(sku="N-3").exists()
+    assert escape(price_error(price)) in response.content.decode()
 
 
 # --- Backfill from CSV ----------------------------------------------------------------

@@ -3,6 +3,7 @@
 import pytest
 
 from products.models import Product
+from products.prices import price_error
 
 pytestmark = pytest.mark.django_db
 
@@ -114,6 +115,31 @@ class TestWrites:
         response = staff_client.post("/products", body, format="json")
         assert response.status_code == 400
         assert field in response.json()
+
+    @pytest.mark.parametrize(
+        "price",
+        ["-0", "1e3", "+5", ".5", "5.", "1_000", "1,000.00", "\uff11\uff12", "\u0661", "NaN", ""],
+    )
+    def test_a_price_the_backfill_refuses_is_refused_with_its_reason(self, staff_client, price):
+        response = staff_client.post(
+            "/products", {"sku": "P-1", "name": "Priced", "price": price}, format="json"
+        )
+
+        assert response.status_code == 400
+        assert response.json()["price"] == [price_error(price)]
+        assert not Product.objects.filter(sku="P-1").exists()
+
+    @pytest.mark.parametrize(
+        ("price", "stored"),
+        [("0", "0.00"), (" 12.5 ", "12.50"), ("0012.00", "12.00"), (7, "7.00"), (4.5, "4.50")],
+    )
+    def test_plain_decimals_and_json_numbers_are_prices(self, staff_client, price, stored):
+        response = staff_client.post(
+            "/products", {"sku": "P-2", "name": "Priced", "price": price}, format="json"
+        )
+
+        assert response.status_code == 201, response.json()
+        assert response.json()["price"] == stored
 
     def test_malformed_json_is_400(self, staff_client):
         response = staff_client.post("/products", "{nope", content_type="application/json")

@@ -1,0 +1,42 @@
+"""The catalogue's price rule (SPEC 5): a plain decimal >= 0 with at most 2 decimal places.
+
+One rule for every way a price gets in: the CSV backfill and the products API.
+"""
+
+import re
+
+MAX_PRICE_DIGITS = 10  # numeric(12, 2): 10 digits before the point
+
+# A plain decimal: digits, optionally a point and one or two digits. Nothing else
+# (no sign, exponent, NaN, thousands separator or currency symbol).
+PLAIN_PRICE = re.compile(r"[0-9]+(?:\.[0-9]{1,2})?")
+NUMBER_LIKE = re.compile(r"[0-9]*\.?[0-9]+")
+TOO_MANY_DECIMALS = re.compile(r"[0-9]*\.[0-9]{3,}")
+THOUSANDS = re.compile(r"[0-9]{1,3}(?:[,' _][0-9]{3})+(?:\.[0-9]+)?")
+
+
+def price_problem(value):
+    """Why `value` is not an acceptable price, or None when it is."""
+    if PLAIN_PRICE.fullmatch(value):
+        whole = value.split(".", 1)[0].lstrip("0")
+        if len(whole) > MAX_PRICE_DIGITS:
+            return (
+                f"price {value} is too large (at most {MAX_PRICE_DIGITS} digits before the point)"
+            )
+        return None
+    if value == "":
+        return "missing price"
+    shown = value if len(value) <= 40 else value[:40] + "…"
+    if value.startswith("-") and NUMBER_LIKE.fullmatch(value[1:]):
+        return f"negative price {shown} (must be 0 or more)"
+    if TOO_MANY_DECIMALS.fullmatch(value):
+        return f"price {shown} has more than 2 decimal places"
+    if THOUSANDS.fullmatch(value):
+        return f"price {shown} has a thousands separator; write a plain decimal like 1234.50"
+    return f"price {shown!r} is not a plain decimal number like 12.50"
+
+
+def price_error(value):
+    """`price_problem` as a sentence for a form or an API field, or None."""
+    problem = price_problem(value)
+    return problem and problem[0].upper() + problem[1:] + "."
