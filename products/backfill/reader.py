@@ -230,7 +230,15 @@ class ProductCsvReader:
                     continue  # a blank line
                 stats.rows += 1
                 stats.rejected += 1
-                on_reject(start, f"expected {width} fields, found {len(record)}")
+                reason = f"expected {width} fields, found {len(record)}"
+                if line - start > 1 and any("\n" in value for value in record):
+                    # An unclosed quote swallows the lines after it into one field.
+                    reason += (
+                        f"; this record runs over lines {start} to {line - 1}: a quote opened on"
+                        f" line {start} is probably never closed, and those lines were read as"
+                        " part of one field"
+                    )
+                on_reject(start, reason)
                 continue
             stats.rows += 1
             sku = record[i_sku].strip()

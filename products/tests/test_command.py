@@ -40,6 +40,18 @@ class TestImport:
         assert product("A-1").updated_at > before["A-1"]
         assert product("B-1").updated_at == before["B-1"]
 
+    def test_an_unclosed_quote_is_named_with_the_lines_it_swallowed(self, backfill, csv_file):
+        rows = "".join(f"R-{n},Row {n},1.00\n" for n in range(50))
+        result = backfill(csv_file('sku,name,price\nUQ-9,"open,1.00\n' + rows))
+
+        assert result.code == 1
+        assert result.rejected_lines == [
+            "line 2: expected 3 fields, found 2; this record runs over lines 2 to 52: a quote"
+            " opened on line 2 is probably never closed, and those lines were read as part"
+            " of one field"
+        ]
+        assert not Product.objects.exists()
+
     def test_bom_crlf_quotes_newlines_and_unicode(self, backfill, csv_file):
         content = (
             "\ufeffsku,name,description,category,price\r\n"
