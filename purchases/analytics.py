@@ -18,7 +18,9 @@ class Spend(Sum):
 
     Exact on PostgreSQL (NUMERIC). SQLite keeps decimals as floating point, where
     equal totals can differ in the last bit and break ties the wrong way; there
-    each line is summed in integer cents instead.
+    each line is taken in integer cents and summed with TOTAL(), which is exact
+    below 2**53 cents (about 90 trillion) and, unlike SUM() of integers, does
+    not fail with "integer overflow" above it.
     """
 
     def __init__(self, **extra):
@@ -29,7 +31,7 @@ class Spend(Sum):
         )
 
     def as_sqlite(self, compiler, connection, **extra_context):
-        template = "CAST(SUM(CAST(ROUND(%(expressions)s * 100) AS INTEGER)) AS REAL) / 100"
+        template = "TOTAL(CAST(ROUND(%(expressions)s * 100) AS INTEGER)) / 100"
         return self.as_sql(compiler, connection, template=template, **extra_context)
 
 

@@ -273,3 +273,18 @@ def test_in_period_is_chainable(shop):
     assert january_2nd.filter(user=shop["ben"]).count() == 2
     assert january_2nd.in_period(until=T0 + timedelta(days=1, hours=1)).count() == 1
     assert Purchase.objects.in_period().count() == 4
+
+
+def test_totals_past_64_bit_cents_do_not_overflow(staff_client, make_user, make_product, buy):
+    # Each purchase is within the API's limits; together they pass 2**63 cents.
+    whale = make_user()
+    dearest = make_product(price="9999999999.99")
+    for _ in range(10):
+        buy(whale, dearest, 1_000_000)
+
+    for path in (MVC, MVC.replace("most_valuable_customer", "top_customers")):
+        response = staff_client.get(path)
+        assert response.status_code == 200, path
+    best = staff_client.get(MVC).json()
+    assert best["id"] == whale.pk
+    assert abs(Decimal(best["total_spent"]) - Decimal("99999999999900000.00")) <= 1
