@@ -1,6 +1,7 @@
 """The user object of SPEC 4.1 and the token request."""
 
 from django.contrib.auth import authenticate
+from knox.models import AuthToken
 from rest_framework import serializers
 
 from users import services
@@ -43,7 +44,12 @@ class UserSerializer(serializers.ModelSerializer):
         return services.create_user(**validated_data)
 
     def update(self, instance, validated_data):
-        return services.update_user(instance, **validated_data)
+        in_use = getattr(self.context.get("request"), "auth", None)
+        return services.update_user(
+            instance,
+            keep_token=in_use if isinstance(in_use, AuthToken) else None,
+            **validated_data,
+        )
 
 
 class TokenRequestSerializer(serializers.Serializer):

@@ -17,12 +17,12 @@ def email_taken(email, *, exclude=None):
     return users.exists()
 
 
-def _set_password(user, password):
+def _set_password(user, password, keep_token=None):
     try:
         validate_password(password, user)
     except DjangoValidationError as error:
         raise ValidationError({"password": error.messages}) from None
-    user.set_password(password)
+    user.set_password(password, keep_token=keep_token)
 
 
 def _save(user):
@@ -52,13 +52,17 @@ def create_user(*, email, first_name, last_name, gender, password=None):
     return _save(user)
 
 
-def update_user(user, **fields):
-    """Changes any of the profile fields and, when given, the password."""
+def update_user(user, *, keep_token=None, **fields):
+    """Changes any of the profile fields and, when given, the password.
+
+    A new password revokes the user's other API tokens (`User.set_password`);
+    `keep_token`, the token the change was made with, stays if it is theirs.
+    """
     password = fields.pop("password", None)
     if "email" in fields:
         fields["email"] = User.objects.normalize_email(fields["email"])
     for name, value in fields.items():
         setattr(user, name, value)
     if password is not None:
-        _set_password(user, password)
+        _set_password(user, password, keep_token)
     return _save(user)

@@ -2,6 +2,7 @@
 
 import pytest
 from django.urls import reverse
+from knox.models import AuthToken
 
 from conftest import PASSWORD
 
@@ -265,3 +266,15 @@ def test_user_filters(client, staff, make_user):
     assert [u.email for u in response.context["cl"].result_list] == ["f@example.com"]
     filters = [spec.title for spec in response.context["cl"].filter_specs]
     assert {"staff status", "gender", "date joined"} <= set(filters)
+
+
+def test_a_password_set_in_the_admin_revokes_the_users_tokens(admin_client, customer):
+    AuthToken.objects.create(user=customer)
+
+    response = admin_client.post(
+        reverse("admin:auth_user_password_change", args=[customer.pk]),
+        {"password1": "a-new-and-long-passphrase-42", "password2": "a-new-and-long-passphrase-42"},
+    )
+
+    assert response.status_code == 302
+    assert not AuthToken.objects.filter(user=customer).exists()

@@ -111,6 +111,50 @@ def test_delete_all_tokens_signs_out_everywhere(anon_client, customer):
         assert client.get(f"/users/{customer.pk}").status_code == 401
 
 
+def signed_in(token):
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
+    return client
+
+
+NEW_PASSWORD = "a-new-and-long-passphrase-42"
+
+
+def test_a_new_password_signs_out_every_other_token(anon_client, customer):
+    in_use, elsewhere = (obtain(anon_client, customer.email).json()["token"] for _ in range(2))
+
+    response = signed_in(in_use).patch(
+        f"/users/{customer.pk}", {"password": NEW_PASSWORD}, format="json"
+    )
+
+    assert response.status_code == 200
+    assert signed_in(in_use).get(f"/users/{customer.pk}").status_code == 200
+    assert signed_in(elsewhere).get(f"/users/{customer.pk}").status_code == 401
+    assert obtain(anon_client, customer.email, NEW_PASSWORD).status_code == 200
+
+
+def test_staff_setting_a_password_signs_the_customer_out_everywhere(
+    anon_client, customer, staff_client
+):
+    token = obtain(anon_client, customer.email).json()["token"]
+
+    response = staff_client.patch(
+        f"/users/{customer.pk}", {"password": NEW_PASSWORD}, format="json"
+    )
+
+    assert response.status_code == 200
+    assert signed_in(token).get(f"/users/{customer.pk}").status_code == 401
+    assert staff_client.get(f"/users/{customer.pk}").status_code == 200
+
+
+def test_a_profile_change_without_password_keeps_the_tokens(anon_client, customer):
+    tokens = [obtain(anon_client, customer.email).json()["token"] for _ in range(2)]
+
+    signed_in(tokens[0]).patch(f"/users/{customer.pk}", {"first_name": "Al"}, format="json")
+
+    assert all(signed_in(t).get(f"/users/{customer.pk}").status_code == 200 for t in tokens)
+
+
 def test_revoking_without_a_token_is_401(anon_client):
     assert anon_client.delete("/auth/token").status_code == 401
 
