@@ -17,6 +17,7 @@ class DatabaseBusy(exceptions.APIException):
     status_code = 503
     default_detail = "The database is busy; retry shortly."
     default_code = "database_busy"
+    wait = BUSY_RETRY_AFTER  # DRF's handler sends it as `Retry-After`, as for a 429
 
 
 def exception_handler(exc, context):
@@ -27,9 +28,6 @@ def exception_handler(exc, context):
         exc = exceptions.ValidationError(detail)
     if isinstance(exc, OperationalError) and "database is locked" in str(exc):
         exc = DatabaseBusy()
-        response = drf_exception_handler(exc, context)
-        response["Retry-After"] = str(BUSY_RETRY_AFTER)
-        return response
     return drf_exception_handler(exc, context)
 
 
