@@ -243,12 +243,36 @@ if not DEBUG:
     SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_HSTS_INCLUDE_SUBDOMAINS", True)
     SECURE_HSTS_PRELOAD = env_bool("DJANGO_HSTS_PRELOAD", True)
 
+# --- Background jobs (Celery) -----------------------------------------------
+
+# Production: `CELERY_BROKER_URL=redis://host:6379/0` and workers started with
+# `celery -A shop worker`. Without a broker (a developer's machine, the unit tests)
+# tasks run eagerly: in the process that queues them, before `delay()` returns.
+CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "")
+CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
+CELERY_TASK_EAGER_PROPAGATES = True
+# Outcomes are recorded in the project's own tables (a run's record), not in Celery's.
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_RESULT_BACKEND = None
+# One job at a time per worker process: a long import does not hold others back.
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# A broker that is down must be a quick, clear error for whoever queues, not a hang.
+CELERY_BROKER_CONNECTION_TIMEOUT = float(os.environ.get("CELERY_BROKER_CONNECTION_TIMEOUT", "2"))
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_TASK_PUBLISH_RETRY = False
+CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": CELERY_BROKER_CONNECTION_TIMEOUT}
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_TIMEZONE = TIME_ZONE
+
 # --- The shop ------------------------------------------------------------
 
 # The CSV that `manage.py backfill` and `GET /products/data/backfill` load by default.
 SHOP_PRODUCTS_CSV = Path(
     os.environ.get("SHOP_PRODUCTS_CSV", BASE_DIR / "fixtures" / "products.csv")
 )
+
+# How money is shown to staff (the admin, its charts): an ISO 4217 code or a symbol.
+SHOP_CURRENCY = os.environ.get("SHOP_CURRENCY", "USD")
 
 # --- Products / backfill ---------------------------------------------------
 

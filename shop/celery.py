@@ -1,0 +1,16 @@
+"""The Celery application: background jobs (the catalogue backfill, housekeeping).
+
+Workers start with `celery -A shop worker`; the settings are Django's, under the
+`CELERY_` prefix (see `shop/settings.py`, "Background jobs"). With no broker
+configured, tasks run eagerly, in the process that queues them.
+"""
+
+import os
+
+from celery import Celery
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "shop.settings")
+
+app = Celery("shop")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()
