@@ -4,14 +4,16 @@ from decimal import Decimal
 
 from django import forms
 from django.contrib import admin
+from django.db import transaction
 from django.db.models import Q
 from django.urls import path
 from django.utils.html import format_html, format_html_join
 
+from products import services
 from products.admin_views import backfill_view, rejected_lines_html, run_mode
 from products.models import BackfillRun, Product
 from products.prices import price_error
-from shop.admin import StaffMayManage
+from shop.admin import ReadOnly, StaffMayManage, adopt, changed_fields
 
 
 class PriceRangeFilter(admin.SimpleListFilter):
@@ -46,6 +48,10 @@ class PriceRangeFilter(admin.SimpleListFilter):
 class ProductForm(forms.ModelForm):
     """The product form, with the price rule of the backfill and the API (`products.prices`)."""
 
+    class Meta:
+        model = Product
+        fields = ["sku", "name", "description", "category", "price"]
+
     def clean_price(self):
         # The text as typed: `Decimal` has already taken "1e3" or "-0" by now.
         typed = str(self.data.get(self.add_prefix("price"), "")).strip()
@@ -71,9 +77,26 @@ class ProductAdmin(StaffMayManage, admin.ModelAdmin):
         backfill = self.admin_site.admin_view(backfill_view(self))
         return [path("backfill/", backfill, name="products_product_backfill"), *super().get_urls()]
 
+    def save_model(self, request, obj, form, change):
+        if change:
+            saved = services.update_product(obj, **changed_fields(form))
+        else:
+            saved = services.create_product(
+                **{name: form.cleaned_data[name] for name in ProductForm.Meta.fields}
+            )
+        adopt(obj, saved)
+
+    def delete_model(self, request, obj):
+        services.delete_product(obj)
+
+    def delete_queryset(self, request, queryset):
+        with transaction.atomic():
+            for product in queryset:
+                services.delete_product(product)
+
 
 @admin.register(BackfillRun)
-class BackfillRunAdmin(StaffMayManage, admin.ModelAdmin):
+class BackfillRunAdmin(ReadOnly, StaffMayManage, admin.ModelAdmin):
     """Read-only: runs are records of what happened."""
 
     list_display = ["started_at", "file", "started_from", "outcome", "counts"]
@@ -123,15 +146,6 @@ class BackfillRunAdmin(StaffMayManage, admin.ModelAdmin):
         if request.resolver_match and request.resolver_match.url_name.endswith("_changelist"):
             queryset = queryset.defer("rejected_lines", "warnings")
         return queryset
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     @admin.display(description="file", ordering="source")
     def file(self, run):

@@ -7,8 +7,10 @@ from django.db import models
 from django.db.models.functions import Upper
 from django.utils import timezone
 
+from shop.models import ShopModel
 
-class Product(models.Model):
+
+class Product(ShopModel):
     """A product of the catalogue, keyed by its `sku` (the backfill's key)."""
 
     sku = models.CharField("SKU", max_length=64, unique=True)
@@ -39,7 +41,7 @@ class Product(models.Model):
         return f"{self.sku} {self.name}"
 
 
-class BackfillRun(models.Model):
+class BackfillRun(ShopModel):
     """One run of the CSV backfill, from the command, the API or the admin.
 
     The record is committed as `running` before the import's own transaction

@@ -1,10 +1,13 @@
 """The product object of SPEC 4.2, the backfill upload and the backfill run history."""
 
+from decimal import Decimal
+
 from rest_framework import serializers
 
-from products import services
 from products.models import BackfillRun, Product
 from products.prices import price_error
+from products.services import DUPLICATE_SKU
+from products.text import invisible_characters, trim
 from shop.serializers import CachedFieldsMixin
 
 
@@ -13,13 +16,16 @@ class PriceField(serializers.DecimalField):
 
     The same rule for both doors (`products.prices`): `"-0"`, `"1e3"`, `"+5"`, `".5"`,
     `"1_000"` or other scripts' digits, which `Decimal` would take, are refused
-    with the backfill's reasons. A JSON number is read as its plain decimal text.
+    with the backfill's reasons. A JSON number is held to the same rule as written
+    (`shop.parsers` keeps its text): `19.999999999999999999` or `1E2` are refused,
+    never rounded.
     """
 
     def to_internal_value(self, data):
-        if isinstance(data, bool) or not isinstance(data, str | int | float):
+        if isinstance(data, bool) or not isinstance(data, str | int | Decimal):
             self.fail("invalid")
-        text = data.strip() if isinstance(data, str) else repr(data)
+        # A JSON number as written (`shop.parsers.JSONNumber`), not as Decimal re-spells it.
+        text = data.strip() if isinstance(data, str) else getattr(data, "text", None) or str(data)
         if error := price_error(text):
             raise serializers.ValidationError(error)
         return super().to_internal_value(text)
@@ -43,18 +49,25 @@ class ProductSerializer(CachedFieldsMixin, serializers.ModelSerializer):
             "updated_at",
         ]
         read_only_fields = ["id", "created_at", "updated_at"]
+        # The duplicate check is `validate_sku` (after trimming), the index settles races.
+        extra_kwargs = {"sku": {"validators": [], "trim_whitespace": False}}
 
     def validate_sku(self, value):
-        value = value.strip()
+        """The backfill's sku rule: trimmed of spaces and invisible format characters,
+        none inside, unique."""
+        value = trim(value)
         if not value:
             raise serializers.ValidationError("This field may not be blank.")
+        if hidden := invisible_characters(value):
+            raise serializers.ValidationError(
+                f"The SKU contains an invisible character ({hidden})."
+            )
+        products = Product.objects.filter(sku=value)
+        if self.instance is not None:
+            products = products.exclude(pk=self.instance.pk)
+        if products.exists():
+            raise serializers.ValidationError(DUPLICATE_SKU)
         return value
-
-    def create(self, validated_data):
-        return services.create_product(**validated_data)
-
-    def update(self, instance, validated_data):
-        return services.update_product(instance, **validated_data)
 
 
 class BackfillUploadSerializer(serializers.Serializer):

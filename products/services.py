@@ -1,28 +1,26 @@
-"""Writes to the catalogue through the API: the one place products are created, changed, removed.
+"""Writes to the catalogue one product at a time: the API's and the admin's door.
 
-The bulk path is `products.backfill.run_backfill`.
+The bulk door is `products.backfill`. Both keep the same rules (`products.prices`).
 """
 
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.db.models import ProtectedError, RestrictedError
-from rest_framework.exceptions import ValidationError
 
 from products.models import Product
-from shop.exceptions import Conflict
+from shop.errors import Conflict
+from shop.services import locked, save_unique
 
 DUPLICATE_SKU = "A product with that SKU already exists."
 
 
-def _save(product):
-    # The serializer checked the sku; the unique index settles a race between two writers.
-    try:
-        with transaction.atomic():
-            product.save()
-    except IntegrityError:
-        if Product.objects.filter(sku=product.sku).exclude(pk=product.pk).exists():
-            raise ValidationError({"sku": [DUPLICATE_SKU]}) from None
-        raise
-    return product
+def _save(product, **save_options):
+    return save_unique(
+        product,
+        field="sku",
+        message=DUPLICATE_SKU,
+        taken=lambda: Product.objects.filter(sku=product.sku).exclude(pk=product.pk).exists(),
+        **save_options,
+    )
 
 
 def create_product(**fields):
@@ -30,17 +28,30 @@ def create_product(**fields):
 
 
 def update_product(product, **fields):
-    for name, value in fields.items():
-        setattr(product, name, value)
-    return _save(product)
+    """Changes the fields given, on the row as it is now; a product deleted meanwhile
+    stays deleted (`Product.DoesNotExist`)."""
+    with transaction.atomic():
+        current = locked(Product, product.pk)
+        for name, value in fields.items():
+            setattr(current, name, value)
+        if fields:
+            _save(current, update_fields=[*fields, "updated_at"])
+    return current
 
 
 def delete_product(product):
-    """Deletes a product, unless purchases point to it (they are financial records): 409."""
-    try:
-        with transaction.atomic():
-            product.delete()
-    except (ProtectedError, RestrictedError):
-        raise Conflict(
-            f"Product {product.pk} ({product.sku}) has purchases and cannot be deleted."
-        ) from None
+    """Deletes a product, unless purchases point to it (financial records): `Conflict`.
+
+    The row is locked first: a purchase being recorded holds the same lock until it
+    commits, so the check for purchases sees it (a 409), or the purchase finds the
+    product gone (a 400); the foreign key never breaks at commit.
+    """
+    with transaction.atomic():
+        current = locked(Product, product.pk)
+        try:
+            current.delete()
+        except (ProtectedError, RestrictedError):
+            raise Conflict(
+                f"Product {current.pk} ({current.sku}) has purchases and cannot be deleted."
+            ) from None
+    return current

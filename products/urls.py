@@ -1,6 +1,8 @@
 from django.urls import re_path
 
-from products.views import BackfillRunViewSet, BackfillView, ProductViewSet
+from products.views.backfill import BackfillView
+from products.views.catalogue import ProductViewSet
+from products.views.runs import BackfillRunViewSet
 from shop.routers import OptionalSlashRouter, optional_slash
 
 router = OptionalSlashRouter()

@@ -6,14 +6,20 @@ saving calls `create_purchase`/`update_purchase`, which take the product's price
 """
 
 from django.contrib import admin
+from django.db import transaction
+from django.forms.models import BaseInlineFormSet
 from django.urls import path, reverse
 from django.utils.html import format_html
 
 from purchases import services
 from purchases.admin_views import sales_view
 from purchases.models import Purchase
-from shop.admin import StaffMayManage
+from shop.admin import ReadOnly, StaffMayManage, adopt
+from shop.params import is_ascii_digits
+from users.admin import UserAdmin
 from users.models import User
+
+LATEST_PURCHASES = 20
 
 SNAPSHOT_FIELDS = ("unit_price", "total", "customer_email", "product_sku", "product_name")
 
@@ -30,7 +36,7 @@ class CustomerFilter(admin.SimpleListFilter):
 
     def lookups(self, request, model_admin):
         value = self.value()
-        if value and value.isdigit():
+        if is_ascii_digits(value):
             user = User.objects.filter(pk=value).only("email").first()
             if user is not None:
                 return [(str(user.pk), user.email)]
@@ -40,7 +46,7 @@ class CustomerFilter(admin.SimpleListFilter):
         value = self.value()
         if value is None:
             return queryset
-        if not value.isdigit():
+        if not is_ascii_digits(value):
             return queryset.none()
         return queryset.filter(user_id=value)
 
@@ -140,12 +146,15 @@ class PurchaseAdmin(StaffMayManage, admin.ModelAdmin):
             saved = services.create_purchase(
                 user=obj.user, product=obj.product, quantity=obj.quantity
             )
-        # The admin goes on with `obj` (its message, its log entry, the redirect).
-        for field in Purchase._meta.concrete_fields:
-            setattr(obj, field.attname, getattr(saved, field.attname))
+        adopt(obj, saved)
 
     def delete_model(self, request, obj):
         services.delete_purchase(obj)
+
+    def delete_queryset(self, request, queryset):
+        with transaction.atomic():
+            for purchase in queryset:
+                services.delete_purchase(purchase)
 
     @admin.display(description="customer", ordering="customer_email")
     def customer(self, purchase):
@@ -169,3 +178,74 @@ class PurchaseAdmin(StaffMayManage, admin.ModelAdmin):
     @admin.display(description="unit price")
     def price_note(self, purchase):
         return "The product's current price, taken when you save."
+
+
+# --- A customer's purchases on their page in the user admin -------------------------
+
+
+class LatestPurchasesFormSet(BaseInlineFormSet):
+    """Only the newest purchases: a long-standing customer's page stays light."""
+
+    def get_queryset(self):
+        return super().get_queryset().order_by("-created_at", "-id")[:LATEST_PURCHASES]
+
+
+class PurchaseInline(ReadOnly, StaffMayManage, admin.TabularInline):
+    """The customer's latest purchases, read-only (purchases are changed on their own page)."""
+
+    model = Purchase
+    formset = LatestPurchasesFormSet
+    template = "admin/purchases/purchase/latest_purchases_inline.html"
+    fk_name = "user"
+    verbose_name = "purchase"
+    verbose_name_plural = f"latest purchases (the {LATEST_PURCHASES} newest)"
+    fields = (
+        "purchase",
+        "created_at",
+        "product_sku",
+        "product_name",
+        "quantity",
+        "unit_price",
+        "total",
+    )
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    show_change_link = False
+
+    @admin.display(description="purchase")
+    def purchase(self, purchase):
+        url = reverse("admin:purchases_purchase_change", args=[purchase.pk])
+        return format_html('<a href="{}">#{}</a>', url, purchase.pk)
+
+
+admin.site.unregister(User)
+
+
+@admin.register(User)
+class CustomerAdmin(UserAdmin):
+    """The user admin, with the customer's purchases: a link to all of them and the latest."""
+
+    inlines = (PurchaseInline,)
+    readonly_fields = (*UserAdmin.readonly_fields, "all_purchases")
+    fieldsets = (
+        *UserAdmin.fieldsets[:2],
+        ("Purchases", {"fields": ("all_purchases",)}),
+        *UserAdmin.fieldsets[2:],
+    )
+
+    def get_inlines(self, request, obj):
+        return self.inlines if obj is not None else ()
+
+    @admin.display(description="all purchases")
+    def all_purchases(self, user):
+        count = user.purchases.count() if user.pk else 0
+        if not count:
+            return "No purchases yet."
+        url = reverse("admin:purchases_purchase_changelist") + f"?customer={user.pk}"
+        return format_html(
+            '<a href="{}" class="all-purchases">See all {} purchase{} of this customer</a>',
+            url,
+            count,
+            "" if count == 1 else "s",
+        )

@@ -5,6 +5,8 @@ from django.core.validators import MinValueValidator
 from django.db import models
 from django.utils import timezone
 
+from shop.models import ShopModel
+
 
 class PurchaseQuerySet(models.QuerySet):
     def in_period(self, since=None, until=None):
@@ -21,7 +23,7 @@ class PurchaseQuerySet(models.QuerySet):
         return self.order_by("-created_at", "-id")
 
 
-class Purchase(models.Model):
+class Purchase(ShopModel):
     """One line of a customer's purchase history.
 
     `unit_price` is the product's price when the purchase was made, set by

@@ -4,12 +4,10 @@ from django.http import QueryDict
 from rest_framework import serializers
 from rest_framework.exceptions import PermissionDenied
 
-from products.models import Product
 from products.serializers import ProductSerializer
 from purchases.models import Purchase
 from purchases.periods import INSTANT_HELP, parse_instant
-from shop.serializers import CachedFieldsMixin
-from users.models import User
+from shop.serializers import CachedFieldsMixin, QueryIntegerField
 from users.serializers import UserSerializer
 
 # Large enough for any real order, small enough that a total always fits NUMERIC(22, 2).
@@ -92,18 +90,11 @@ class PurchaseWriteSerializer(serializers.Serializer):
     )
 
     def validate(self, attrs):
+        # Shape and "only for yourself" are checked here; whether the user and the product
+        # exist is the service's to say, on rows it locks (`purchases.services`).
         request = self.context["request"]
         if "user_id" in attrs and not request.user.is_staff and attrs["user_id"] != request.user.pk:
             raise PermissionDenied(OWN_PURCHASES_ONLY)
-        errors = {}
-        for field, name, model in (("user_id", "user", User), ("product_id", "product", Product)):
-            if field in attrs:
-                obj = model.objects.filter(pk=attrs.pop(field)).only("pk").first()
-                if obj is None:
-                    errors[field] = [f"This {model._meta.verbose_name} does not exist."]
-                attrs[name] = obj
-        if errors:
-            raise serializers.ValidationError(errors)
         return attrs
 
 
@@ -133,7 +124,7 @@ class WindowSerializer(serializers.Serializer):
 
 
 class TopWindowSerializer(WindowSerializer):
-    limit = serializers.IntegerField(
+    limit = QueryIntegerField(
         min_value=1, max_value=100, default=10, help_text="How many to rank (1 to 100)."
     )
 

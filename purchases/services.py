@@ -1,63 +1,72 @@
-"""Writes to purchases: the one place that records and corrects them.
+"""Writes to purchases: the one place that records, corrects and removes them.
 
-The price a customer pays is read here, inside the transaction that writes
-the purchase, from the product row locked `FOR UPDATE`: a price change that
-commits concurrently lands either wholly before (the new price is paid) or
-wholly after (the old one is), never half-way.
+The API, the admin and the tests all come here. Existence is checked here and
+only here, on rows locked for the transaction that writes the purchase:
+
+- the product row is read `FOR UPDATE`, so the price paid is the one in force
+  when the purchase commits (a concurrent price change lands wholly before or
+  after), and the product cannot be deleted under the purchase;
+- the customer's row is read `FOR NO KEY UPDATE`, so the customer cannot be
+  deleted before the purchase commits (the foreign key would break at commit),
+  while their other purchases still go in.
+
+A purchase deleted meanwhile is `Purchase.DoesNotExist` (the API's 404).
+`user` and `product` may be given as objects or as ids.
 """
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
-from rest_framework.exceptions import ValidationError
 
 from products.models import Product
 from purchases.models import Purchase
+from shop.services import locked
 from users.models import User
 
 UNSET = object()
+NO_SUCH_USER = "This user does not exist."
+NO_SUCH_PRODUCT = "This product does not exist."
 
 
-def _locked_product(product):
-    try:
-        return (
-            Product.objects.select_for_update()
-            .only("id", "sku", "name", "price")
-            .get(pk=getattr(product, "pk", product))
-        )
-    except Product.DoesNotExist:
-        raise ValidationError({"product_id": ["This product does not exist."]}) from None
+def _pk(value):
+    return getattr(value, "pk", value)
 
 
-def _current_email(user):
-    # The lock keeps the customer from being deleted before we commit (which would break
-    # the foreign key at commit time) without blocking their other purchases' inserts.
-    users = User.objects.select_for_update(no_key=True).filter(pk=getattr(user, "pk", user))
-    email = users.values_list("email", flat=True).first()
-    if email is None:
-        raise ValidationError({"user_id": ["This user does not exist."]})
-    return email
+def _lock_parties(user=UNSET, product=UNSET):
+    """Locks the customer's and the product's rows, if given: `(email, product)`.
+
+    A missing one is a `ValidationError` naming its field (both when both are missing).
+    """
+    errors, email, locked_product = {}, None, None
+    if user is not UNSET:
+        users = User.objects.select_for_update(no_key=True).filter(pk=_pk(user))
+        email = users.values_list("email", flat=True).first()
+        if email is None:
+            errors["user_id"] = [NO_SUCH_USER]
+    if product is not UNSET:
+        products = Product.objects.select_for_update().only("id", "sku", "name", "price")
+        locked_product = products.filter(pk=_pk(product)).first()
+        if locked_product is None:
+            errors["product_id"] = [NO_SUCH_PRODUCT]
+    if errors:
+        raise ValidationError(errors)
+    return email, locked_product
 
 
-def _set_product(purchase, product):
-    locked = _locked_product(product)
-    purchase.product = locked
-    purchase.unit_price = locked.price
-    purchase.product_sku = locked.sku
-    purchase.product_name = locked.name
-
-
-def _set_user(purchase, user):
-    purchase.customer_email = _current_email(user)
-    purchase.user_id = getattr(user, "pk", user)
+def _price_at(purchase, product):
+    purchase.product = product
+    purchase.unit_price = product.price
+    purchase.product_sku = product.sku
+    purchase.product_name = product.name
 
 
 def create_purchase(*, user, product, quantity=1):
     """Records that `user` bought `quantity` of `product` at the product's current price."""
     with transaction.atomic():
-        purchase = Purchase(quantity=quantity)
-        _set_user(purchase, user)
-        _set_product(purchase, product)
+        email, locked_product = _lock_parties(user, product)
+        purchase = Purchase(quantity=quantity, user_id=_pk(user), customer_email=email)
+        _price_at(purchase, locked_product)
         purchase.save()
-        return purchase
+    return purchase
 
 
 def update_purchase(purchase, *, user=UNSET, product=UNSET, quantity=UNSET):
@@ -66,21 +75,33 @@ def update_purchase(purchase, *, user=UNSET, product=UNSET, quantity=UNSET):
     Moving it to another product re-prices it at that product's current price;
     giving the product it already has changes nothing. Changing the quantity
     keeps the unit price that was paid. Moving it to another customer takes a
-    new email snapshot.
+    new email snapshot. Two corrections at once apply one after the other.
     """
     with transaction.atomic():
-        # Lock the row so that two corrections at once apply one after the other.
-        purchase = Purchase.objects.select_for_update().get(pk=purchase.pk)
-        if user is not UNSET and getattr(user, "pk", user) != purchase.user_id:
-            _set_user(purchase, user)
-        if product is not UNSET and getattr(product, "pk", product) != purchase.product_id:
-            _set_product(purchase, product)
-        if quantity is not UNSET:
-            purchase.quantity = quantity
-        purchase.save()
-        return purchase
+        current = locked(Purchase, _pk(purchase))
+        if user is not UNSET and _pk(user) == current.user_id:
+            user = UNSET
+        if product is not UNSET and _pk(product) == current.product_id:
+            product = UNSET
+        email, locked_product = _lock_parties(user, product)
+        changed = []
+        if user is not UNSET:
+            current.user_id, current.customer_email = _pk(user), email
+            changed += ["user", "customer_email"]
+        if product is not UNSET:
+            _price_at(current, locked_product)
+            changed += ["product", "unit_price", "product_sku", "product_name"]
+        if quantity is not UNSET and quantity != current.quantity:
+            current.quantity = quantity
+            changed.append("quantity")
+        if changed:
+            current.save(update_fields=changed)
+    return current
 
 
 def delete_purchase(purchase):
-    """Removes a purchase recorded by mistake (staff only)."""
-    purchase.delete()
+    """Removes a purchase recorded by mistake (staff only); of two at once, one finds it gone."""
+    with transaction.atomic():
+        current = locked(Purchase, _pk(purchase))
+        current.delete()
+    return current

@@ -57,20 +57,29 @@ class PurchaseViewSet(ShopViewSet):
     owner_field = "user"
     permission_classes = [ByAction(create=Customer, retrieve=Customer, user_history=Customer)]
 
+    def get_serializer_class(self):
+        if self.action in ("create", "partial_update"):
+            return PurchaseWriteSerializer
+        return PurchaseSerializer
+
     def create(self, request, *args, **kwargs):
-        serializer = PurchaseWriteSerializer(data=request.data, context={"request": request})
+        serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        purchase = services.create_purchase(**serializer.validated_data)
+        purchase = self.perform_create(serializer)
         return Response(PurchaseSerializer(purchase).data, status=status.HTTP_201_CREATED)
 
     def partial_update(self, request, *args, **kwargs):
         purchase = self.get_object()
-        serializer = PurchaseWriteSerializer(
-            data=request.data, partial=True, context={"request": request}
-        )
+        serializer = self.get_serializer(data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
-        purchase = services.update_purchase(purchase, **serializer.validated_data)
+        purchase = self.perform_update(purchase, serializer)
         return Response(PurchaseSerializer(purchase).data)
+
+    def perform_create(self, serializer):
+        return services.create_purchase(**_parties(serializer.validated_data))
+
+    def perform_update(self, purchase, serializer):
+        return services.update_purchase(purchase, **_parties(serializer.validated_data))
 
     def perform_destroy(self, instance):
         services.delete_purchase(instance)
@@ -100,6 +109,12 @@ class PurchaseViewSet(ShopViewSet):
         purchases = Purchase.objects.filter(user=user).select_related("product").newest_first()
         page = self.paginate_queryset(purchases)
         return self.get_paginated_response(PurchaseHistorySerializer(page, many=True).data)
+
+
+def _parties(data):
+    """The write form's fields as the service's arguments (`user_id` → `user`, …)."""
+    names = {"user_id": "user", "product_id": "product", "quantity": "quantity"}
+    return {names[field]: value for field, value in data.items()}
 
 
 class PurchaseAnalyticsViewSet(viewsets.GenericViewSet):

@@ -1,34 +1,99 @@
 """What every admin page of the shop shares."""
 
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.core.exceptions import ObjectDoesNotExist, ValidationError
+from django.http import HttpResponseRedirect
+
+from shop.errors import ShopError
+
+
+def _staff(request):
+    return request.user.is_active and request.user.is_staff
 
 
 class StaffMayManage:
-    """Gives every staff member full use of a shop model's admin.
+    """Gives every staff member full use of a shop model's admin, and saves through services.
 
     SPEC 4.6 makes staff able to do everything; the admin follows the API
     rather than Django's per-model permissions, so a staff account made by
     `ensure_staff` or in the admin works on its first sign-in without groups.
     Django's own models (groups, permissions) keep their usual rules.
+
+    Saves and deletes go through the app's services (each admin's `save_model`,
+    `delete_model`, `delete_queryset`), which raise the project's exceptions: a
+    refused change (`Conflict`), a row deleted meanwhile, a duplicate caught by
+    the database. Here those become a message on the page, not a server error,
+    and nothing of the request is kept.
     """
 
-    def _is_staff(self, request):
-        return request.user.is_active and request.user.is_staff
-
     def has_module_permission(self, request):
-        return self._is_staff(request)
+        return _staff(request)
 
     def has_view_permission(self, request, obj=None):
-        return self._is_staff(request)
+        return _staff(request)
 
     def has_add_permission(self, request, *args):
-        return self._is_staff(request)
+        return _staff(request)
 
     def has_change_permission(self, request, obj=None):
-        return self._is_staff(request)
+        return _staff(request)
 
     def has_delete_permission(self, request, obj=None):
-        return self._is_staff(request)
+        return _staff(request)
+
+    def changeform_view(self, request, *args, **kwargs):
+        return self._refusal_as_message(request, super().changeform_view, *args, **kwargs)
+
+    def delete_view(self, request, *args, **kwargs):
+        return self._refusal_as_message(request, super().delete_view, *args, **kwargs)
+
+    def changelist_view(self, request, *args, **kwargs):
+        # Bulk actions ("delete selected") run from the list.
+        return self._refusal_as_message(request, super().changelist_view, *args, **kwargs)
+
+    def _refusal_as_message(self, request, view, *args, **kwargs):
+        try:
+            return view(request, *args, **kwargs)
+        except (ShopError, ObjectDoesNotExist, ValidationError) as refusal:
+            if isinstance(refusal, ValidationError):
+                text = " ".join(refusal.messages)
+            elif isinstance(refusal, ObjectDoesNotExist):
+                text = "This record was deleted meanwhile; nothing was changed."
+            else:
+                text = str(refusal)
+            self.message_user(request, text, messages.ERROR)
+            return HttpResponseRedirect(request.get_full_path())
+
+
+class ReadOnly:
+    """An admin (or inline) that shows records and never changes them."""
+
+    def has_add_permission(self, request, *args):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+def adopt(obj, saved):
+    """Makes the admin's unsaved `obj` the row a service saved (`saved`).
+
+    The admin goes on with its own object after `save_model` (the message, the
+    log entry, the redirect, many-to-many fields), so it takes the saved row's values.
+    """
+    for field in type(saved)._meta.concrete_fields:
+        setattr(obj, field.attname, getattr(saved, field.attname))
+    obj._state.adding = False
+    obj._state.db = saved._state.db
+
+
+def changed_fields(form):
+    """The model fields a change form changed, with their cleaned values."""
+    model_fields = {field.name for field in form._meta.model._meta.concrete_fields}
+    return {name: form.cleaned_data[name] for name in form.changed_data if name in model_fields}
 
 
 # The site's titles, and an index with the shop's own pages (sales, backfill) above the models.

@@ -1,42 +1,50 @@
-"""One JSON error format for the whole API: `{"detail": ...}` or a field → messages map."""
+"""One JSON error format for the whole API: `{"detail": ...}` or a field → messages map.
 
-from django.core.exceptions import RequestDataTooBig
+The one place where the project's own exceptions (`shop.errors`) and Django's
+(`ValidationError`, `Model.DoesNotExist`) become HTTP answers.
+"""
+
+from django.core.exceptions import ObjectDoesNotExist, RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import OperationalError
 from django.http import JsonResponse
-from rest_framework import exceptions
+from rest_framework import exceptions, status
 from rest_framework.views import exception_handler as drf_exception_handler
 
-# Seconds a client is told to wait when SQLite's write lock stayed taken too long.
-BUSY_RETRY_AFTER = 5
+from shop import errors
+
+# The HTTP answer of each of the project's exceptions: (status, code for clients).
+ANSWERS = {
+    errors.Conflict: (status.HTTP_409_CONFLICT, "conflict"),
+    errors.PayloadTooLarge: (status.HTTP_413_REQUEST_ENTITY_TOO_LARGE, "payload_too_large"),
+    errors.Busy: (status.HTTP_503_SERVICE_UNAVAILABLE, "busy"),
+    errors.QueueUnavailable: (status.HTTP_503_SERVICE_UNAVAILABLE, "queue_unavailable"),
+}
 
 
-class DatabaseBusy(exceptions.APIException):
-    """503: SQLite's single write lock stayed held (by a backfill, say) past the wait."""
-
-    status_code = 503
-    default_detail = "The database is busy; retry shortly."
-    default_code = "database_busy"
-    wait = BUSY_RETRY_AFTER  # DRF's handler sends it as `Retry-After`, as for a 429
+def as_api_exception(exc):
+    """The DRF exception that answers for `exc`, or `exc` itself when DRF knows it already."""
+    if isinstance(exc, DjangoValidationError):
+        detail = exc.message_dict if hasattr(exc, "error_dict") else {"detail": exc.messages}
+        return exceptions.ValidationError(detail)
+    if isinstance(exc, ObjectDoesNotExist):
+        # The row was there when the request began and is gone now (deleted meanwhile).
+        return exceptions.NotFound()
+    if isinstance(exc, OperationalError) and "database is locked" in str(exc):
+        exc = errors.Busy()
+    for kind, (status_code, code) in ANSWERS.items():
+        if isinstance(exc, kind):
+            answer = exceptions.APIException(exc.message, code)
+            answer.status_code = status_code
+            if isinstance(exc, errors.Busy):
+                answer.wait = exc.retry_after  # sent as `Retry-After`, as for a 429
+            return answer
+    return exc
 
 
 def exception_handler(exc, context):
-    """DRF's handler, plus Django's `ValidationError` (models, services) as 400 and
-    SQLite's "database is locked" as 503 with `Retry-After` (nothing was written)."""
-    if isinstance(exc, DjangoValidationError):
-        detail = exc.message_dict if hasattr(exc, "error_dict") else {"detail": exc.messages}
-        exc = exceptions.ValidationError(detail)
-    if isinstance(exc, OperationalError) and "database is locked" in str(exc):
-        exc = DatabaseBusy()
-    return drf_exception_handler(exc, context)
-
-
-class Conflict(exceptions.APIException):
-    """409: a valid request colliding with the current state (a locked run, a product in use)."""
-
-    status_code = 409
-    default_detail = "The request conflicts with the current state of the resource."
-    default_code = "conflict"
+    """DRF's handler, after turning the project's and Django's exceptions into DRF's."""
+    return drf_exception_handler(as_api_exception(exc), context)
 
 
 def not_found(request, exception=None):

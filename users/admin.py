@@ -1,17 +1,22 @@
-"""Staff manage customers and staff accounts; passwords go through Django's own forms."""
+"""Staff manage customers and staff accounts; passwords go through Django's own forms.
+
+Saving and deleting go through `users.services`, as the API does, so the same
+rules hold here: a duplicate email caught by the index, the last active staff
+member kept. The purchases app adds a customer's purchases to this page
+(`purchases.admin.CustomerAdmin`).
+"""
 
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
-from django.forms.models import BaseInlineFormSet
-from django.urls import reverse
-from django.utils.html import format_html
+from django.db import transaction
 
-from purchases.models import Purchase
-from shop.admin import StaffMayManage
+from shop.admin import StaffMayManage, adopt, changed_fields
+from users import services
 from users.models import User
 
-LATEST_PURCHASES = 20
+# What only a superuser sees and changes: who holds which Django permission.
+SUPERUSER_ONLY_FIELDS = ("is_superuser", "groups", "user_permissions")
 
 
 class UserCreationForm(AdminUserCreationForm):
@@ -26,51 +31,6 @@ class UserEditForm(UserChangeForm):
         fields = "__all__"
 
 
-class LatestPurchasesFormSet(BaseInlineFormSet):
-    """Only the newest purchases: a long-standing customer's page stays light."""
-
-    def get_queryset(self):
-        return super().get_queryset().order_by("-created_at", "-id")[:LATEST_PURCHASES]
-
-
-class PurchaseInline(StaffMayManage, admin.TabularInline):
-    """The customer's latest purchases, read-only (purchases are changed on their own page)."""
-
-    model = Purchase
-    formset = LatestPurchasesFormSet
-    template = "admin/purchases/purchase/latest_purchases_inline.html"
-    fk_name = "user"
-    verbose_name = "purchase"
-    verbose_name_plural = f"latest purchases (the {LATEST_PURCHASES} newest)"
-    fields = (
-        "purchase",
-        "created_at",
-        "product_sku",
-        "product_name",
-        "quantity",
-        "unit_price",
-        "total",
-    )
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
-    show_change_link = False
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-    @admin.display(description="purchase")
-    def purchase(self, purchase):
-        url = reverse("admin:purchases_purchase_change", args=[purchase.pk])
-        return format_html('<a href="{}">#{}</a>', url, purchase.pk)
-
-
 @admin.register(User)
 class UserAdmin(StaffMayManage, DjangoUserAdmin):
     form = UserEditForm
@@ -80,12 +40,10 @@ class UserAdmin(StaffMayManage, DjangoUserAdmin):
     search_fields = ("email", "first_name", "last_name")
     ordering = ("-date_joined",)
     search_help_text = "Search by email, first name or last name."
-    readonly_fields = ("date_joined", "last_login", "all_purchases")
-    inlines = (PurchaseInline,)
+    readonly_fields = ("date_joined", "last_login")
     fieldsets = (
         (None, {"fields": ("email", "password")}),
         ("Personal info", {"fields": ("first_name", "last_name", "gender")}),
-        ("Purchases", {"fields": ("all_purchases",)}),
         (
             "Permissions",
             {"fields": ("is_active", "is_staff", "is_superuser", "groups", "user_permissions")},
@@ -110,18 +68,54 @@ class UserAdmin(StaffMayManage, DjangoUserAdmin):
         ),
     )
 
-    def get_inlines(self, request, obj):
-        return self.inlines if obj is not None else ()
+    def get_fieldsets(self, request, obj=None):
+        """Staff who are not superusers do not see Django's permission machinery.
 
-    @admin.display(description="all purchases")
-    def all_purchases(self, user):
-        count = user.purchases.count() if user.pk else 0
-        if not count:
-            return "No purchases yet."
-        url = reverse("admin:purchases_purchase_changelist") + f"?customer={user.pk}"
-        return format_html(
-            '<a href="{}" class="all-purchases">See all {} purchase{} of this customer</a>',
-            url,
-            count,
-            "" if count == 1 else "s",
-        )
+        In this shop every staff member may do everything (`StaffMayManage`):
+        groups and per-user permissions mean nothing here, and only a superuser
+        may make another one.
+        """
+        fieldsets = super().get_fieldsets(request, obj)
+        if request.user.is_superuser:
+            return fieldsets
+        return [
+            (name, {**options, "fields": _without(options["fields"], SUPERUSER_ONLY_FIELDS)})
+            for name, options in fieldsets
+        ]
+
+    def get_form(self, request, obj=None, **kwargs):
+        if not request.user.is_superuser:
+            # Given `exclude`, Django no longer adds the read-only fields to it itself.
+            kwargs["exclude"] = [
+                *(kwargs.get("exclude") or ()),
+                *self.get_readonly_fields(request, obj),
+                *SUPERUSER_ONLY_FIELDS,
+            ]
+        return super().get_form(request, obj, **kwargs)
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            saved = services.update_user(obj, **changed_fields(form))
+        else:
+            usable = form.cleaned_data.get("set_usable_password", True)
+            saved = services.create_user(
+                email=obj.email,
+                first_name=obj.first_name,
+                last_name=obj.last_name,
+                gender=obj.gender,
+                password=form.cleaned_data.get("password1") if usable else None,
+            )
+        adopt(obj, saved)
+
+    def delete_model(self, request, obj):
+        services.delete_user(obj)
+
+    def delete_queryset(self, request, queryset):
+        # All or none: deleting the last staff member among them refuses the whole lot.
+        with transaction.atomic():
+            for user in queryset:
+                services.delete_user(user)
+
+
+def _without(fields, hidden):
+    return tuple(field for field in fields if field not in hidden)

@@ -7,11 +7,20 @@ from django.db.models.functions import Lower
 from django.db.models.lookups import Exact
 from django.utils import timezone
 
+from shop.models import ShopModel
+
 
 class UserQuerySet(models.QuerySet):
     def with_email(self, email):
         """Users whose email equals `email` ignoring case (served by the unique index)."""
         return self.filter(Exact(Lower("email"), Lower(Value(email))))
+
+    def email_taken(self, email, *, exclude=None):
+        """Whether another account (not `exclude`) has this email, ignoring case."""
+        users = self.with_email(email)
+        if exclude is not None:
+            users = users.exclude(pk=exclude.pk)
+        return users.exists()
 
 
 class UserManager(BaseUserManager.from_queryset(UserQuerySet)):
@@ -34,7 +43,7 @@ class UserManager(BaseUserManager.from_queryset(UserQuerySet)):
         return self.create_user(email, password, **fields)
 
 
-class User(AbstractBaseUser, PermissionsMixin):
+class User(ShopModel, AbstractBaseUser, PermissionsMixin):
     """A customer of the shop, or (with `is_staff`) one of its staff."""
 
     email = models.EmailField("email address", unique=True)

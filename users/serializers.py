@@ -1,18 +1,23 @@
 """The user object of SPEC 4.1 and the token request."""
 
 from django.contrib.auth import authenticate
-from knox.models import AuthToken
 from rest_framework import serializers
 
-from users import services
 from users.models import User
+from users.services import DUPLICATE_EMAIL
+
+WRONG_CURRENT_PASSWORD = "Your current password is not correct."
+CURRENT_PASSWORD_NEEDED = "To change your own password, also send your current password."
 
 
 class UserSerializer(serializers.ModelSerializer):
     """`id`, names, `email`, `gender`, `date_joined`; `password` is write-only.
 
     Staff flags and the password hash are not fields at all, so they can be
-    neither read nor written through the API.
+    neither read nor written through the API. Changing one's own password needs
+    `current_password` too, as Django's own password change form does: a stolen
+    token alone cannot take the account over. Staff setting a customer's password
+    need not know the old one.
     """
 
     password = serializers.CharField(
@@ -22,10 +27,27 @@ class UserSerializer(serializers.ModelSerializer):
         max_length=128,
         style={"input_type": "password"},
     )
+    current_password = serializers.CharField(
+        write_only=True,
+        required=False,
+        trim_whitespace=False,
+        max_length=128,
+        style={"input_type": "password"},
+        help_text="Your current password: required to change your own `password`.",
+    )
 
     class Meta:
         model = User
-        fields = ["id", "first_name", "last_name", "email", "gender", "date_joined", "password"]
+        fields = [
+            "id",
+            "first_name",
+            "last_name",
+            "email",
+            "gender",
+            "date_joined",
+            "password",
+            "current_password",
+        ]
         read_only_fields = ["id", "date_joined"]
         extra_kwargs = {
             "first_name": {"required": True, "allow_blank": False},
@@ -36,20 +58,25 @@ class UserSerializer(serializers.ModelSerializer):
         }
 
     def validate_email(self, value):
-        if services.email_taken(value, exclude=self.instance):
-            raise serializers.ValidationError(services.DUPLICATE_EMAIL)
+        if User.objects.email_taken(value, exclude=self.instance):
+            raise serializers.ValidationError(DUPLICATE_EMAIL)
         return value
 
-    def create(self, validated_data):
-        return services.create_user(**validated_data)
-
-    def update(self, instance, validated_data):
-        in_use = getattr(self.context.get("request"), "auth", None)
-        return services.update_user(
-            instance,
-            keep_token=in_use if isinstance(in_use, AuthToken) else None,
-            **validated_data,
+    def validate(self, attrs):
+        current = attrs.pop("current_password", None)
+        request = self.context.get("request")
+        changes_own_password = (
+            "password" in attrs
+            and self.instance is not None
+            and request is not None
+            and request.user.pk == self.instance.pk
         )
+        if changes_own_password:
+            if current is None:
+                raise serializers.ValidationError({"current_password": [CURRENT_PASSWORD_NEEDED]})
+            if not self.instance.check_password(current):
+                raise serializers.ValidationError({"current_password": [WRONG_CURRENT_PASSWORD]})
+        return attrs
 
 
 class TokenRequestSerializer(serializers.Serializer):

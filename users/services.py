@@ -1,49 +1,62 @@
-"""Writes to users: the one place that creates, changes and removes customers."""
+"""Writes to users: the one place that creates, changes and removes accounts, and issues tokens.
 
+The API, the admin and the management commands all come here, so every rule
+holds whichever door a change comes through: the email's uniqueness under a
+race, the password validators, "never leave the shop without staff", and a
+row deleted meanwhile not coming back.
+"""
+
+from django.contrib.auth import user_logged_in
 from django.contrib.auth.password_validation import validate_password
-from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import IntegrityError, transaction
-from rest_framework.exceptions import ValidationError
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+from knox.models import AuthToken
 
+from shop.errors import Conflict
+from shop.services import locked, save_unique
 from users.models import User
 
 DUPLICATE_EMAIL = "A user with that email address already exists."
-
-
-def email_taken(email, *, exclude=None):
-    users = User.objects.with_email(email)
-    if exclude is not None:
-        users = users.exclude(pk=exclude.pk)
-    return users.exists()
+LAST_STAFF = (
+    "{user} is the last active staff member: the shop would be left without anyone to run "
+    "it. Give another account staff status first."
+)
+# Fields that decide whether an account is an active staff member.
+STAFF_FIELDS = ("is_staff", "is_active")
 
 
 def _set_password(user, password, keep_token=None):
     try:
         validate_password(password, user)
-    except DjangoValidationError as error:
+    except ValidationError as error:
         raise ValidationError({"password": error.messages}) from None
     user.set_password(password, keep_token=keep_token)
 
 
-def _save(user):
-    # The serializer checked the email; the unique index settles a race between two sign-ups.
-    try:
-        with transaction.atomic():
-            user.save()
-    except IntegrityError:
-        if email_taken(user.email, exclude=user if user.pk else None):
-            raise ValidationError({"email": [DUPLICATE_EMAIL]}) from None
-        raise
-    return user
+def _save(user, **save_options):
+    return save_unique(
+        user,
+        field="email",
+        message=DUPLICATE_EMAIL,
+        taken=lambda: User.objects.email_taken(user.email, exclude=user if user.pk else None),
+        **save_options,
+    )
 
 
-def create_user(*, email, first_name, last_name, gender, password=None):
-    """A new customer; without a password the account cannot sign in until staff set one."""
+def create_user(*, email, first_name="", last_name="", gender="", password=None, **flags):
+    """A new account; without a password it cannot sign in until staff set one.
+
+    `flags` are the admin's and the commands' (`is_staff`, `is_superuser`,
+    `is_active`); the API never passes them.
+    """
     user = User(
         email=User.objects.normalize_email(email),
         first_name=first_name,
         last_name=last_name,
         gender=gender,
+        **flags,
     )
     if password is None:
         user.set_unusable_password()
@@ -52,17 +65,84 @@ def create_user(*, email, first_name, last_name, gender, password=None):
     return _save(user)
 
 
-def update_user(user, *, keep_token=None, **fields):
-    """Changes any of the profile fields and, when given, the password.
+def _lock_active_staff(also):
+    """Locks the active staff's rows and `also`'s, in id order (no deadlock between two
+    staff changing each other), and returns them by id."""
+    rows = User.objects.select_for_update().filter(Q(pk=also) | Q(is_staff=True, is_active=True))
+    return {user.pk: user for user in rows.order_by("pk")}
 
-    A new password revokes the user's other API tokens (`User.set_password`);
-    `keep_token`, the token the change was made with, stays if it is theirs.
+
+def _ensure_staff_remains(rows, leaving):
+    others = [u for pk, u in rows.items() if pk != leaving.pk and u.is_staff and u.is_active]
+    if not others:
+        raise Conflict(LAST_STAFF.format(user=leaving.email))
+
+
+def update_user(user, *, keep_token=None, password=None, **fields):
+    """Changes profile fields (and flags, from the admin) and, when given, the password.
+
+    The row is locked and re-read first, so two changes apply one after the other
+    and a user deleted meanwhile stays deleted (`User.DoesNotExist`). Only the
+    fields given are written. A new password revokes the user's other API tokens
+    (`User.set_password`); `keep_token`, the token the change was made with, stays.
+    Taking staff status or activity from the last active staff member is a `Conflict`.
     """
-    password = fields.pop("password", None)
     if "email" in fields:
         fields["email"] = User.objects.normalize_email(fields["email"])
-    for name, value in fields.items():
-        setattr(user, name, value)
-    if password is not None:
-        _set_password(user, password, keep_token)
-    return _save(user)
+    with transaction.atomic():
+        if any(name in fields for name in STAFF_FIELDS):
+            rows = _lock_active_staff(user.pk)
+            current = rows.get(user.pk)
+            if current is None:
+                raise User.DoesNotExist(f"User {user.pk} no longer exists.")
+            loses_staff = not (fields.get("is_staff", True) and fields.get("is_active", True))
+            if current.is_staff and current.is_active and loses_staff:
+                _ensure_staff_remains(rows, current)
+        else:
+            current = locked(User, user.pk, no_key=True)
+        for name, value in fields.items():
+            setattr(current, name, value)
+        changed = list(fields)
+        if password is not None:
+            _set_password(current, password, keep_token)
+            changed.append("password")
+        if changed:
+            _save(current, update_fields=changed)
+    return current
+
+
+def delete_user(user):
+    """Deletes an account; their purchases stay, detached (`SET_NULL`, with the email kept).
+
+    The row is locked before anything that refers to it is touched, so a purchase
+    being recorded for this user either commits first (and is detached with the
+    others) or finds the user gone (a 400), never a broken reference at commit.
+    Deleting the last active staff member is a `Conflict`; staff may delete their
+    own account while another active staff member remains.
+    """
+    with transaction.atomic():
+        rows = _lock_active_staff(user.pk)
+        current = rows.get(user.pk)
+        if current is None:
+            raise User.DoesNotExist(f"User {user.pk} no longer exists.")
+        if current.is_staff and current.is_active:
+            _ensure_staff_remains(rows, current)
+        current.delete()
+    return current
+
+
+def issue_token(user, *, request=None):
+    """A new API token for `user`: `(AuthToken, token text)`; the text is shown once.
+
+    The user's expired tokens are swept here (rather than on every request) and
+    Django's `user_logged_in` is sent, whichever way the token is asked for (the
+    API, `ensure_staff`, `issue_token`). The user's row is locked against deletion
+    so that the token never points at a user deleted at the same moment.
+    """
+    with transaction.atomic():
+        current = locked(User, user.pk, no_key=True)
+        AuthToken.objects.filter(user=current, expiry__lt=timezone.now()).delete()
+        instance, token = AuthToken.objects.create(user=current)
+        # Inside the lock: its receiver (`update_last_login`) saves the user's row.
+        user_logged_in.send(sender=User, request=request, user=current)
+    return instance, token

@@ -1,8 +1,6 @@
 """The users API (SPEC 4.1) and API tokens (SPEC 4.6)."""
 
-from django.contrib.auth import user_logged_in
-from django.utils import timezone
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import extend_schema, extend_schema_view, inline_serializer
 from knox.models import AuthToken
 from rest_framework import serializers, status
 from rest_framework.permissions import IsAuthenticated
@@ -11,15 +9,22 @@ from rest_framework.views import APIView
 
 from shop.authentication import TokenAuthentication
 from shop.permissions import AnonymousOrStaff, Anyone, ByAction, Customer
+from shop.schema import CONFLICT, DeletedSerializer
 from shop.throttling import SignupThrottle, TokenThrottle
 from shop.viewsets import ShopViewSet
+from users import services
 from users.filters import UserFilter
 from users.models import User
 from users.serializers import TokenRequestSerializer, TokenSerializer, UserSerializer
 
 
+@extend_schema_view(destroy=extend_schema(responses={200: DeletedSerializer, 409: CONFLICT}))
 class UserViewSet(ShopViewSet):
-    """Visitors sign up; a customer reads and updates only themself; staff do everything."""
+    """Visitors sign up; a customer reads and updates only themself; staff do everything.
+
+    Every write goes through `users.services`. Deleting the last active staff
+    member is 409.
+    """
 
     queryset = User.objects.order_by("id")
     serializer_class = UserSerializer
@@ -30,7 +35,26 @@ class UserViewSet(ShopViewSet):
     ]
 
     def get_throttles(self):
-        return [SignupThrottle()] if self.action == "create" else []
+        if self.action == "create":
+            return [SignupThrottle()]
+        if self.action == "partial_update" and "current_password" in self.request.data:
+            # A guess at the current password counts like a guess at sign-in.
+            return [TokenThrottle()]
+        return []
+
+    def perform_create(self, serializer):
+        serializer.instance = services.create_user(**serializer.validated_data)
+
+    def perform_update(self, serializer):
+        in_use = self.request.auth
+        serializer.instance = services.update_user(
+            serializer.instance,
+            keep_token=in_use if isinstance(in_use, AuthToken) else None,
+            **serializer.validated_data,
+        )
+
+    def perform_destroy(self, instance):
+        services.delete_user(instance)
 
 
 RevokedSerializer = inline_serializer(
@@ -54,11 +78,7 @@ class TokenView(APIView):
     def post(self, request):
         serializer = TokenRequestSerializer(data=request.data, context={"request": request})
         serializer.is_valid(raise_exception=True)
-        user = serializer.validated_data["user"]
-        # The sweep of expired tokens, once per sign-in rather than on every request.
-        AuthToken.objects.filter(user=user, expiry__lt=timezone.now()).delete()
-        instance, token = AuthToken.objects.create(user=user)
-        user_logged_in.send(sender=user.__class__, request=request, user=user)
+        instance, token = services.issue_token(serializer.validated_data["user"], request=request)
         return Response(TokenSerializer({"token": token, "expiry": instance.expiry}).data)
 
     @extend_schema(request=None, responses={200: RevokedSerializer})

@@ -136,3 +136,60 @@ def test_a_price_change_during_purchases_is_never_torn(postgres_only, customer, 
     paid = set(Purchase.objects.values_list("unit_price", flat=True))
     assert paid <= {Decimal("10.00"), *prices}
     assert Purchase.objects.count() == 20
+
+
+def selects(queries):
+    return [q["sql"] for q in queries.captured_queries if q["sql"].lstrip().startswith("SELECT")]
+
+
+@pytest.mark.django_db
+def test_creating_a_purchase_over_the_api_reads_the_customer_and_the_product_once(
+    customer_client, customer, product, django_assert_max_num_queries
+):
+    # Two SELECTs, both taking row locks: the token's (knox, one query for token and user) is
+    # the third. Existence is checked by the service alone, not again by the serializer.
+    with django_assert_max_num_queries(20) as queries:
+        response = customer_client.post(
+            "/purchases", {"user_id": customer.pk, "product_id": product.pk}, format="json"
+        )
+
+    assert response.status_code == 201
+    reads = selects(queries)
+    assert len(reads) == 3, reads
+    assert sum("users_user" in sql and "products_product" not in sql for sql in reads[1:]) == 1
+    assert sum("products_product" in sql for sql in reads[1:]) == 1
+
+
+@pytest.mark.django_db
+def test_a_purchase_deleted_meanwhile_cannot_be_corrected_or_deleted_again(customer, product):
+    purchase = services.create_purchase(user=customer, product=product)
+    services.delete_purchase(purchase)
+
+    with pytest.raises(Purchase.DoesNotExist):
+        services.update_purchase(purchase, quantity=3)
+    with pytest.raises(Purchase.DoesNotExist):
+        services.delete_purchase(purchase)
+    assert not Purchase.objects.filter(pk=purchase.pk).exists()
+
+
+@pytest.mark.django_db
+def test_a_product_deleted_meanwhile_stays_deleted(product):
+    from products.services import delete_product, update_product
+
+    stale = Product.objects.get(pk=product.pk)
+    delete_product(product)
+
+    with pytest.raises(Product.DoesNotExist):
+        update_product(stale, name="Back")
+    assert not Product.objects.filter(sku=product.sku).exists()
+
+
+@pytest.mark.django_db
+def test_the_admin_says_a_purchase_was_deleted_meanwhile(client, staff, customer, product):
+    purchase = services.create_purchase(user=customer, product=product)
+    client.force_login(staff)
+    services.delete_purchase(purchase)
+
+    response = client.post(f"/admin/purchases/purchase/{purchase.pk}/delete/", {"post": "yes"})
+
+    assert response.status_code == 302  # Django's own "doesn't exist" redirect, not a 500

@@ -124,7 +124,9 @@ def test_a_new_password_signs_out_every_other_token(anon_client, customer):
     in_use, elsewhere = (obtain(anon_client, customer.email).json()["token"] for _ in range(2))
 
     response = signed_in(in_use).patch(
-        f"/users/{customer.pk}", {"password": NEW_PASSWORD}, format="json"
+        f"/users/{customer.pk}",
+        {"password": NEW_PASSWORD, "current_password": PASSWORD},
+        format="json",
     )
 
     assert response.status_code == 200

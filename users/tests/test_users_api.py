@@ -2,6 +2,7 @@
 
 import pytest
 
+from conftest import PASSWORD
 from users.models import User
 
 pytestmark = pytest.mark.django_db
@@ -172,7 +173,9 @@ def test_patch_updates_a_subset_of_fields(staff_client, customer, suffix):
 
 def test_patch_password_lets_the_user_sign_in_with_it(customer_client, anon_client, customer):
     response = customer_client.patch(
-        f"/users/{customer.pk}", {"password": "a-brand-new-passphrase"}, format="json"
+        f"/users/{customer.pk}",
+        {"password": "a-brand-new-passphrase", "current_password": PASSWORD},
+        format="json",
     )
     assert response.status_code == 200
 

@@ -5,8 +5,8 @@ import secrets
 
 from django.core.management.base import BaseCommand
 from django.db import transaction
-from knox.models import AuthToken
 
+from users import services
 from users.models import User
 
 
@@ -34,10 +34,16 @@ class Command(BaseCommand):
             return
         password = secrets.token_urlsafe(12)
         with transaction.atomic():
-            user = User.objects.create_superuser(
-                email, password, first_name="Shop", last_name="Admin", gender="unspecified"
+            user = services.create_user(
+                email=email,
+                password=password,
+                first_name="Shop",
+                last_name="Admin",
+                gender="unspecified",
+                is_staff=True,
+                is_superuser=True,
             )
-            _, token = AuthToken.objects.create(user=user)
+            _, token = services.issue_token(user)
         self.stdout.write(
             self.style.SUCCESS("Created the staff account (shown once, keep it somewhere safe):")
             + f"\n  email:     {user.email}\n  password:  {password}\n  API token: {token}\n"

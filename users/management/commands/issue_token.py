@@ -1,8 +1,8 @@
 """`manage.py issue_token EMAIL`: a new API token for a user, printed once."""
 
 from django.core.management.base import BaseCommand, CommandError
-from knox.models import AuthToken
 
+from users import services
 from users.models import User
 
 
@@ -16,7 +16,7 @@ class Command(BaseCommand):
         user = User.objects.with_email(email).first()
         if user is None:
             raise CommandError(f"No user with email {email!r}.")
-        instance, token = AuthToken.objects.create(user=user)
+        instance, token = services.issue_token(user)
         expiry = instance.expiry.isoformat() if instance.expiry else "never (revoke to end it)"
         self.stdout.write(f"{token}\n")
         self.stderr.write(f"Token for {user.email}, expires: {expiry}")

@@ -1,11 +1,10 @@
-"""The products API (SPEC 4.2): the catalogue, the CSV backfill over HTTP and its run history."""
+"""The CSV backfill over HTTP: the old service's `GET` of the configured file, and uploads."""
 
 from django.conf import settings
 from django.urls import reverse
 from drf_spectacular.utils import (
     OpenApiResponse,
     extend_schema,
-    extend_schema_view,
     inline_serializer,
 )
 from rest_framework import exceptions, serializers, status
@@ -14,28 +13,18 @@ from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 
 from products.backfill import BackfillFileError, BackfillLocked, BackfillRun, run_backfill
-from products.filters import ProductFilter
 from products.models import Product
 from products.serializers import (
-    BackfillRunDetailSerializer,
-    BackfillRunSerializer,
     BackfillUploadSerializer,
     ProductSerializer,
 )
-from products.services import delete_product
-from shop.exceptions import Conflict
-from shop.permissions import ReadAnyoneWriteStaff, Staff
-from shop.schema import CONFLICT, TOO_LARGE, DeletedSerializer, error
-from shop.viewsets import ShopViewSet
+from shop.authentication import TokenAuthentication
+from shop.errors import Conflict, PayloadTooLarge
+from shop.permissions import Staff
+from shop.schema import CONFLICT, TOO_LARGE
 
 # Room for the multipart envelope around the file when checking Content-Length early.
 MULTIPART_SLACK_BYTES = 64 * 1024
-
-
-class PayloadTooLarge(exceptions.APIException):
-    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
-    default_detail = "The upload is too large."
-    default_code = "payload_too_large"
 
 
 ErrorSerializer = inline_serializer(
@@ -47,23 +36,6 @@ ErrorSerializer = inline_serializer(
         ),
     },
 )
-
-
-@extend_schema_view(
-    destroy=extend_schema(
-        responses={200: DeletedSerializer, 409: error("The product has purchases: kept.")}
-    )
-)
-class ProductViewSet(ShopViewSet):
-    """The catalogue: anyone reads, staff write; a product with purchases cannot be deleted."""
-
-    queryset = Product.objects.order_by("id")
-    serializer_class = ProductSerializer
-    filterset_class = ProductFilter
-    permission_classes = [ReadAnyoneWriteStaff]
-
-    def perform_destroy(self, instance):
-        delete_product(instance)
 
 
 class BackfillView(GenericAPIView):
@@ -81,6 +53,14 @@ class BackfillView(GenericAPIView):
     parser_classes = [MultiPartParser]
     # `GET` writes (it runs a backfill), so `HEAD` must not be its silent twin.
     http_method_names = ["get", "post", "options"]
+
+    def get_authenticators(self):
+        """`GET` writes, and a session cookie rides on any link from another site
+        (`SameSite=Lax` lets top-level GETs through): only the API token may start it.
+        `POST` also takes a session, with Django's CSRF check."""
+        if getattr(self.request, "method", None) == "GET":
+            return [TokenAuthentication()]
+        return super().get_authenticators()
 
     @extend_schema(
         operation_id="products_backfill_configured",
@@ -138,9 +118,9 @@ class BackfillView(GenericAPIView):
 
     def impossible_page(self):
         """A 400 for a `page` that can never be valid, so that nothing is imported for it."""
-        page = self.request.query_params.get(self.paginator.page_query_param)
-        if page in (None, "", "last") or (page.isascii() and page.isdigit() and int(page)):
+        if self.paginator.requested_page(self.request) is not None:
             return None
+        page = self.request.query_params.get(self.paginator.page_query_param, "")
         detail = f"Invalid page {page[:20]!r}: a page number (1, 2, …) or `last`."
         return Response({"detail": detail}, status=status.HTTP_400_BAD_REQUEST)
 
@@ -175,15 +155,3 @@ class BackfillView(GenericAPIView):
         response["X-Backfill-Status"] = str(run.status)  # the value, not the enum member
         response["X-Backfill-Rejected"] = str(run.rejected)
         return response
-
-
-class BackfillRunViewSet(ShopViewSet):
-    """The history of backfill runs, newest first (staff only, read-only)."""
-
-    queryset = BackfillRun.objects.select_related("started_by").order_by("-id")
-    permission_classes = [Staff]
-    http_method_names = ["get", "head", "options"]
-    filter_backends = []
-
-    def get_serializer_class(self):
-        return BackfillRunDetailSerializer if self.action == "retrieve" else BackfillRunSerializer

@@ -1,0 +1,29 @@
+"""How catalogue text is cleaned: one rule for the backfill, the API and the admin.
+
+Values are trimmed of whitespace (the non-breaking space included) and of
+Unicode format characters (category Cf: the BOM, zero-width spaces and joiners,
+direction marks), which a spreadsheet or a copy from a web page leaves at the
+edges of a cell and which nobody can see. Inside a SKU such a character would
+make a second, invisible product key, so it is refused there.
+"""
+
+import sys
+import unicodedata
+
+FORMAT_CHARACTERS = "".join(
+    chr(code) for code in range(sys.maxunicode + 1) if unicodedata.category(chr(code)) == "Cf"
+)
+WHITESPACE = "".join(chr(code) for code in range(sys.maxunicode + 1) if chr(code).isspace())
+_TRIMMED = WHITESPACE + FORMAT_CHARACTERS
+_FORMAT_SET = frozenset(FORMAT_CHARACTERS)
+
+
+def trim(value):
+    """`value` without whitespace or invisible format characters at either end."""
+    return value.strip(_TRIMMED)
+
+
+def invisible_characters(value):
+    """The invisible format characters in `value`, as `U+200B, …`; "" when there are none."""
+    found = sorted({char for char in value if char in _FORMAT_SET})
+    return ", ".join(f"U+{ord(char):04X}" for char in found)

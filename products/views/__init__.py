@@ -1,0 +1,6 @@
+"""The products API (SPEC 4.2), one module per concern.
+
+- `catalogue`: the products themselves;
+- `backfill`: the CSV backfill over HTTP (the old service's `GET`, uploads);
+- `runs`: the history of backfill runs, and cancelling one.
+"""

@@ -1,0 +1,37 @@
+"""The catalogue: `GET/POST /products`, `GET/PATCH/DELETE /products/{id}`."""
+
+from drf_spectacular.utils import extend_schema, extend_schema_view
+
+from products import services
+from products.filters import ProductFilter
+from products.models import Product
+from products.serializers import ProductSerializer
+from shop.permissions import ReadAnyoneWriteStaff
+from shop.schema import DeletedSerializer, error
+from shop.viewsets import ShopViewSet
+
+
+@extend_schema_view(
+    destroy=extend_schema(
+        responses={200: DeletedSerializer, 409: error("The product has purchases: kept.")}
+    )
+)
+class ProductViewSet(ShopViewSet):
+    """Anyone reads, staff write (through `products.services`); a product with purchases
+    cannot be deleted."""
+
+    queryset = Product.objects.order_by("id")
+    serializer_class = ProductSerializer
+    filterset_class = ProductFilter
+    permission_classes = [ReadAnyoneWriteStaff]
+
+    def perform_create(self, serializer):
+        serializer.instance = services.create_product(**serializer.validated_data)
+
+    def perform_update(self, serializer):
+        serializer.instance = services.update_product(
+            serializer.instance, **serializer.validated_data
+        )
+
+    def perform_destroy(self, instance):
+        services.delete_product(instance)

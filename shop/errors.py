@@ -1,0 +1,54 @@
+"""The project's own exceptions: what services, the admin and the workers raise.
+
+They speak the shop's language, not HTTP: `shop.exceptions` maps each to its
+answer for the API, and the admin shows its message to staff. A row that has
+gone meanwhile is Django's own `Model.DoesNotExist`; a bad value is Django's
+`ValidationError`.
+"""
+
+
+class ShopError(Exception):
+    """Base class: `str(error)` is a sentence for a person."""
+
+    default_message = "The request cannot be carried out."
+
+    def __init__(self, message=None):
+        super().__init__(message or self.default_message)
+
+    @property
+    def message(self):
+        return str(self)
+
+
+class Conflict(ShopError):
+    """A valid request colliding with the current state (a product in use, the last staff)."""
+
+    default_message = "The request conflicts with the current state of the resource."
+
+
+class PayloadTooLarge(ShopError):
+    """An upload or body larger than the configured limit."""
+
+    default_message = "The upload is too large."
+
+
+class Busy(ShopError):
+    """A resource stayed taken past the wait (SQLite's write lock): nothing was done; retry.
+
+    `retry_after` is how many seconds a client is asked to wait.
+    """
+
+    default_message = "The database is busy; retry shortly."
+
+    def __init__(self, message=None, *, retry_after=5):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class QueueUnavailable(ShopError):
+    """The job queue (Celery's broker) cannot be reached: the job was not queued."""
+
+    default_message = (
+        "The job queue is unreachable, so the job was not queued; nothing was changed. "
+        "Try again in a minute."
+    )

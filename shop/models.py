@@ -1,0 +1,33 @@
+"""What every model of the shop shares."""
+
+from django.db import DatabaseError, models
+
+# What Django says when an UPDATE that had to happen touched no row (the row is gone).
+_NO_ROW_UPDATED = ("Forced update did not affect any rows.", "did not affect any rows")
+
+
+class ShopModel(models.Model):
+    """A model whose saved rows are only ever updated, never re-created by a save.
+
+    Django's `save()` on a row loaded from the database runs an UPDATE and, when
+    that touched nothing because the row was deleted meanwhile, an INSERT with
+    the same id: a PATCH racing a DELETE would bring the row back. Here such a
+    save raises the model's `DoesNotExist` instead (the API answers 404), for
+    every path alike: services, the admin's forms, management commands.
+    """
+
+    class Meta:
+        abstract = True
+
+    def save(self, *args, **kwargs):
+        if self._state.adding or kwargs.get("force_insert"):
+            return super().save(*args, **kwargs)
+        kwargs["force_update"] = True
+        try:
+            return super().save(*args, **kwargs)
+        except DatabaseError as error:
+            if not str(error).endswith(_NO_ROW_UPDATED):
+                raise
+            raise self.DoesNotExist(
+                f"{self._meta.verbose_name.capitalize()} {self.pk} no longer exists."
+            ) from None
