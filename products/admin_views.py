@@ -16,6 +16,7 @@ from django.utils.html import format_html, format_html_join
 
 from products.backfill import BackfillFileError, BackfillLocked, BackfillRun, run_backfill
 from products.models import Product
+from shop.params import is_ascii_digits
 
 
 class BackfillUploadForm(forms.Form):
@@ -151,7 +152,7 @@ def backfill_view(model_admin):
         else:
             form = BackfillUploadForm()
             run_id = request.GET.get("run", "")
-            if run_id.isdigit():
+            if is_ascii_digits(run_id):
                 run = BackfillRun.objects.select_related("started_by").filter(pk=run_id).first()
         context = {
             **model_admin.admin_site.each_context(request),

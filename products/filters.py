@@ -1,9 +1,33 @@
 """Filters of `GET /products`."""
 
+from decimal import Decimal
+
 import django_filters
+from django import forms
 from django.db.models import Q
 
 from products.models import Product
+from products.prices import price_error
+
+
+class PriceFormField(forms.Field):
+    """A price in a query string, under the rule of a price in a body (`products.prices`).
+
+    `Decimal` alone would take `1e-16384`, which the database cannot even compare
+    (a 500), or `1e3`; the body refuses them, so does the query string.
+    """
+
+    def to_python(self, value):
+        if value in self.empty_values:
+            return None
+        text = str(value).strip()
+        if error := price_error(text):
+            raise forms.ValidationError(error, code="invalid")
+        return Decimal(text)
+
+
+class PriceFilter(django_filters.Filter):
+    field_class = PriceFormField
 
 
 class ProductFilter(django_filters.FilterSet):
@@ -11,11 +35,15 @@ class ProductFilter(django_filters.FilterSet):
     category = django_filters.CharFilter(
         lookup_expr="iexact", help_text="Exact category, any case."
     )
-    min_price = django_filters.NumberFilter(
-        field_name="price", lookup_expr="gte", help_text="Price at least this."
+    min_price = PriceFilter(
+        field_name="price",
+        lookup_expr="gte",
+        help_text="Price at least this (a plain decimal, like a price: `12.50`).",
     )
-    max_price = django_filters.NumberFilter(
-        field_name="price", lookup_expr="lte", help_text="Price at most this."
+    max_price = PriceFilter(
+        field_name="price",
+        lookup_expr="lte",
+        help_text="Price at most this (a plain decimal, like a price: `12.50`).",
     )
     search = django_filters.CharFilter(
         method="search_text", help_text="Part of the SKU, name or description, any case."

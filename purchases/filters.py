@@ -5,6 +5,7 @@ from django import forms
 
 from purchases.models import Purchase
 from purchases.periods import INSTANT_HELP, parse_instant
+from shop.filters import IdFilter
 
 
 class InstantFormField(forms.Field):
@@ -23,20 +24,6 @@ class InstantFilter(django_filters.IsoDateTimeFilter):
     """An ISO 8601 date or datetime; a bare date is that day's midnight."""
 
     field_class = InstantFormField
-
-
-class IdFilter(django_filters.NumberFilter):
-    """An integer id: `1.5` is refused rather than read as 1.
-
-    Bounded to the database's 64-bit keys, which SQLite cannot even compare beyond.
-    """
-
-    field_class = forms.IntegerField
-
-    def __init__(self, *args, **kwargs):
-        kwargs.setdefault("min_value", -(2**63))
-        kwargs.setdefault("max_value", 2**63 - 1)
-        super().__init__(*args, **kwargs)
 
 
 class PurchaseFilterForm(forms.Form):

@@ -1,6 +1,9 @@
-"""Filter backends shared by every API list and detail view."""
+"""Filter backends and filters shared by every API list and detail view."""
 
+import django_filters
 from rest_framework.filters import BaseFilterBackend
+
+from shop.params import MAX_BIGINT, MIN_BIGINT, IntegerField
 
 
 class OwnerScopeFilter(BaseFilterBackend):
@@ -23,3 +26,14 @@ class OwnerScopeFilter(BaseFilterBackend):
         if not user.is_authenticated:
             return queryset.none()
         return queryset.filter(**{owner_field: user.pk})
+
+
+class IdFilter(django_filters.NumberFilter):
+    """An integer id in ASCII digits (`shop.params`), bounded to the database's 64-bit keys."""
+
+    field_class = IntegerField
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("min_value", MIN_BIGINT)
+        kwargs.setdefault("max_value", MAX_BIGINT)
+        super().__init__(*args, **kwargs)

@@ -1,18 +1,40 @@
-"""Request body parsers: DRF's, with every malformed body a 400."""
+"""Request body parsers: DRF's, with every malformed body a 400 and JSON numbers kept exact."""
+
+import codecs
+from decimal import Decimal
 
 from rest_framework import parsers
 from rest_framework.exceptions import ParseError
+from rest_framework.parsers import get_encoding
+from rest_framework.utils import json
+
+
+class JSONNumber(Decimal):
+    """A JSON number with a fraction or an exponent, exact, with the text it was written as.
+
+    Python's `json` reads `19.999999999999999999` as the float 20.0 and `1e309` as
+    infinity: a price would be rounded silently and a string field would store
+    "inf". As a decimal it stays what the client wrote, and `text` lets a field
+    hold it to the same rule as the same value sent as a string (`1E2` is not a
+    plain decimal). DRF's `CharField` refuses it (a string field needs a string).
+    """
+
+    def __new__(cls, text):
+        number = super().__new__(cls, text)
+        number.text = text
+        return number
 
 
 class JSONParser(parsers.JSONParser):
-    """DRF's JSON parser; a body nested deeper than Python's recursion limit is a 400, not a 500.
-
-    `json` parses arrays and objects recursively, so a ~2 KB body of `[[[[…` raises
-    `RecursionError`, which DRF does not treat as a parse error.
-    """
+    """DRF's JSON parser, with exact numbers (`JSONNumber`), and a body nested deeper than
+    Python's recursion limit a 400, not a 500 (`json` parses `[[[[…` recursively)."""
 
     def parse(self, stream, media_type=None, parser_context=None):
         try:
-            return super().parse(stream, media_type, parser_context)
+            # DRF's own charset rule (it refuses bytes-to-bytes codecs such as bz2).
+            decoded = codecs.getreader(get_encoding(parser_context or {}))(stream)
+            return json.load(decoded, parse_float=JSONNumber)
+        except ValueError as error:
+            raise ParseError(f"JSON parse error - {error}") from None
         except RecursionError:
             raise ParseError("JSON parse error - the document is nested too deeply.") from None

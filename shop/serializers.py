@@ -2,6 +2,10 @@
 
 import copy
 
+from rest_framework import serializers
+
+from shop.params import INTEGER
+
 
 class CachedFieldsMixin:
     """Builds a `ModelSerializer`'s fields from the model once per class, not once per use.
@@ -20,3 +24,15 @@ class CachedFieldsMixin:
             prototype = super().get_fields()
             cls._cached_fields = prototype
         return copy.deepcopy(prototype)
+
+
+class QueryIntegerField(serializers.IntegerField):
+    """An integer query parameter, in ASCII digits only (`shop.params`).
+
+    Full-width digits, `1.0` and `+1` are refused, as in paths and in the list filters.
+    """
+
+    def to_internal_value(self, data):
+        if isinstance(data, str) and not INTEGER.fullmatch(data.strip()):
+            self.fail("invalid")
+        return super().to_internal_value(data)

@@ -16,17 +16,24 @@ import os
 from dataclasses import dataclass, field
 
 from products.prices import MAX_PRICE_DIGITS, PLAIN_PRICE, price_problem
+from products.text import invisible_characters, trim
 
 REQUIRED_COLUMNS = ("sku", "name", "price")
 OPTIONAL_COLUMNS = ("description", "category")
 KNOWN_COLUMNS = REQUIRED_COLUMNS + OPTIONAL_COLUMNS
 
-# The limits of the Product model's columns.
+# The limits of the Product model's columns; a description is text, kept under 1 MiB
+# (about what the API takes in one request body).
 MAX_LENGTHS = {"sku": 64, "name": 255, "category": 100}
+MAX_DESCRIPTION = 1024 * 1024
 SNIFF_BYTES = 64 * 1024
-# Descriptions may be long; the csv module's default cap (128 KiB) is kept as an
-# upper bound of sanity, raised to 1 MiB for a whole field.
-csv.field_size_limit(1024 * 1024)
+# The csv module refuses a field past its limit with an error it cannot recover from
+# cleanly (inside quotes it would resume mid-field). The limit is set far above any
+# real value, so a long description is one rejected row; only a field past it (a
+# broken file: an unclosed quote swallowing megabytes) stops the import. Memory use
+# is bounded by it.
+MAX_FIELD = 16 * 1024 * 1024
+csv.field_size_limit(MAX_FIELD)
 
 
 class BackfillFileError(Exception):
@@ -93,13 +100,13 @@ def _columns(header):
     """Maps the known column names to their positions; unknown columns become one warning."""
     positions, unknown = {}, []
     for index, raw_name in enumerate(header):
-        name = raw_name.strip().lower()
+        name = trim(raw_name).lower()
         if name in KNOWN_COLUMNS:
             if name in positions:
                 raise BackfillFileError(f"the header names the column {name!r} twice")
             positions[name] = index
         else:
-            unknown.append(raw_name.strip() or f"(unnamed column {index + 1})")
+            unknown.append(trim(raw_name) or f"(unnamed column {index + 1})")
     missing = [name for name in REQUIRED_COLUMNS if name not in positions]
     if missing:
         found = ", ".join(name.strip() for name in header) or "nothing"
@@ -204,6 +211,11 @@ class ProductCsvReader:
                 "save it as UTF-8 CSV"
             ) from None
         except csv.Error as error:
+            if "field larger than field limit" in str(error):
+                raise BackfillFileError(
+                    f"line {self._csv.line_num}: a field is longer than {MAX_FIELD:,} characters "
+                    "(an unclosed quote?); nothing was imported"
+                ) from None
             raise BackfillFileError(f"line {self._csv.line_num}: malformed CSV ({error})") from None
 
     # -- rows --------------------------------------------------------------
@@ -241,21 +253,28 @@ class ProductCsvReader:
                 on_reject(start, reason)
                 continue
             stats.rows += 1
-            sku = record[i_sku].strip()
-            name = record[i_name].strip()
-            price = record[i_price].strip()
-            description = record[i_description].strip() if i_description is not None else ""
-            category = record[i_category].strip() if i_category is not None else ""
+            sku = trim(record[i_sku])
+            name = trim(record[i_name])
+            price = trim(record[i_price])
+            description = trim(record[i_description]) if i_description is not None else ""
+            category = trim(record[i_category]) if i_category is not None else ""
             if not sku:
                 reason = "missing sku"
             elif len(sku) > max_sku:
                 reason = f"sku is longer than {max_sku} characters ({len(sku)})"
+            elif not sku.isascii() and (hidden := invisible_characters(sku)):
+                reason = f"sku {sku!r} contains an invisible character ({hidden})"
             elif not name:
                 reason = "missing name"
             elif len(name) > max_name:
                 reason = f"name is longer than {max_name} characters ({len(name)})"
             elif len(category) > max_category:
                 reason = f"category is longer than {max_category} characters ({len(category)})"
+            elif len(description) > MAX_DESCRIPTION:
+                reason = (
+                    f"description is longer than {MAX_DESCRIPTION:,} characters "
+                    f"({len(description):,})"
+                )
             elif plain_price(price) is None or len(price) > MAX_PRICE_DIGITS + 3:
                 reason = price_problem(price)
             else:

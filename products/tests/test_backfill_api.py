@@ -212,3 +212,42 @@ def test_a_page_past_the_end_still_names_the_run_that_imported(staff_client):
     assert response["X-Backfill-Run"] == str(run.pk)
     assert response["X-Backfill-Status"] == "succeeded"
     assert Product.objects.count() == 2
+
+
+def test_page_last_answers_the_last_page_of_the_catalogue(staff_client):
+    response = staff_client.post(
+        "/products/data/backfill?page=last&page_size=1", upload(), format="multipart"
+    )
+
+    assert response.status_code == 200
+    assert [item["sku"] for item in response.json()] == ["B-1"]
+
+
+class TestCrossSite:
+    """`GET /products/data/backfill` writes: a session cookie alone must not start it."""
+
+    def test_a_staff_session_cookie_alone_cannot_start_the_get_backfill(
+        self, client, staff, configured_csv
+    ):
+        client.force_login(staff)
+
+        response = client.get("/products/data/backfill")
+
+        assert response.status_code == 401
+        assert not BackfillRun.objects.exists()
+
+    def test_the_api_token_still_starts_it(self, staff_client, configured_csv):
+        assert staff_client.get("/products/data/backfill").status_code == 200
+        assert BackfillRun.objects.count() == 1
+
+    def test_an_upload_with_a_session_needs_the_csrf_token(self, staff, configured_csv):
+        from rest_framework.test import APIClient
+
+        browser = APIClient(enforce_csrf_checks=True)
+        browser.force_login(staff)
+
+        response = browser.post("/products/data/backfill", upload(), format="multipart")
+
+        assert response.status_code == 403
+        assert "CSRF" in response.json()["detail"]
+        assert not BackfillRun.objects.exists()

@@ -257,3 +257,50 @@ class TestRuns:
         rows = "".join(f"B-{n},Box {n},{n}.00\n" for n in range(25))
         assert backfill(csv_file("sku,name,price\n" + rows), "--batch-size", "4").code == 0
         assert Product.objects.count() == 25
+
+
+class TestHostileCells:
+    def test_a_description_over_1_mib_rejects_its_row_only(self, backfill, csv_file):
+        long = "d" * (1024 * 1024 + 1)
+        content = f"sku,name,description,price\nA-1,Ok,short,1\nB-1,Long,{long},2\nC-1,Ok,,3\n"
+
+        result = backfill(csv_file(content))
+
+        assert result.code == 1
+        assert result.rejected_lines == [
+            "line 3: description is longer than 1,048,576 characters (1,048,577)"
+        ]
+        assert sorted(Product.objects.values_list("sku", flat=True)) == ["A-1", "C-1"]
+
+    def test_a_description_of_exactly_1_mib_is_imported(self, backfill, csv_file):
+        content = f"sku,name,description,price\nA-1,Ok,{'d' * 1024 * 1024},1\n"
+
+        assert backfill(csv_file(content)).code == 0
+        assert len(product("A-1").description) == 1024 * 1024
+
+    def test_a_field_past_the_parsers_limit_stops_with_one_message(self, backfill, csv_file):
+        content = 'sku,name,price\nA-1,Ok,1\nB-1,"' + "x" * (16 * 1024 * 1024 + 1) + '",2\n'
+
+        result = backfill(csv_file(content))
+
+        assert result.code == 2
+        assert "longer than 16,777,216 characters" in result.err
+        assert not Product.objects.exists()
+
+    @pytest.mark.parametrize("mark", ["\ufeff", "\u200b", "\u200e", "\u2060", "\u00a0"])
+    def test_an_invisible_character_around_a_value_is_trimmed(self, backfill, csv_file, mark):
+        content = f"sku,name,price\n{mark}Z-1,{mark}Zed{mark},1\nZ-1,Zed,1\n"
+
+        result = backfill(csv_file(content))
+
+        assert product("Z-1").name == "Zed"
+        # One product, not two that look alike: the second row is its duplicate.
+        assert result.rejected_lines == ["line 3: duplicate sku Z-1 (first seen on line 2)"]
+
+    def test_an_invisible_character_inside_a_sku_rejects_the_row(self, backfill, csv_file):
+        result = backfill(csv_file("sku,name,price\nZ\u200b-1,Zed,1\n"))
+
+        assert result.rejected_lines == [
+            "line 2: sku 'Z\\u200b-1' contains an invisible character (U+200B)"
+        ]
+        assert not Product.objects.exists()

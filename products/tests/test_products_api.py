@@ -166,3 +166,96 @@ class TestWrites:
         assert response.status_code == 409
         assert "has purchases" in response.json()["detail"]
         assert Product.objects.filter(pk=products[0].pk).exists()
+
+
+class TestNumbersAsWritten:
+    """A price is a plain decimal wherever it comes in: query string, JSON string, JSON number."""
+
+    @pytest.mark.parametrize(
+        "query",
+        [
+            "min_price=1e-16384",
+            "max_price=0e-999999",
+            "min_price=-1e-999999",
+            "max_price=1e3",
+            "min_price=10.555",
+            "min_price=-5",
+            "max_price=%EF%BC%91",  # a full-width 1
+            "min_price=Infinity",
+        ],
+    )
+    def test_a_price_filter_the_body_would_refuse_is_400(self, anon_client, products, query):
+        response = anon_client.get(f"/products?{query}")
+
+        assert response.status_code == 400
+        (field,) = response.json()
+        assert field in {"min_price", "max_price"}
+
+    @pytest.mark.parametrize(
+        "number", ["19.999999999999999999", "1.0000000000000001", "1E2", "1e2", "0.1e1", "2.500"]
+    )
+    def test_a_json_number_price_with_more_than_2_places_or_an_exponent_is_400(
+        self, staff_client, number
+    ):
+        body = '{"sku": "J-1", "name": "Number", "price": ' + number + "}"
+
+        response = staff_client.post("/products", body, content_type="application/json")
+
+        assert response.status_code == 400, response.json()
+        assert "price" in response.json()
+        assert not Product.objects.filter(sku="J-1").exists()
+
+    @pytest.mark.parametrize(("number", "stored"), [("12.5", "12.50"), ("100", "100.00")])
+    def test_a_plain_json_number_price_is_taken_exactly(self, staff_client, number, stored):
+        body = '{"sku": "J-2", "name": "Number", "price": ' + number + "}"
+
+        response = staff_client.post("/products", body, content_type="application/json")
+
+        assert response.status_code == 201
+        assert response.json()["price"] == stored
+
+    def test_a_huge_json_number_for_a_text_field_is_400_not_inf(self, staff_client):
+        body = '{"sku": "J-3", "name": 1e309, "price": "1.00"}'
+
+        response = staff_client.post("/products", body, content_type="application/json")
+
+        assert response.status_code == 400
+        assert "name" in response.json()
+        assert not Product.objects.filter(sku="J-3").exists()
+
+
+class TestInvisibleCharacters:
+    @pytest.mark.parametrize(
+        "sku", ["\ufeffINV-1", "\u200bINV-1\u200b", "INV-1\u00a0", "\u2060INV-1"]
+    )
+    def test_invisible_characters_around_a_sku_are_trimmed(self, staff_client, sku):
+        response = staff_client.post(
+            "/products", {"sku": sku, "name": "Invisible", "price": "1"}, format="json"
+        )
+
+        assert response.status_code == 201
+        assert response.json()["sku"] == "INV-1"
+
+    def test_an_invisible_character_inside_a_sku_is_refused(self, staff_client):
+        response = staff_client.post(
+            "/products", {"sku": "INV\u200b-1", "name": "Invisible", "price": "1"}, format="json"
+        )
+
+        assert response.status_code == 400
+        assert "U+200B" in response.json()["sku"][0]
+
+    def test_a_trimmed_sku_that_exists_is_a_duplicate(self, staff_client, products):
+        response = staff_client.post(
+            "/products", {"sku": "\ufeffK-1", "name": "Again", "price": "1"}, format="json"
+        )
+
+        assert response.status_code == 400
+        assert response.json()["sku"] == ["A product with that SKU already exists."]
+
+
+def test_page_last_is_the_last_page(anon_client, products):
+    response = anon_client.get("/products?page_size=2&page=last")
+
+    assert response.status_code == 200
+    assert skus(response) == skus(anon_client.get("/products?page_size=2&page=2"))
+    assert 'rel="last"' in response["Link"]
