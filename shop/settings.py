@@ -66,6 +66,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "shop.middleware.JsonNotFoundMiddleware",
 ]
 
 ROOT_URLCONF = "shop.urls"
@@ -148,7 +149,12 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": os.environ.get("DJANGO_LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "INFO"}},
+    "loggers": {
+        # Django's default logging gives its loggers a console handler of their own under
+        # DEBUG; passed on to the root's as well, every line would be printed twice.
+        "django": {"handlers": ["console"], "propagate": False},
+        "django.db.backends": {"level": "INFO"},
+    },
 }
 
 # --- The API -------------------------------------------------------------

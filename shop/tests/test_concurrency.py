@@ -30,7 +30,7 @@ from shop.tests.conftest import token_for
 
 PROCESSES, THREADS, PER_THREAD = 4, 5, 10  # 200 purchases
 PRODUCTS = 8
-PAUSE = 0.6  # seconds between two backfill runs: many requests then see one state
+PAUSE = 0.15  # seconds between two backfill runs: many requests then see one state
 
 
 def price_file(tmp_path, name, prices):

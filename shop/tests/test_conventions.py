@@ -216,3 +216,82 @@ def test_an_id_that_is_not_ascii_digits_is_404(staff_client, make_user, written)
         assert response.status_code == 404, url
         assert response.json() == {"detail": "Not found."}
     assert staff_client.get(f"/users/{user.pk}").status_code == 200
+
+
+# --- One rule for integers in query strings (ASCII digits), and `page=last` ---------------
+
+FULL_WIDTH_FIVE = quote("\uff15")
+
+
+@pytest.mark.parametrize("query", [f"user_id={FULL_WIDTH_FIVE}", "product_id=%2B1", "user_id=1.0"])
+def test_an_integer_filter_not_in_ascii_digits_is_400(staff_client, query):
+    response = staff_client.get(f"/purchases?{query}")
+
+    assert response.status_code == 400
+    (field,) = response.json()
+    assert field in {"user_id", "product_id"}
+
+
+def test_a_limit_not_in_ascii_digits_is_400(staff_client):
+    response = staff_client.get(f"/purchases/analytic/top_products?limit={FULL_WIDTH_FIVE}")
+
+    assert response.status_code == 400
+    assert "limit" in response.json()
+
+
+@pytest.mark.parametrize("size", [FULL_WIDTH_FIVE, "5.0", "%2B5", "0", "-5"])
+def test_a_page_size_not_in_ascii_digits_falls_back_to_the_default(
+    staff_client, twelve_users, size
+):
+    response = staff_client.get(f"/users?page_size={size}")
+
+    assert response.status_code == 200
+    assert len(response.json()) == 12  # the default page size (100) holds them all
+
+
+@pytest.mark.parametrize("page", [FULL_WIDTH_FIVE, "%2B2", "2.0", "LAST"])
+def test_a_page_not_in_ascii_digits_is_404(staff_client, twelve_users, page):
+    assert staff_client.get(f"/users?page_size=5&page={page}").status_code == 404
+
+
+@pytest.mark.parametrize("path", ["/users", "/products", "/purchases"])
+def test_page_last_is_the_last_page_on_every_list(staff_client, twelve_users, path):
+    response = staff_client.get(f"{path}?page_size=5&page=last")
+
+    assert response.status_code == 200
+    assert response.json() == staff_client.get(links(response)["last"]).json()
+
+
+# --- Development serving (`make run`: DEBUG on) -------------------------------------------
+
+
+def test_an_unknown_path_is_json_404_with_debug_on_too(client, settings):
+    settings.DEBUG = True
+
+    response = client.get("/no/such/path")
+
+    assert response.status_code == 404
+    assert response.json() == {"detail": "Not found."}
+
+
+def test_each_log_line_is_printed_once_with_debug_on(tmp_path):
+    import subprocess
+    import sys
+
+    script = (
+        "import django, logging; django.setup(); "
+        "logging.getLogger('django.request').warning('once please')"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        env={
+            **__import__("os").environ,
+            "DJANGO_SETTINGS_MODULE": "shop.settings",
+            "DJANGO_DEBUG": "1",
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert result.stderr.count("once please") == 1, result.stderr
