@@ -1,11 +1,14 @@
-"""The admin's "Sales" page: top customers, top products and revenue per day, as SVG charts.
+"""The admin's "Sales" page: top customers, top products and revenue over time, as SVG charts.
 
 Every number comes from `purchases.analytics` (the aggregates the API serves);
 this module only picks the period and lays the results out. The charts are drawn
 on the server by `purchases.charts`: no JavaScript, nothing fetched from elsewhere.
+Whatever the period, the work is bounded: the revenue is grouped in the database
+into at most `MAX_BUCKETS` days, weeks, months or years.
 """
 
-from dataclasses import dataclass
+from collections import defaultdict
+from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from urllib.parse import urlencode
@@ -13,12 +16,14 @@ from urllib.parse import urlencode
 from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
+from django.db.models import Max, Min
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
 
 from purchases import analytics, charts
 from purchases.models import Purchase
+from shop.money import format_money
 
 TOP = 10  # customers and products shown
 PRESETS = [
@@ -28,6 +33,12 @@ PRESETS = [
     ("all", "All time"),
 ]
 DEFAULT_PRESET = "30"
+# Dates typed outside these are typos (0202 for 2020), and near the calendar's ends a
+# day more or a time-zone shift would not even be a date.
+EARLIEST = date(1900, 1, 1)
+LATEST = date(2999, 12, 31)
+MAX_BUCKETS = 100  # bars in the revenue chart, at most
+YEARS_PER_BUCKET = (1, 2, 5, 10, 20, 50, 100)  # 100 years a bar covers any date range
 
 
 @dataclass
@@ -78,6 +89,8 @@ def choose_period(params, today):
     problem = ""
     if first is False or last is False:
         problem = "Please give dates as YYYY-MM-DD."
+    elif any(day and not EARLIEST <= day <= LATEST for day in (first, last)):
+        problem = f"Please give dates between {EARLIEST:%d %b %Y} and {LATEST:%d %b %Y}."
     elif first and last and first > last:
         problem = "The start date is after the end date."
     elif first or last:
@@ -89,18 +102,237 @@ def choose_period(params, today):
     return Period(today - timedelta(days=int(preset) - 1), None, preset), problem
 
 
-def every_day(rows, period, today):
-    """`(day, revenue)` for each day of the period, days without sales at zero."""
-    revenue = {row["day"]: row["revenue"] for row in rows}
-    if not revenue:
-        return []
-    first = period.first or min(revenue)
-    last = period.last or max(today, max(revenue))
-    days = (last - first).days + 1
-    return [
-        (first + timedelta(days=n), revenue.get(first + timedelta(days=n), Decimal("0.00")))
-        for n in range(days)
-    ]
+# --- Revenue over time -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Timeline:
+    """The revenue chart's axis: consecutive buckets of one unit, from `first` to `last`.
+
+    `unit` is "day", "week" (from Monday), "month" or "year"; past a century a year bucket
+    holds `years` years (2, 5, 10...), the database's yearly rows summed here.
+    """
+
+    first: date
+    last: date
+    unit: str
+    years: int = 1
+
+    def _index(self, day):
+        # Consecutive integers for consecutive buckets. Day 1 (1 Jan 0001) is a Monday.
+        if self.unit == "day":
+            return day.toordinal()
+        if self.unit == "week":
+            return (day.toordinal() - 1) // 7
+        if self.unit == "month":
+            return day.year * 12 + day.month - 1
+        return day.year // self.years
+
+    def _start(self, index):
+        if self.unit == "day":
+            return date.fromordinal(index)
+        if self.unit == "week":
+            return date.fromordinal(index * 7 + 1)
+        if self.unit == "month":
+            return date(index // 12, index % 12 + 1, 1)
+        return date(max(1, index * self.years), 1, 1)
+
+    def start_of(self, day):
+        """The first day of the bucket `day` falls in."""
+        return self._start(self._index(day))
+
+    def starts(self):
+        """The first day of each bucket, oldest first."""
+        return [
+            self._start(index)
+            for index in range(self._index(self.first), self._index(self.last) + 1)
+        ]
+
+    @property
+    def size(self):
+        return self._index(self.last) - self._index(self.first) + 1
+
+    @property
+    def name(self):
+        """What one bucket is: "day", "month", "10 years"."""
+        return f"{self.years} years" if self.years > 1 else self.unit
+
+    def label(self, start):
+        """A bucket in full, for its tooltip: "Mon 03 Jun 2024", "Week of 03 Jun 2024"."""
+        if self.unit == "day":
+            return f"{start:%a %d %b %Y}"
+        if self.unit == "week":
+            return f"Week of {start:%d %b %Y}"
+        if self.unit == "month":
+            return f"{start:%B %Y}"
+        if self.years > 1:
+            return f"{start.year}-{start.year + self.years - 1}"
+        return str(start.year)
+
+    def axis_label(self, start):
+        """A bucket in short, under its bar: the year only when the axis spans several."""
+        if self.unit in ("day", "week"):
+            return f"{start:%d %b}" if self.first.year == self.last.year else f"{start:%d %b %Y}"
+        if self.unit == "month":
+            return f"{start:%b %Y}"
+        return self.label(start)
+
+
+def choose_timeline(first, last):
+    """The finest buckets covering `first` to `last` in at most `MAX_BUCKETS`.
+
+    Days, then weeks, months and years; past a century, groups of years.
+    """
+    for unit in ("day", "week", "month"):
+        timeline = Timeline(first, last, unit)
+        if timeline.size <= MAX_BUCKETS:
+            return timeline
+    for years in YEARS_PER_BUCKET:
+        timeline = Timeline(first, last, "year", years)
+        if timeline.size <= MAX_BUCKETS:
+            break
+    return timeline
+
+
+def chart_days(period, today):
+    """The first and last day the revenue chart covers; None when there were no sales.
+
+    The period's own ends where it has them. An open start is the first sale's day; an
+    open end is today, or the last sale's day if later. Finding them is one query that
+    reads the two ends of the index on `created_at`.
+    """
+    if period.first and period.last:
+        return period.first, period.last
+    extent = Purchase.objects.in_period(period.since, period.until).aggregate(
+        first=Min("created_at"), last=Max("created_at")
+    )
+    if extent["first"] is None:
+        return None
+    first = period.first or timezone.localdate(extent["first"])
+    last = period.last or max(today, timezone.localdate(extent["last"]))
+    return first, last
+
+
+@dataclass
+class Revenue:
+    """The period's revenue: in total, and per bucket of `timeline` (None: no sales)."""
+
+    timeline: Timeline | None = None
+    # `(first day, revenue)` for every bucket of the timeline, quiet ones at zero.
+    buckets: list = field(default_factory=list)
+    total: Decimal = Decimal("0.00")
+    purchase_count: int = 0
+
+
+def revenue_over_time(period, today):
+    """The period's revenue per day, week, month or year: at most `MAX_BUCKETS` of them.
+
+    The database groups the purchases, so the work follows the number of buckets with
+    sales, never the number of days or purchases in the period.
+    """
+    days = chart_days(period, today)
+    if days is None:
+        return Revenue()
+    timeline = choose_timeline(*days)
+    rows = analytics.revenue_by_period(since=period.since, until=period.until, unit=timeline.unit)
+    revenue = Revenue(timeline=timeline)
+    per_bucket = defaultdict(Decimal)
+    for row in rows:
+        per_bucket[timeline.start_of(row["bucket"])] += row["revenue"]
+        revenue.total += row["revenue"]
+        revenue.purchase_count += row["purchase_count"]
+    zero = Decimal("0.00")
+    revenue.buckets = [(start, per_bucket.get(start, zero)) for start in timeline.starts()]
+    return revenue
+
+
+def revenue_chart(revenue):
+    """The column chart of `revenue` per bucket, titled with the bucket's size."""
+    timeline = revenue.timeline
+    title = f"Revenue per {timeline.name if timeline else 'day'}"
+    if not revenue.purchase_count:
+        return title, charts.column_chart([], title=title)
+    chart = charts.column_chart(
+        [(timeline.label(start), amount) for start, amount in revenue.buckets],
+        axis_labels=[timeline.axis_label(start) for start, _ in revenue.buckets],
+        title=title,
+        width=840,
+        money=True,
+    )
+    return title, chart
+
+
+# --- Rankings ----------------------------------------------------------------------------
+
+
+@dataclass
+class RankedRow:
+    """One line of a ranking's table."""
+
+    name: str
+    url: str
+    detail: str  # under the name: the customer's email, the product's SKU
+    numbers: list[str]
+
+
+@dataclass
+class Ranking:
+    """A ranking section of the page: its bar chart beside a table of the same rows."""
+
+    id: str
+    title: str
+    headings: list[str]  # the table's columns after the rank
+    chart: str
+    rows: list[RankedRow]
+
+
+def customer_ranking(customers):
+    """The top customers by amount spent."""
+    title = "Top customers by amount spent"
+    return Ranking(
+        id="top-customers",
+        title=title,
+        headings=["Customer", "Spent", "Purchases"],
+        chart=charts.bar_chart(
+            [(user.get_full_name() or user.email, user.total_spent) for user in customers],
+            title=title,
+            money=True,
+        ),
+        rows=[
+            RankedRow(
+                name=user.get_full_name() or user.email,
+                url=reverse("admin:users_user_change", args=[user.pk]),
+                detail=user.email,
+                numbers=[format_money(user.total_spent), f"{user.purchase_count:,}"],
+            )
+            for user in customers
+        ],
+    )
+
+
+def product_ranking(products):
+    """The top products by units sold."""
+    title = "Top products by units sold"
+    return Ranking(
+        id="top-products",
+        title=title,
+        headings=["Product", "Units", "Purchases"],
+        chart=charts.bar_chart(
+            [(product.name, product.units_sold) for product in products], title=title
+        ),
+        rows=[
+            RankedRow(
+                name=product.name,
+                url=reverse("admin:products_product_change", args=[product.pk]),
+                detail=product.sku,
+                numbers=[f"{product.units_sold:,}", f"{product.purchase_count:,}"],
+            )
+            for product in products
+        ],
+    )
+
+
+# --- The view ----------------------------------------------------------------------------
 
 
 def sales_view(model_admin):
@@ -117,28 +349,8 @@ def sales_view(model_admin):
 
         customers = analytics.ranked_customers(**window, limit=TOP)
         products = analytics.ranked_products(**window, limit=TOP)
-        day_rows = list(analytics.revenue_by_day(**window))
-        days = every_day(day_rows, period, today)
-        revenue = sum((row["revenue"] for row in day_rows), Decimal("0.00"))
-        purchase_count = sum(row["purchase_count"] for row in day_rows)
-
-        customers_chart = charts.bar_chart(
-            [(user.get_full_name(), user.total_spent) for user in customers],
-            title="Top customers by amount spent",
-            width=420,
-            label_width=140,
-        )
-        products_chart = charts.bar_chart(
-            [(product.name, product.units_sold) for product in products],
-            title="Top products by units sold",
-            width=420,
-            label_width=140,
-        )
-        revenue_chart = charts.line_chart(
-            [(f"{day:%d %b %Y}", amount) for day, amount in days],
-            title="Revenue per day",
-            width=840,
-        )
+        revenue = revenue_over_time(period, today)
+        revenue_title, revenue_chart_svg = revenue_chart(revenue)
         # The purchases behind the numbers, with the admin list's own date lookups.
         query = {}
         if period.since:
@@ -159,11 +371,13 @@ def sales_view(model_admin):
             "to_value": f"{period.last:%Y-%m-%d}" if period.last else "",
             "customers": customers,
             "products": products,
-            "customers_chart": customers_chart,
-            "products_chart": products_chart,
-            "revenue_chart": revenue_chart,
-            "revenue": revenue,
-            "purchase_count": purchase_count,
+            "rankings": [customer_ranking(customers), product_ranking(products)],
+            "timeline": revenue.timeline,
+            "revenue_title": revenue_title,
+            "revenue_chart": revenue_chart_svg,
+            "revenue": revenue.total,
+            "revenue_text": format_money(revenue.total),
+            "purchase_count": revenue.purchase_count,
             "purchases_url": list_url,
             "top": TOP,
             "time_zone": settings.TIME_ZONE,

@@ -5,8 +5,8 @@ later price change does not rewrite history. Rankings break ties by the lowest
 id. Windows are half-open, `[since, until)`; either end may be left open.
 """
 
-from django.db.models import Count, DecimalField, F, Sum
-from django.db.models.functions import TruncDate
+from django.db.models import Count, DateField, DecimalField, F, Sum
+from django.db.models.functions import TruncDate, TruncDay, TruncMonth, TruncWeek, TruncYear
 
 from products.models import Product
 from purchases.models import Purchase
@@ -111,4 +111,25 @@ def revenue_by_day(*, since=None, until=None):
         .values("day")
         .annotate(revenue=Spend(), purchase_count=Count("*"))
         .order_by("day")
+    )
+
+
+TRUNCATIONS = {"day": TruncDay, "week": TruncWeek, "month": TruncMonth, "year": TruncYear}
+
+
+def revenue_by_period(*, since=None, until=None, unit="day"):
+    """Rows `{bucket, revenue, purchase_count}`, oldest first; only buckets with purchases.
+
+    `unit` is "day", "week" (starting on Monday), "month" or "year"; `bucket` is the
+    date the bucket starts on, in the shop's time zone (`TIME_ZONE`). The database
+    does the grouping, so the rows number the buckets with sales, not the purchases.
+    """
+    truncate = TRUNCATIONS[unit]
+    return (
+        Purchase.objects.in_period(since, until)
+        .annotate(bucket=truncate("created_at", output_field=DateField()))
+        .order_by()
+        .values("bucket")
+        .annotate(revenue=Spend(), purchase_count=Count("*"))
+        .order_by("bucket")
     )

@@ -1,21 +1,20 @@
-"""The purchases admin (writes through the services) and the sales page."""
+"""The purchases admin: recording, correcting and listing purchases, through the services.
 
-from datetime import date, timedelta
+The sales page has its own tests, in test_sales_page.py.
+"""
+
 from decimal import Decimal
 
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
-from django.utils import timezone
 
-from purchases.admin_views import choose_period
 from purchases.models import Purchase
 
 pytestmark = pytest.mark.django_db
 
 ADD = "/admin/purchases/purchase/add/"
-SALES = "/admin/purchases/purchase/sales/"
 
 
 @pytest.fixture
@@ -210,111 +209,3 @@ def test_list_runs_a_constant_number_of_queries(
     with django_assert_max_num_queries(len(few)):
         response = staff_admin.get("/admin/purchases/purchase/")
     assert len(response.context["cl"].result_list) == 50
-
-
-# --- Sales page ------------------------------------------------------------------------
-
-
-TODAY = date(2024, 6, 30)
-
-
-@pytest.mark.parametrize(
-    ("params", "first", "last", "preset", "problem"),
-    [
-        ({}, date(2024, 6, 1), None, "30", ""),
-        ({"period": "7"}, date(2024, 6, 24), None, "7", ""),
-        ({"period": "all"}, None, None, "all", ""),
-        ({"period": "bogus"}, date(2024, 6, 1), None, "30", ""),
-        ({"from": "2024-01-01", "to": "2024-01-31"}, date(2024, 1, 1), date(2024, 1, 31), "", ""),
-        ({"from": "2024-01-01", "to": ""}, date(2024, 1, 1), None, "", ""),
-        ({"from": "nope"}, date(2024, 6, 1), None, "30", "Please give dates as YYYY-MM-DD."),
-        (
-            {"from": "2024-02-01", "to": "2024-01-01"},
-            date(2024, 6, 1),
-            None,
-            "30",
-            "The start date is after the end date.",
-        ),
-    ],
-)
-def test_choose_period(params, first, last, preset, problem):
-    period, message = choose_period(params, TODAY)
-
-    assert (period.first, period.last, period.preset, message) == (first, last, preset, problem)
-
-
-def test_a_period_of_dates_holds_whole_days():
-    period, _ = choose_period({"from": "2024-01-01", "to": "2024-01-31"}, TODAY)
-
-    assert period.since.isoformat() == "2024-01-01T00:00:00+00:00"
-    assert period.until.isoformat() == "2024-02-01T00:00:00+00:00"
-    assert period.label == "01 Jan 2024 to 31 Jan 2024"
-
-
-@pytest.fixture
-def sales(make_user, make_product, buy):
-    now = timezone.now()
-    alice = make_user(first_name="Alice", last_name="Big")
-    bob = make_user(first_name="Bob", last_name="Small")
-    carol = make_user(first_name="Carol", last_name="Oldtimer")
-    mug = make_product(price="10.00", name="Mug")
-    tea = make_product(price="2.00", name="Tea")
-    buy(alice, mug, quantity=5, at=now - timedelta(days=2))  # 50.00
-    buy(bob, tea, quantity=10, at=now - timedelta(days=1))  # 20.00
-    buy(carol, mug, quantity=100, at=now - timedelta(days=200))  # 1000.00, long ago
-    return {"alice": alice, "bob": bob, "carol": carol}
-
-
-def test_sales_page_defaults_to_the_last_30_days(staff_admin, sales):
-    response = staff_admin.get(SALES)
-
-    assert response.status_code == 200
-    assert response.context["period"].label == "Last 30 days"
-    assert [u.get_full_name() for u in response.context["customers"]] == ["Alice Big", "Bob Small"]
-    assert [p.name for p in response.context["products"]] == ["Tea", "Mug"]  # by units
-    assert response.context["revenue"] == Decimal("70.00")
-    assert response.context["purchase_count"] == 2
-    page = response.content.decode()
-    assert page.count('class="chart bar-chart"') == 2
-    assert page.count('class="chart line-chart"') == 1
-    assert "<script" not in page.split('id="content-main"')[1]  # the charts need no JavaScript
-
-
-def test_sales_page_all_time(staff_admin, sales):
-    response = staff_admin.get(SALES, {"period": "all"})
-
-    assert response.context["customers"][0] == sales["carol"]
-    assert response.context["revenue"] == Decimal("1070.00")
-    # A day for each day from the first sale to today, quiet days at zero.
-    assert response.content.decode().count("<circle") >= 200
-
-
-def test_sales_page_for_dates(staff_admin, sales):
-    day = (timezone.now() - timedelta(days=2)).date().isoformat()
-
-    response = staff_admin.get(SALES, {"from": day, "to": day})
-
-    assert [u.pk for u in response.context["customers"]] == [sales["alice"].pk]
-    assert response.context["revenue"] == Decimal("50.00")
-
-
-def test_sales_page_with_nothing_sold(staff_admin):
-    page = staff_admin.get(SALES).content.decode()
-
-    assert "Top customers by amount spent: nothing in this period." in page
-    assert "Revenue per day: nothing in this period." in page
-
-
-def test_sales_page_says_when_dates_are_unusable(staff_admin, sales):
-    response = staff_admin.get(SALES, {"from": "31/12/2024"})
-
-    messages = [str(m) for m in response.context["messages"]]
-    assert messages == ["Please give dates as YYYY-MM-DD. Showing last 30 days instead."]
-    assert response.context["revenue"] == Decimal("70.00")
-
-
-def test_sales_page_is_linked_from_the_admin_index(staff_admin):
-    page = staff_admin.get("/admin/").content.decode()
-
-    assert f'href="{SALES}"' in page
-    assert 'href="/admin/products/product/backfill/"' in page
