@@ -1,11 +1,29 @@
-"""Fixtures of the hardening tests: fresh token clients, and servers in real processes."""
+"""Fixtures of the hardening tests: fresh token clients, and the topology in real processes.
+
+The live tests start the reference topology of deploy/ (README there): gunicorn
+instances (`server_process`), nginx in front of them (`nginx_proxy`), a streaming
+replica of the test database's server (`replica`), Redis (`redis_url`) and Celery
+workers (`celery_worker`). All PostgreSQL only: a server process cannot share
+SQLite's in-memory test database.
+"""
+
+import os
 
 import pytest
 from django.db import connection
 from knox.models import AuthToken
 from rest_framework.test import APIClient
 
-from shop.tests.servers import Server
+from shop.tests.servers import CeleryWorker, Nginx, Replica, Server, nginx_binary
+
+# The environment of a gunicorn instance behind nginx: one proxy to trust in
+# X-Forwarded-For, so that the rate limits key on the client (deploy/README.md).
+BEHIND_PROXY = {"DJANGO_NUM_PROXIES": "1"}
+
+# A Redis database of the tests' own, flushed before and after each test that uses it.
+REDIS_URL = os.environ.get("SHOP_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+ON_SQLITE = "needs PostgreSQL (set DATABASE_URL=postgres://...); this run is on SQLite"
 
 
 def token_client(user):
@@ -29,6 +47,11 @@ def database_url():
     return f"postgres://{s['USER']}{password}@{host}/{s['NAME']}"
 
 
+def database_name():
+    """The test database's name (the same on the primary and on a replica)."""
+    return connection.settings_dict["NAME"]
+
+
 @pytest.fixture
 def server_process(postgres_only):
     """Starts servers on demand (`server_process(workers=…)`); kills them all at the end."""
@@ -42,3 +65,75 @@ def server_process(postgres_only):
     yield start
     for server in servers:
         server.kill()
+
+
+@pytest.fixture
+def nginx_proxy():
+    """Starts nginx (deploy/nginx/) in front of servers: `nginx_proxy(server, …)` → `Nginx`.
+
+    Servers are `Server`s, ports or "host:port"; start them with `env=BEHIND_PROXY`.
+    Every nginx started is stopped at the end, its directory removed.
+    """
+    if nginx_binary() is None:
+        pytest.skip("live test: no nginx (apt-get install nginx-light)")
+    proxies = []
+
+    def start(*servers):
+        proxy = Nginx([getattr(server, "port", server) for server in servers])
+        proxies.append(proxy)
+        return proxy
+
+    yield start
+    for proxy in proxies:
+        proxy.stop()
+
+
+@pytest.fixture(scope="session")
+def replica(django_db_setup):
+    """A streaming replica of the test database's server, for the whole session (`Replica`).
+
+    Made once pytest-django has created the test database, so that it holds it. Tests
+    that use it are `django_db(transaction=True)`: what they commit on the primary streams
+    to it (`wait_caught_up()`). It logs every statement (`statements(database_name())`).
+    """
+    if connection.vendor != "postgresql":
+        pytest.skip(ON_SQLITE)
+    made = Replica(database_url())
+    yield made
+    made.stop()
+
+
+@pytest.fixture
+def redis_url():
+    """The tests' Redis database (`SHOP_TEST_REDIS_URL`), empty at the start and at the end."""
+    redis = pytest.importorskip("redis", reason="live test: no redis package")
+    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2, socket_timeout=10)
+    try:
+        client.ping()
+    except redis.RedisError as error:
+        client.close()
+        pytest.skip(f"live test: no Redis at {REDIS_URL} ({error}); .ci/run starts one")
+    client.flushdb()
+    yield REDIS_URL
+    client.flushdb()
+    client.close()
+
+
+@pytest.fixture
+def celery_worker(postgres_only, redis_url):
+    """Starts Celery workers on the test database and `redis_url`: `celery_worker(…)` → worker.
+
+    Options are `CeleryWorker`'s (`concurrency=`, `env=`, …). Tests that use it are
+    `django_db(transaction=True)`, so that the worker sees their data. Every worker is
+    stopped at the end (warm shutdown, then SIGKILL of its group).
+    """
+    workers = []
+
+    def start(**options):
+        worker = CeleryWorker(database_url(), redis_url, **options)
+        workers.append(worker)
+        return worker
+
+    yield start
+    for worker in workers:
+        worker.stop(timeout=10)
