@@ -23,12 +23,20 @@ def _fast_password_hashing(settings):
 
 
 @pytest.fixture(autouse=True)
-def _fresh_caches(django_db_setup, django_db_blocker):
+def _fresh_caches(request, django_db_blocker):
     """Each test starts with empty caches, throttle counters included.
 
     The throttle cache is a table of the test database, and a transactional test
-    (a live server) commits its counters, so they are cleared at every start.
+    (a live server) commits its counters, so they are cleared at every start of a
+    test that uses the database (the others cannot touch it).
     """
+    uses_database = request.node.get_closest_marker("django_db") or any(
+        name in request.fixturenames for name in ("db", "transactional_db")
+    )
+    if not uses_database:
+        caches["default"].clear()
+        return
+    request.getfixturevalue("django_db_setup")
     with django_db_blocker.unblock():
         for cache in caches.all():
             cache.clear()

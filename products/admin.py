@@ -6,14 +6,16 @@ from django import forms
 from django.contrib import admin
 from django.db import transaction
 from django.db.models import Q
-from django.urls import path
+from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
 from products import services
-from products.admin_views import backfill_view, rejected_lines_html, run_mode
+from products.admin_views import backfill_view, cancel_view, rejected_lines_html, run_mode
+from products.backfill.runs import sweep_stale_runs
 from products.models import BackfillRun, Product
 from products.prices import price_error
 from shop.admin import ReadOnly, StaffMayManage, adopt, changed_fields
+from shop.money import format_money
 
 
 class PriceRangeFilter(admin.SimpleListFilter):
@@ -63,7 +65,7 @@ class ProductForm(forms.ModelForm):
 @admin.register(Product)
 class ProductAdmin(StaffMayManage, admin.ModelAdmin):
     form = ProductForm
-    list_display = ["sku", "name", "category", "price", "updated_at"]
+    list_display = ["sku", "name", "category", "list_price", "updated_at"]
     list_display_links = ["sku", "name"]
     list_filter = ["category", PriceRangeFilter]
     search_fields = ["sku", "name"]  # also what the purchase form's autocomplete searches
@@ -72,6 +74,10 @@ class ProductAdmin(StaffMayManage, admin.ModelAdmin):
     fields = ["sku", "name", "description", "category", "price", "created_at", "updated_at"]
     ordering = ["sku"]
     change_list_template = "admin/products/product/change_list.html"
+
+    @admin.display(description="price", ordering="price")
+    def list_price(self, product):
+        return format_money(product.price)
 
     def get_urls(self):
         backfill = self.admin_site.admin_view(backfill_view(self))
@@ -97,13 +103,35 @@ class ProductAdmin(StaffMayManage, admin.ModelAdmin):
 
 @admin.register(BackfillRun)
 class BackfillRunAdmin(ReadOnly, StaffMayManage, admin.ModelAdmin):
-    """Read-only: runs are records of what happened."""
+    """Read-only: runs are records of what happened. A running run's page follows its
+    progress and has a Cancel button (`admin/products/backfillrun/change_form.html`)."""
 
-    list_display = ["started_at", "file", "started_from", "outcome", "counts"]
-    list_filter = ["status", "origin", "dry_run", "started_at"]
+    list_display = ["queued_at", "file", "started_from", "outcome", "counts"]
+    list_filter = ["status", "origin", "dry_run", "queued_at"]
     list_select_related = ["started_by"]
     search_fields = ["source"]
-    date_hierarchy = "started_at"
+    date_hierarchy = "queued_at"
+    change_form_template = "admin/products/backfillrun/change_form.html"
+
+    def get_urls(self):
+        cancel = self.admin_site.admin_view(cancel_view(self))
+        return [
+            path("<int:run_id>/cancel/", cancel, name="products_backfillrun_cancel"),
+            *super().get_urls(),
+        ]
+
+    def changelist_view(self, request, extra_context=None):
+        sweep_stale_runs()  # a run whose process died is shown failed, not running
+        return super().changelist_view(request, extra_context)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        sweep_stale_runs()
+        extra_context = {
+            **(extra_context or {}),
+            "status_url": reverse("backfill-run-detail", args=[object_id]),
+            "cancel_url": reverse("admin:products_backfillrun_cancel", args=[object_id]),
+        }
+        return super().change_view(request, object_id, form_url, extra_context)
 
     def get_fieldsets(self, request, obj=None):
         # Only what this run has to say: no empty "error" or "warnings" sections.
@@ -112,7 +140,7 @@ class BackfillRunAdmin(ReadOnly, StaffMayManage, admin.ModelAdmin):
             summary.remove("error")
         fieldsets = [
             (None, {"fields": summary}),
-            ("When", {"fields": ["started_at", "finished_at", "elapsed_seconds"]}),
+            ("When", {"fields": ["queued_at", "started_at", "finished_at", "elapsed_seconds"]}),
             ("Rows", {"fields": ["rows", "created", "updated", "unchanged", "rejected"]}),
         ]
         if obj is None or obj.rejected:
@@ -128,6 +156,7 @@ class BackfillRunAdmin(ReadOnly, StaffMayManage, admin.ModelAdmin):
         "origin",
         "started_by",
         "mode",
+        "queued_at",
         "started_at",
         "finished_at",
         "elapsed_seconds",
@@ -177,7 +206,9 @@ class BackfillRunAdmin(ReadOnly, StaffMayManage, admin.ModelAdmin):
 
     @admin.display(description="elapsed (seconds)")
     def elapsed_seconds(self, run):
-        return "still running" if run.elapsed is None else f"{run.elapsed:.2f}"
+        if run.elapsed is None:
+            return "not started yet" if run.started_at is None else "still running"
+        return f"{run.elapsed:.2f}"
 
     @admin.display(description="rejected lines")
     def rejected_lines_table(self, run):

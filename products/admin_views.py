@@ -1,22 +1,27 @@
-"""The admin's "Backfill from CSV" page: upload a file, run the one importer, show its report.
+"""The admin's backfill pages: upload a file (queued for a worker), and cancel a run.
 
-The page only collects the file and the options and shows the run's record:
-every rule lives in `products.backfill.run_backfill`, as for the command and the API.
+The pages only collect the file and the options, and show the run's record:
+every rule lives in `products.backfill` (`queue_backfill`, `cancel_run`), as for
+the command and the API. The run's own page (`BackfillRunAdmin`) shows its
+progress while it runs.
 """
 
 from django import forms
 from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.shortcuts import redirect
+from django.shortcuts import get_object_or_404, redirect
 from django.template.defaultfilters import filesizeformat
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
+from django.views.decorators.http import require_POST
 
-from products.backfill import BackfillFileError, BackfillLocked, BackfillRun, run_backfill
+from products.backfill import BackfillFileError, BackfillLocked, BackfillRun
+from products.backfill.queue import queue_backfill, refuse_if_too_large
+from products.backfill.runs import cancel_run
 from products.models import Product
-from shop.params import is_ascii_digits
+from shop.errors import Conflict, PayloadTooLarge, QueueUnavailable
 
 
 class BackfillUploadForm(forms.Form):
@@ -42,13 +47,15 @@ class BackfillUploadForm(forms.Form):
 
     def clean_file(self):
         upload = self.cleaned_data["file"]
-        limit = settings.SHOP_BACKFILL_MAX_UPLOAD_BYTES
-        if upload.size > limit:
+        try:
+            refuse_if_too_large(upload.size)
+        except PayloadTooLarge:
+            limit = settings.SHOP_BACKFILL_MAX_UPLOAD_BYTES
             raise forms.ValidationError(
                 f"This file is {filesizeformat(upload.size)}, more than the upload limit of "
                 f"{filesizeformat(limit)}. Split it into smaller files, or ask a developer "
                 "to run it with `manage.py backfill`."
-            )
+            ) from None
         return upload
 
 
@@ -88,11 +95,17 @@ def rejected_lines_html(run):
 
 
 def _report(request, run):
-    """One message that says, in words, what the run did."""
+    """One message that says, in words, where the run stands or what it did."""
     counts = f"{run.created} created, {run.updated} updated, {run.unchanged} unchanged"
     rejected = f"{run.rejected} line{'s' if run.rejected != 1 else ''} rejected"
     Status = BackfillRun.Status
-    if run.status == Status.ABORTED:
+    if run.status == Status.QUEUED:
+        messages.info(request, f"The file is queued as run {run.pk}; this page follows it.")
+    elif run.status == Status.RUNNING:
+        messages.info(request, f"Run {run.pk} is running; this page follows it.")
+    elif run.status in (Status.FAILED, Status.CANCELLED):
+        messages.error(request, f"Run {run.pk} {run.status}: {run.error}")
+    elif run.status == Status.ABORTED:
         messages.error(request, f"Strict mode: {rejected}, so nothing was imported.")
     elif run.dry_run:
         level = messages.WARNING if run.rejected else messages.INFO
@@ -107,65 +120,81 @@ def _report(request, run):
         messages.success(request, f"Imported every line: {counts}.")
 
 
+def run_page(run):
+    return reverse("admin:products_backfillrun_change", args=[run.pk])
+
+
 def backfill_view(model_admin):
-    """The view, bound to the product admin (wrap it in `admin_site.admin_view`)."""
+    """The upload page, bound to the product admin (wrap it in `admin_site.admin_view`).
+
+    A valid upload is queued and the browser goes to the run's page (post/redirect/
+    get: reloading it does not queue the file again).
+    """
 
     def view(request):
         if not (
             model_admin.has_add_permission(request) and model_admin.has_change_permission(request)
         ):
             raise PermissionDenied
-        here = reverse("admin:products_product_backfill")
-        run = None
-        if request.method == "POST":
-            form = BackfillUploadForm(request.POST, request.FILES)
-            if form.is_valid():
-                upload = form.cleaned_data["file"]
-                if hasattr(upload, "temporary_file_path"):
-                    source = upload.temporary_file_path()
-                else:
-                    source = upload.file
-                try:
-                    run = run_backfill(
-                        source,
-                        source_name=f"upload: {upload.name}",
-                        origin=BackfillRun.Origin.ADMIN,
-                        user=request.user,
-                        dry_run=form.cleaned_data["dry_run"],
-                        strict=form.cleaned_data["strict"],
-                    )
-                except BackfillLocked:
-                    messages.error(
-                        request,
-                        "Another backfill is running right now. Wait until it has finished "
-                        "(see the backfill history), then upload the file again.",
-                    )
-                except BackfillFileError as error:
-                    messages.error(
-                        request, f"This file cannot be imported: {error}. Nothing was written."
-                    )
-                    return redirect(f"{here}?run={error.run.pk}")
-                else:
-                    _report(request, run)
-                    # Post/redirect/get: reloading the report does not import the file again.
-                    return redirect(f"{here}?run={run.pk}")
-        else:
-            form = BackfillUploadForm()
-            run_id = request.GET.get("run", "")
-            if is_ascii_digits(run_id):
-                run = BackfillRun.objects.select_related("started_by").filter(pk=run_id).first()
+        posted = request.method == "POST"
+        form = BackfillUploadForm(request.POST, request.FILES) if posted else BackfillUploadForm()
+        if posted and form.is_valid():
+            try:
+                run = queue_backfill(
+                    form.cleaned_data["file"],
+                    origin=BackfillRun.Origin.ADMIN,
+                    user=request.user,
+                    dry_run=form.cleaned_data["dry_run"],
+                    strict=form.cleaned_data["strict"],
+                )
+            except BackfillFileError as error:
+                messages.error(
+                    request, f"This file cannot be imported: {error}. Nothing was written."
+                )
+                return redirect(run_page(error.run))
+            except QueueUnavailable as error:
+                messages.error(request, str(error))
+            except BackfillLocked:
+                messages.error(
+                    request,
+                    "Another backfill is running right now. Wait until it has finished "
+                    "(see the backfill history), then upload the file again.",
+                )
+            else:
+                _report(request, run)
+                return redirect(run_page(run))
         context = {
             **model_admin.admin_site.each_context(request),
             "opts": Product._meta,
             "title": "Backfill from CSV",
             "form": form,
-            "run": run,
-            "rejected_lines": rejected_lines_html(run) if run else "",
-            "mode": run_mode(run) if run else "",
-            "run_url": reverse("admin:products_backfillrun_change", args=[run.pk]) if run else "",
             "history_url": reverse("admin:products_backfillrun_changelist"),
             "max_upload": settings.SHOP_BACKFILL_MAX_UPLOAD_BYTES,
         }
         return TemplateResponse(request, "admin/products/product/backfill.html", context)
+
+    return view
+
+
+def cancel_view(model_admin):
+    """`POST`: cancels a run from its page, bound to the run admin."""
+
+    @require_POST
+    def view(request, run_id):
+        if not model_admin.has_view_permission(request):
+            raise PermissionDenied
+        run = get_object_or_404(BackfillRun, pk=run_id)
+        try:
+            run = cancel_run(run)
+        except Conflict as error:
+            messages.error(request, str(error))
+        else:
+            if run.finished:
+                messages.success(request, f"Run {run.pk} was cancelled before it started.")
+            else:
+                messages.info(
+                    request, f"Run {run.pk} is stopping: it rolls back and ends cancelled."
+                )
+        return redirect(run_page(run))
 
     return view

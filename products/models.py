@@ -13,7 +13,7 @@ from shop.models import ShopModel
 class Product(ShopModel):
     """A product of the catalogue, keyed by its `sku` (the backfill's key)."""
 
-    sku = models.CharField("SKU", max_length=64, unique=True)
+    sku = models.CharField("SKU", max_length=64)
     name = models.CharField(max_length=255)
     description = models.TextField(blank=True)
     category = models.CharField(max_length=100, blank=True)
@@ -30,6 +30,14 @@ class Product(ShopModel):
             models.Index(Upper("category"), name="products_category_upper_idx"),
         ]
         constraints = [
+            # A constraint rather than `unique=True`: the same unique index, without the
+            # `varchar_pattern_ops` twin Django adds to a unique CharField on PostgreSQL for
+            # LIKE queries that nothing here runs (it only slowed every write).
+            models.UniqueConstraint(
+                fields=["sku"],
+                name="products_sku_unique",
+                violation_error_message="A product with that SKU already exists.",
+            ),
             models.CheckConstraint(
                 condition=models.Q(price__gte=Decimal("0")),
                 name="products_price_not_negative",
@@ -44,17 +52,24 @@ class Product(ShopModel):
 class BackfillRun(ShopModel):
     """One run of the CSV backfill, from the command, the API or the admin.
 
-    The record is committed as `running` before the import's own transaction
-    starts, so a run that dies leaves a trace; the next run, once it holds the
-    lock, marks such stale records `failed`.
+    An upload is queued (`queued`) and run by a worker (`running`); the command and
+    the old service's `GET` run at once. While running, `progress` (the fraction of
+    the file read) and `rows` are written every second or so, outside the import's
+    transaction, so anyone can watch them. The record ends `succeeded`, `partial`,
+    `aborted`, `failed` or `cancelled`. A run whose process died is found out by the
+    next look at the runs (`products.backfill.runs.sweep_stale_runs`) and marked failed.
     """
 
     class Status(models.TextChoices):
+        QUEUED = "queued", "queued: waiting for a worker"
         RUNNING = "running", "running"
         SUCCEEDED = "succeeded", "succeeded: every row accepted"
         PARTIAL = "partial", "partial: valid rows imported, some rejected"
         ABORTED = "aborted", "aborted: rows rejected under --strict, nothing written"
         FAILED = "failed", "failed: nothing written"
+        CANCELLED = "cancelled", "cancelled: nothing written"
+
+    ACTIVE = (Status.QUEUED, Status.RUNNING)
 
     class Origin(models.TextChoices):
         COMMAND = "command", "manage.py backfill"
@@ -66,6 +81,12 @@ class BackfillRun(ShopModel):
     MAX_STORED_REJECTIONS = 1000
 
     source = models.CharField(max_length=500, help_text="The file's path or uploaded name.")
+    upload = models.CharField(
+        max_length=500,
+        blank=True,
+        help_text="Where the uploaded file waits in the default storage (emptied once the run "
+        "has ended and the file is deleted).",
+    )
     origin = models.CharField(max_length=16, choices=Origin.choices, default=Origin.COMMAND)
     started_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -75,11 +96,14 @@ class BackfillRun(ShopModel):
         related_name="+",
         help_text="The staff member who started it (empty for the command).",
     )
-    started_at = models.DateTimeField(default=timezone.now, db_index=True)
+    queued_at = models.DateTimeField(default=timezone.now, db_index=True)
+    started_at = models.DateTimeField(null=True, blank=True, help_text="Empty while queued.")
     finished_at = models.DateTimeField(null=True, blank=True)
     status = models.CharField(
-        max_length=16, choices=Status.choices, default=Status.RUNNING, db_index=True
+        max_length=16, choices=Status.choices, default=Status.QUEUED, db_index=True
     )
+    progress = models.FloatField(default=0.0, help_text="The fraction of the file read, 0 to 1.")
+    cancel_requested = models.BooleanField(default=False)
     dry_run = models.BooleanField(default=False)
     strict = models.BooleanField(default=False)
     rows = models.PositiveBigIntegerField(default=0, help_text="Data rows read.")
@@ -101,8 +125,12 @@ class BackfillRun(ShopModel):
         return f"Backfill run {self.pk} ({self.status})"
 
     @property
+    def finished(self):
+        return self.status not in self.ACTIVE
+
+    @property
     def elapsed(self):
-        """Seconds from start to finish (None while running)."""
-        if self.finished_at is None:
+        """Seconds from start to finish (None until it has started and finished)."""
+        if self.finished_at is None or self.started_at is None:
             return None
         return (self.finished_at - self.started_at).total_seconds()

@@ -14,3 +14,8 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "shop.settings")
 app = Celery("shop")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+def jobs_run_eagerly():
+    """Whether queued jobs run at once in the queuing process (no broker configured)."""
+    return bool(app.conf.task_always_eager)

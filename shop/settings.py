@@ -4,6 +4,7 @@ Every knob a deployment needs is an environment variable; the defaults are
 for a developer's machine. See README.md, "Configuration".
 """
 
+import json
 import os
 from datetime import timedelta
 from pathlib import Path
@@ -129,8 +130,18 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
+# Uploaded files (backfill CSVs waiting for a worker). Production with several hosts: a
+# shared volume here, or S3-compatible storage through django-storages (README, Production).
+MEDIA_ROOT = Path(os.environ.get("DJANGO_MEDIA_ROOT", BASE_DIR / "media"))
+MEDIA_URL = "media/"
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "default": {
+        "BACKEND": os.environ.get(
+            "DJANGO_STORAGE_BACKEND", "django.core.files.storage.FileSystemStorage"
+        ),
+        # e.g. {"bucket_name": "shop-uploads"} for django-storages' S3 backend
+        "OPTIONS": json.loads(os.environ.get("DJANGO_STORAGE_OPTIONS") or "{}"),
+    },
     "staticfiles": {
         # The manifest needs `collectstatic`, which production runs and a dev machine need not.
         "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
@@ -254,8 +265,9 @@ if not DEBUG:
 # Production: `CELERY_BROKER_URL=redis://host:6379/0` and workers started with
 # `celery -A shop worker`. Without a broker (a developer's machine, the unit tests)
 # tasks run eagerly: in the process that queues them, before `delay()` returns.
-CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "")
-CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
+CELERY_TASK_ALWAYS_EAGER = not os.environ.get("CELERY_BROKER_URL")
+# (An in-memory transport stands in when eager: nothing is ever sent to it.)
+CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL") or "memory://"
 CELERY_TASK_EAGER_PROPAGATES = True
 # Outcomes are recorded in the project's own tables (a run's record), not in Celery's.
 CELERY_TASK_IGNORE_RESULT = True
@@ -269,6 +281,11 @@ CELERY_TASK_PUBLISH_RETRY = False
 CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": CELERY_BROKER_CONNECTION_TIMEOUT}
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_TIMEZONE = TIME_ZONE
+# Housekeeping, run by `celery -A shop beat` (one beat process for the whole deployment).
+CELERY_BEAT_SCHEDULE = {
+    # Runs whose worker died are marked failed even when nobody looks at them.
+    "sweep-stale-backfill-runs": {"task": "products.sweep_stale_backfill_runs", "schedule": 60.0},
+}
 
 # --- The shop ------------------------------------------------------------
 
@@ -284,5 +301,9 @@ SHOP_CURRENCY = os.environ.get("SHOP_CURRENCY", "USD")
 
 # The largest CSV `POST /products/data/backfill` accepts (bytes); past it: 413 JSON.
 SHOP_BACKFILL_MAX_UPLOAD_BYTES = int(
-    os.environ.get("SHOP_BACKFILL_MAX_UPLOAD_BYTES", str(50 * 1024 * 1024))
+    os.environ.get("SHOP_BACKFILL_MAX_UPLOAD_BYTES", str(1024 * 1024 * 1024))
 )
+# Where uploads wait for their run in the default storage (deleted when the run ends).
+SHOP_BACKFILL_UPLOADS = "backfill-uploads"
+# A queued run that no worker has taken after this many seconds is marked failed.
+SHOP_BACKFILL_QUEUE_TIMEOUT = int(os.environ.get("SHOP_BACKFILL_QUEUE_TIMEOUT", str(6 * 3600)))

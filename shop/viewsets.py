@@ -16,11 +16,9 @@ def integer_id(value):
     return value
 
 
-class ShopViewSet(viewsets.ModelViewSet):
-    """A model viewset with the old service's conventions.
+class ShopLookups:
+    """How the shop's viewsets find rows.
 
-    - `PATCH` updates (there is no `PUT`, as in the old service);
-    - `DELETE` answers 200 with a JSON body, not 204;
     - any id reaches the view, so a non-integer id (`integer_id`) is a JSON 404
       like an unknown one;
     - a single object is looked up through the backends that scope rows (whose
@@ -28,16 +26,7 @@ class ShopViewSet(viewsets.ModelViewSet):
       nothing on `/products/5`, and building a filter form per request is not free.
     """
 
-    http_method_names = ["get", "post", "patch", "delete", "head", "options"]
     lookup_value_regex = "[^/]+"
-
-    @extend_schema(responses={200: DeletedSerializer})
-    def destroy(self, request, *args, **kwargs):
-        instance = self.get_object()
-        pk = instance.pk
-        self.perform_destroy(instance)
-        label = instance._meta.verbose_name.capitalize()
-        return Response({"id": pk, "detail": f"{label} {pk} deleted."}, status=status.HTTP_200_OK)
 
     def get_object(self):
         integer_id(self.kwargs[self.lookup_url_kwarg or self.lookup_field])
@@ -50,3 +39,25 @@ class ShopViewSet(viewsets.ModelViewSet):
             if getattr(backend, "scopes_rows", False):
                 queryset = backend().filter_queryset(self.request, queryset, self)
         return queryset
+
+
+class ShopReadOnlyViewSet(ShopLookups, viewsets.ReadOnlyModelViewSet):
+    """A read-only resource (list and detail) with the shop's lookups."""
+
+
+class ShopViewSet(ShopLookups, viewsets.ModelViewSet):
+    """A model viewset with the old service's conventions and the shop's lookups.
+
+    - `PATCH` updates (there is no `PUT`, as in the old service);
+    - `DELETE` answers 200 with a JSON body, not 204.
+    """
+
+    http_method_names = ["get", "post", "patch", "delete", "head", "options"]
+
+    @extend_schema(responses={200: DeletedSerializer})
+    def destroy(self, request, *args, **kwargs):
+        instance = self.get_object()
+        pk = instance.pk
+        self.perform_destroy(instance)
+        label = instance._meta.verbose_name.capitalize()
+        return Response({"id": pk, "detail": f"{label} {pk} deleted."}, status=status.HTTP_200_OK)

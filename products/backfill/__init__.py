@@ -1,37 +1,53 @@
-"""The CSV backfill of the product catalogue (SPEC 5): the one entry point every caller uses.
+"""The CSV backfill of the product catalogue (SPEC 5 and 7): the one importer every caller uses.
 
-`run_backfill(source, ...)` is called by `manage.py backfill`, by the HTTP
-endpoints and by the admin; none of them reads or writes rows itself.
+- `run_backfill(source, …)` imports now, in the calling process: `manage.py
+  backfill` and the old service's `GET /products/data/backfill`;
+- `products.backfill.queue.queue_backfill(upload, …)` stores an upload and
+  queues it (the API's `POST`, the admin); a Celery worker then calls
+  `run_queued(run_id)` (`products.tasks`).
 
-- `reader`: streams the CSV and validates each row;
-- `writer`: stages the valid rows and upserts them in one statement;
-- `runs`: the run's record and the one-run-at-a-time lock.
+Both end in `_import`, so every rule holds whichever door a file comes
+through. The modules: `reader` streams the CSV and validates each row;
+`writer` stages the valid rows and upserts them in one statement; `runs` keeps
+the run's record and the one-run-at-a-time lock; `progress` reports progress
+and honours a cancel; `uploads` keeps uploaded files until their run ends.
 """
 
 import contextlib
 
-from django.db import connection, transaction
+from django.conf import settings
+from django.db import OperationalError, connection, transaction
 
+from products.backfill import uploads
+from products.backfill.progress import CancelWatcher, Checkpoint
 from products.backfill.reader import BackfillFileError, ProductCsvReader
 from products.backfill.runs import (
     BackfillLocked,
     Rejections,
+    RunCancelled,
     backfill_lock,
+    claim_run,
     finish_run,
-    mark_stale_runs_failed,
+    is_queued,
     start_run,
+    sweep_stale_runs,
 )
 from products.backfill.writer import writer_for
 from products.models import BackfillRun
+from shop.celery import jobs_run_eagerly
 
-__all__ = ["BackfillFileError", "BackfillLocked", "BackfillRun", "run_backfill"]
+__all__ = [
+    "BackfillFileError",
+    "BackfillLocked",
+    "BackfillRun",
+    "RunCancelled",
+    "run_backfill",
+    "run_queued",
+]
 
 DEFAULT_BATCH_SIZE = 5000
-PROGRESS_EVERY = 10_000  # rows between two progress callbacks
-
-
-class _StrictAbort(Exception):
-    """Rolls the transaction back: `--strict` and a row was rejected."""
+EAGER_LOCK_WAIT = 10.0  # seconds
+Status = BackfillRun.Status
 
 
 def run_backfill(
@@ -49,99 +65,174 @@ def run_backfill(
     on_start=None,
     on_progress=None,
 ):
-    """Imports a product CSV (a path or a binary file object) and returns its `BackfillRun`.
+    """Imports a product CSV (a path or a binary file object) now; returns its `BackfillRun`.
 
     Valid rows are created or updated by sku, unchanged rows are left alone and
-    invalid rows are rejected (with `--strict` any rejection writes nothing; a dry
-    run never writes). The whole import is one transaction.
+    invalid rows are rejected (with `strict` any rejection writes nothing; a dry
+    run never writes). The catalogue is written in one transaction.
 
     Raises `BackfillLocked` when another run holds the lock (after waiting `wait`
     seconds) and `BackfillFileError` for a file that cannot be used; in that case
-    the run is recorded as failed and `error.run` is its record.
+    the run is recorded as failed and `error.run` is its record. A run cancelled
+    from the API or the admin ends `cancelled` (returned, not raised).
 
     Callbacks, for the command's output: `on_reject(line, reason)` for each
     rejected row; `on_warning(message)`; `on_start(reader)` once the header is read;
-    `on_progress(bytes_read)` every few thousand rows.
+    `on_progress(bytes_read)` about once a second.
     """
-    name = str(source_name or source)[:500]
     with backfill_lock(wait):
-        mark_stale_runs_failed()
+        sweep_stale_runs(holding_lock=True)
         run = start_run(
-            source=name,
+            source=str(source_name or source)[:500],
             origin=origin,
             started_by=user if user is not None and user.is_authenticated else None,
             dry_run=dry_run,
             strict=strict,
         )
-        rejections = Rejections(forward=on_reject)
-        reader = ProductCsvReader(source)
-        counts = {}
-        try:
-            with reader, transaction.atomic():
-                for warning in reader.stats.warnings:
-                    if on_warning is not None:
-                        on_warning(warning)
-                if on_start is not None:
-                    on_start(reader)
-                rows = reader.rows(rejections)
-                if on_progress is not None:
-                    rows = _with_progress(rows, reader, on_progress)
-                with writer_for(connection, batch_size) as writer:
-                    writer.write(rows)
-                    writer.remove_duplicates(
-                        lambda line, sku, first: rejections(
-                            line, f"duplicate sku {sku} (first seen on line {first})"
-                        )
+        return _import(
+            run,
+            source,
+            batch_size=batch_size,
+            on_reject=on_reject,
+            on_warning=on_warning,
+            on_start=on_start,
+            on_progress=on_progress,
+        )
+
+
+def run_queued(run_id):
+    """Runs a queued run (a worker's job); returns its record, or None if there is none.
+
+    The run stays `queued` while another holds the lock (two uploads never
+    interleave: the second waits its turn); cancelled meanwhile, it never starts.
+    """
+    run = BackfillRun.objects.filter(pk=run_id).first()
+    if run is None or run.status != Status.QUEUED:
+        return run
+    # A worker waits its turn as long as a queued run may wait; run eagerly (no broker),
+    # the job is inside a request, which cannot wait that long.
+    wait = EAGER_LOCK_WAIT if jobs_run_eagerly() else settings.SHOP_BACKFILL_QUEUE_TIMEOUT
+    try:
+        with backfill_lock(wait, still_wanted=lambda: is_queued(run)):
+            sweep_stale_runs(holding_lock=True)
+            claim_run(run)
+            try:
+                source = uploads.open_stored(run.upload)
+            except OSError:
+                error = BackfillFileError("the uploaded file is no longer in the storage")
+                return _fail(run, error)
+            with source:
+                return _import(run, source)
+    except RunCancelled:
+        run.refresh_from_db()
+        return run
+    except BackfillLocked:
+        error = BackfillFileError("waited too long for other backfills to finish")
+        return _fail(run, error)
+
+
+def _fail(run, error):
+    return finish_run(run, status=Status.FAILED, error=str(error))
+
+
+def _import(
+    run,
+    source,
+    *,
+    batch_size=DEFAULT_BATCH_SIZE,
+    on_reject=None,
+    on_warning=None,
+    on_start=None,
+    on_progress=None,
+):
+    """Reads, stages and writes the file of a `running` run, and records how it ended."""
+    rejections = Rejections(forward=on_reject)
+    reader = ProductCsvReader(source)
+    watcher = None
+    try:
+        with reader, writer_for(connection, batch_size) as writer:
+            for warning in reader.stats.warnings:
+                if on_warning is not None:
+                    on_warning(warning)
+            if on_start is not None:
+                on_start(reader)
+            checkpoint = Checkpoint(run, reader, on_progress=on_progress)
+            writer.write(reader.rows(rejections), checkpoint)
+            checkpoint(force=True)  # the whole file is read
+            with CancelWatcher(run) as watcher:
+                writer.remove_duplicates(
+                    lambda line, sku, first: rejections(
+                        line, f"duplicate sku {sku} (first seen on line {first})"
                     )
-                    if strict and rejections.count:
-                        created, updated, unchanged = 0, 0, 0
-                    elif dry_run:
-                        created, updated, unchanged = writer.plan()
-                    else:
-                        created, updated, unchanged = writer.upsert()
-                counts = {
-                    "rows": reader.stats.rows,
-                    "created": created,
-                    "updated": updated,
-                    "unchanged": unchanged,
-                    "rejected": rejections.count,
-                    "rejected_lines": rejections.sorted(),
-                    "warnings": reader.stats.warnings,
-                }
-                if strict and rejections.count:
-                    raise _StrictAbort
-                if dry_run:
-                    transaction.set_rollback(True)
-        except _StrictAbort:
-            return finish_run(run, status=BackfillRun.Status.ABORTED, **counts)
-        except BackfillFileError as error:
-            finish_run(
-                run,
-                status=BackfillRun.Status.FAILED,
-                error=str(error),
-                rows=reader.stats.rows,
-                rejected=rejections.count,
-                rejected_lines=rejections.sorted(),
-                warnings=reader.stats.warnings,
-            )
-            error.run = run
-            raise
-        except BaseException as error:
-            # A crash (or Ctrl-C): the transaction rolled back; say so in the record.
-            # If the connection itself is gone this cannot be saved, and the next run
-            # marks the record failed instead.
-            with contextlib.suppress(Exception):
-                finish_run(
-                    run, status=BackfillRun.Status.FAILED, error=f"crashed: {error!r}"[:2000]
                 )
-            raise
-        status = BackfillRun.Status.PARTIAL if rejections.count else BackfillRun.Status.SUCCEEDED
-        return finish_run(run, status=status, **counts)
+                if run.strict and rejections.count:
+                    created, updated, unchanged = 0, 0, 0
+                elif run.dry_run:
+                    created, updated, unchanged = writer.plan()
+                else:
+                    with transaction.atomic():
+                        created, updated, unchanged = writer.upsert()
+                        # A cancel that came as the upsert ended still rolls it back.
+                        if watcher.cancelled or _cancel_asked(run):
+                            raise RunCancelled()
+    except RunCancelled:
+        return finish_run(
+            run,
+            status=Status.CANCELLED,
+            error="cancelled while running",
+            **_read(reader, rejections),
+        )
+    except OperationalError:
+        if watcher is not None and watcher.cancelled:
+            return finish_run(
+                run,
+                status=Status.CANCELLED,
+                error="cancelled while running",
+                **_read(reader, rejections),
+            )
+        _crashed(run)
+        raise
+    except BackfillFileError as error:
+        finish_run(run, status=Status.FAILED, error=str(error), **_read(reader, rejections))
+        error.run = run
+        raise
+    except BaseException as error:
+        _crashed(run, error)
+        raise
+    counts = {
+        **_read(reader, rejections),
+        "created": created,
+        "updated": updated,
+        "unchanged": unchanged,
+    }
+    if run.strict and rejections.count:
+        return finish_run(run, status=Status.ABORTED, **counts)
+    status = Status.PARTIAL if rejections.count else Status.SUCCEEDED
+    return finish_run(run, status=status, **counts)
 
 
-def _with_progress(rows, reader, on_progress):
-    for count, row in enumerate(rows, 1):
-        if count % PROGRESS_EVERY == 0:
-            on_progress(reader.bytes_read)
-        yield row
-    on_progress(reader.bytes_read)
+def _read(reader, rejections):
+    """What the run read: rows, rejections, warnings (for its record)."""
+    return {
+        "rows": reader.stats.rows,
+        "rejected": rejections.count,
+        "rejected_lines": rejections.sorted(),
+        "warnings": reader.stats.warnings,
+    }
+
+
+def _cancelled(run, reader, rejections):
+    return finish_run(
+        run, status=Status.CANCELLED, error="cancelled while running", **_read(reader, rejections)
+    )
+
+
+def _cancel_asked(run):
+    return BackfillRun.objects.filter(pk=run.pk, cancel_requested=True).exists()
+
+
+def _crashed(run, error):
+    # The catalogue's transaction rolled back; say so in the record. If the connection
+    # itself is gone this cannot be saved, and the next look at the runs marks it failed.
+    with contextlib.suppress(Exception):
+        finish_run(run, status=Status.FAILED, error=f"crashed: {error!r}"[:2000])

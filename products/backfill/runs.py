@@ -1,11 +1,18 @@
 """The life of a `BackfillRun` record, and the database lock that allows one run at a time.
 
+A run is `queued` (an upload waiting for a worker) or starts `running` at once
+(the command, the old service's `GET`); it ends `succeeded`, `partial`,
+`aborted`, `failed` or `cancelled`. Every change of state is one conditional
+UPDATE (`… WHERE status = 'queued'`), so a cancel and a worker picking the run
+up at the same moment cannot both win.
+
 The lock belongs to the database server (PostgreSQL) or to SQLite's own file
-locking, never to a process: two web workers, a worker and the command, or two
-machines sharing a PostgreSQL server all see the same lock. It is tied to a
-connection or an open file, so a run that is killed releases it with its
-process; the next run then finds the dead run's record still `running` and
-marks it `failed`.
+locking, never to a process: web workers, Celery workers and the command, on
+any machine sharing the database, all see the same lock. It is tied to a
+connection or an open file, so a process that dies releases it; a record still
+`running` while nobody holds the lock is then known to be dead, and
+`sweep_stale_runs` (run whenever runs are listed or read, and by the periodic
+housekeeping task) marks it failed.
 """
 
 import hashlib
@@ -14,15 +21,26 @@ import sqlite3
 import tempfile
 import time
 from contextlib import contextmanager
+from datetime import timedelta
 
+from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
+from products.backfill import uploads
 from products.models import BackfillRun
+from shop.errors import Conflict
 
 # One fixed 64-bit key for PostgreSQL's advisory locks: "products.backfill".
 ADVISORY_KEY = int.from_bytes(hashlib.sha256(b"products.backfill").digest()[:8], "big", signed=True)
 POLL_SECONDS = 0.2
+
+Status = BackfillRun.Status
+DIED = (
+    "interrupted: the process running it stopped (killed, crashed or restarted) before the "
+    "run finished; nothing was written"
+)
+NEVER_STARTED = "never started: no worker took it from the queue in time; nothing was written"
 
 
 class BackfillLocked(Exception):
@@ -32,38 +50,51 @@ class BackfillLocked(Exception):
         super().__init__(message)
 
 
+class RunCancelled(Exception):
+    """The run was cancelled (before it started, or while it ran)."""
+
+
+# -- the lock --------------------------------------------------------------------------
+
+
 @contextmanager
-def backfill_lock(wait=0.0):
-    """Holds the one-run-at-a-time lock; waits up to `wait` seconds, then raises BackfillLocked."""
+def backfill_lock(wait=0.0, *, still_wanted=None):
+    """Holds the one-run-at-a-time lock; waits up to `wait` seconds, then raises BackfillLocked.
+
+    While waiting, `still_wanted()` (if given) is asked at every poll; when it says
+    no (the queued run was cancelled), `RunCancelled` is raised.
+    """
     if connection.vendor == "postgresql":
-        with _advisory_lock(wait):
+        with _advisory_lock(wait, still_wanted):
             yield
     elif connection.vendor == "sqlite":
-        with _sqlite_lock(wait):
+        with _sqlite_lock(wait, still_wanted):
             yield
     else:
         raise NotImplementedError(f"no backfill lock for {connection.vendor}")
 
 
-def _retry(try_once, wait):
+def _retry(try_once, wait, still_wanted):
     deadline = time.monotonic() + max(wait, 0)
     while not try_once():
+        if still_wanted is not None and not still_wanted():
+            raise RunCancelled()
         if time.monotonic() >= deadline:
             raise BackfillLocked()
         time.sleep(POLL_SECONDS)
 
 
 @contextmanager
-def _advisory_lock(wait):
+def _advisory_lock(wait, still_wanted):
     # A session-level advisory lock on Django's connection: the run's record is
-    # committed outside the import's transaction, so a transaction-level lock would
+    # written outside the import's transaction, so a transaction-level lock would
     # not cover it. PostgreSQL releases it if the session dies.
     def try_once():
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_try_advisory_lock(%s)", [ADVISORY_KEY])
             return cursor.fetchone()[0]
 
-    _retry(try_once, wait)
+    _retry(try_once, wait, still_wanted)
     try:
         yield
     finally:
@@ -76,7 +107,7 @@ def sqlite_lock_path():
     """The small SQLite database whose exclusive lock stands for "a backfill is running".
 
     SQLite has no advisory locks, and holding the main database's write lock for
-    the whole run would keep the run's own record from being committed. A lock
+    the whole run would keep the run's own record from being written. A lock
     database next to the main one gives the same guarantee through SQLite's file
     locking, which the operating system releases when the process dies.
     """
@@ -88,21 +119,21 @@ def sqlite_lock_path():
     return f"{name}.backfill-lock"
 
 
-@contextmanager
-def _sqlite_lock(wait):
-    lock = sqlite3.connect(sqlite_lock_path(), timeout=0, isolation_level=None)
-
-    def try_once():
-        try:
-            lock.execute("BEGIN EXCLUSIVE")
-        except sqlite3.OperationalError as error:
-            if "locked" in str(error) or "busy" in str(error):
-                return False
-            raise
-        return True
-
+def _sqlite_try(lock):
     try:
-        _retry(try_once, wait)
+        lock.execute("BEGIN EXCLUSIVE")
+    except sqlite3.OperationalError as error:
+        if "locked" in str(error) or "busy" in str(error):
+            return False
+        raise
+    return True
+
+
+@contextmanager
+def _sqlite_lock(wait, still_wanted):
+    lock = sqlite3.connect(sqlite_lock_path(), timeout=0, isolation_level=None)
+    try:
+        _retry(lambda: _sqlite_try(lock), wait, still_wanted)
         try:
             yield
         finally:
@@ -111,27 +142,142 @@ def _sqlite_lock(wait):
         lock.close()
 
 
-def mark_stale_runs_failed():
-    """Marks `running` records failed. Only call while holding the lock: nobody else runs."""
-    return BackfillRun.objects.filter(status=BackfillRun.Status.RUNNING).update(
-        status=BackfillRun.Status.FAILED,
-        finished_at=timezone.now(),
-        error="interrupted: the process stopped before the run finished; nothing was written",
-    )
+def lock_is_held():
+    """Whether some process holds the backfill lock now (without taking it on PostgreSQL)."""
+    if connection.vendor == "postgresql":
+        # An advisory lock on a bigint key shows in pg_locks as its two 32-bit halves.
+        high, low = (ADVISORY_KEY >> 32) & 0xFFFFFFFF, ADVISORY_KEY & 0xFFFFFFFF
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' "
+                "AND classid = %s AND objid = %s AND objsubid = 1 AND granted)",
+                [high, low],
+            )
+            return cursor.fetchone()[0]
+    lock = sqlite3.connect(sqlite_lock_path(), timeout=0, isolation_level=None)
+    try:
+        if _sqlite_try(lock):
+            lock.execute("ROLLBACK")
+            return False
+        return True
+    finally:
+        lock.close()
+
+
+# -- the record --------------------------------------------------------------------------
+
+
+def runs():
+    return BackfillRun.objects.all()
 
 
 def start_run(**fields):
-    return BackfillRun.objects.create(status=BackfillRun.Status.RUNNING, **fields)
+    """A record for a run that starts now (the command, `GET`): `running` from the outset."""
+    now = timezone.now()
+    return BackfillRun.objects.create(
+        status=Status.RUNNING, queued_at=now, started_at=now, **fields
+    )
+
+
+def queue_run(**fields):
+    """A record for a run that waits for a worker."""
+    return BackfillRun.objects.create(status=Status.QUEUED, **fields)
+
+
+def claim_run(run):
+    """Moves a queued run to `running` (one UPDATE); `RunCancelled` if it is no longer queued."""
+    now = timezone.now()
+    claimed = BackfillRun.objects.filter(pk=run.pk, status=Status.QUEUED).update(
+        status=Status.RUNNING, started_at=now
+    )
+    if not claimed:
+        raise RunCancelled()
+    run.status, run.started_at = Status.RUNNING, now
+    return run
+
+
+def is_queued(run):
+    return BackfillRun.objects.filter(pk=run.pk, status=Status.QUEUED).exists()
+
+
+def record_progress(run, *, progress, rows):
+    """Writes how far the run has read (committed at once); says whether it was cancelled."""
+    BackfillRun.objects.filter(pk=run.pk).update(progress=progress, rows=rows)
+    return BackfillRun.objects.filter(pk=run.pk, cancel_requested=True).exists()
 
 
 def finish_run(run, *, status, error="", **counts):
     run.status = status
     run.error = error
     run.finished_at = timezone.now()
+    if status in (Status.SUCCEEDED, Status.PARTIAL):
+        run.progress = 1.0
     for name, value in counts.items():
         setattr(run, name, value)
     run.save()
+    uploads.discard(run)
     return run
+
+
+def cancel_run(run):
+    """Cancels a run: a queued one ends `cancelled` now; a running one is asked to stop.
+
+    Returns the run as it now is. A run that has already ended is a `Conflict`.
+    The running import sees the request within a second or so, rolls back and
+    ends `cancelled` itself.
+    """
+    now = timezone.now()
+    queued = BackfillRun.objects.filter(pk=run.pk, status=Status.QUEUED)
+    if queued.update(status=Status.CANCELLED, finished_at=now, error="cancelled before it started"):
+        run.refresh_from_db()
+        uploads.discard(run)
+        return run
+    BackfillRun.objects.filter(pk=run.pk, status=Status.RUNNING).update(cancel_requested=True)
+    run.refresh_from_db()
+    if run.finished:
+        raise Conflict(
+            f"Backfill run {run.pk} has already ended ({run.status}); nothing to cancel."
+        )
+    return run
+
+
+def sweep_stale_runs(*, holding_lock=False):
+    """Marks failed the runs that can no longer finish; returns how many.
+
+    - `running` while nobody holds the lock: its process died (the import's
+      transaction died with it, so nothing was written);
+    - `queued` for longer than `SHOP_BACKFILL_QUEUE_TIMEOUT`: no worker took it
+      (the queue lost it, or no worker runs).
+
+    `holding_lock=True` when the caller holds the lock itself (nobody else runs).
+    Each UPDATE re-checks the status, so a run that moved on meanwhile is left alone.
+    """
+    active = BackfillRun.objects.filter(status__in=BackfillRun.ACTIVE)
+    if not active.exists():
+        return 0
+    # The running runs are listed before the lock is looked at: a run that starts after
+    # the look holds the lock by then and is not in the list (a run is `running` only
+    # once its process holds the lock).
+    running = list(active.filter(status=Status.RUNNING).values_list("pk", flat=True))
+    swept = 0
+    if running and (holding_lock or not lock_is_held()):
+        swept += _fail(active.filter(pk__in=running, status=Status.RUNNING), DIED)
+    deadline = timezone.now() - timedelta(seconds=settings.SHOP_BACKFILL_QUEUE_TIMEOUT)
+    swept += _fail(active.filter(status=Status.QUEUED, queued_at__lt=deadline), NEVER_STARTED)
+    return swept
+
+
+def _fail(runs_to_fail, reason):
+    """Fails the runs (the UPDATE re-checks their status) and deletes their waiting files."""
+    stale = list(runs_to_fail.values_list("pk", flat=True))
+    if not stale:
+        return 0
+    failed = runs_to_fail.filter(pk__in=stale).update(
+        status=Status.FAILED, finished_at=timezone.now(), error=reason
+    )
+    for run in BackfillRun.objects.filter(pk__in=stale, status=Status.FAILED).exclude(upload=""):
+        uploads.discard(run)
+    return failed
 
 
 class Rejections:

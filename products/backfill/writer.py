@@ -1,19 +1,29 @@
 """Writes validated rows into the catalogue: a staging table, then one upsert.
 
-Both databases follow the same plan, inside the caller's transaction:
+Both databases follow the same plan:
 
 1. the rows stream into a temporary staging table (PostgreSQL: `COPY`;
-   SQLite: batched `executemany`), so Python never holds more than a batch;
+   SQLite: batched `executemany`), a batch at a time, so Python never holds
+   more than a batch; between two batches the caller's `checkpoint` runs (the
+   run's progress, a cancel). This happens outside any transaction on the
+   catalogue: a temporary table is the session's own, and nothing else waits;
 2. later duplicates of a sku are found with one `GROUP BY` in the database,
    reported, and removed from the staging table;
-3. one `INSERT … SELECT … ON CONFLICT (sku) DO UPDATE … WHERE (changed)`
-   creates new products and updates changed ones; its SELECT joins the
-   catalogue to skip unchanged rows, which are not touched (no write, no new
-   `updated_at`), so re-running a file is cheap.
+3. inside the caller's transaction, one `INSERT … SELECT … ON CONFLICT (sku)
+   DO UPDATE … WHERE (changed)` creates new products and updates changed ones;
+   its SELECT joins the catalogue to skip unchanged rows, which are not touched
+   (no write, no new `updated_at`), so re-running a file is cheap. When the
+   load is larger than the catalogue (a first load), PostgreSQL drops the
+   secondary indexes first and builds them again after the rows, in the same
+   transaction: building an index once is far cheaper than maintaining it row
+   by row (the catalogue is locked for the length of the upsert then).
 
 A dry run stops after step 2 and counts what step 3 would do with a join.
 """
 
+from itertools import islice
+
+from django.db import transaction
 from django.utils import timezone
 
 from products.models import Product
@@ -23,6 +33,8 @@ DUPLICATES = "products_backfill_duplicates"
 STAGING_COLUMNS = ("line", "sku", "name", "description", "category", "price")
 DATA_COLUMNS = ("name", "description", "category", "price")
 DUPLICATE_PAGE = 5000
+# Rows per COPY statement on PostgreSQL: the checkpoint runs between two of them.
+COPY_CHUNK = 20_000
 
 
 def writer_for(connection, batch_size):
@@ -58,13 +70,22 @@ class Writer:
 
     def __exit__(self, exc_type, exc, tb):
         # Temporary tables vanish with the session anyway; dropping them now keeps a
-        # pooled connection clean. After an error the transaction is aborted: leave it.
-        if exc_type is None:
-            self.cursor.execute(f"DROP TABLE IF EXISTS {DUPLICATES}")
-            self.cursor.execute(f"DROP TABLE IF EXISTS {STAGING}")
-        self.cursor.close()
+        # persistent connection clean (the next run drops them too, whatever happened).
+        try:
+            if not self.connection.in_atomic_block:
+                self.end_batch()
+                self.cursor.execute(f"DROP TABLE IF EXISTS {DUPLICATES}")
+                self.cursor.execute(f"DROP TABLE IF EXISTS {STAGING}")
+        except Exception:  # the driver's own errors: this is its raw cursor
+            pass  # the connection is gone or its transaction aborted: nothing to clean
+        finally:
+            self.cursor.close()
 
-    def write(self, rows):
+    def end_batch(self):
+        """Closes a batch's transaction left open by an error (SQLite stages in its own)."""
+
+    def write(self, rows, checkpoint=None):
+        """Stages `rows`, calling `checkpoint()` between batches; returns how many."""
         raise NotImplementedError
 
     def remove_duplicates(self, on_duplicate):
@@ -154,14 +175,26 @@ class PostgresWriter(Writer):
         "description text NOT NULL, category text NOT NULL, price numeric(12, 2) NOT NULL)"
     )
 
-    def write(self, rows):
+    def write(self, rows, checkpoint=None):
         copy_sql = f"COPY {STAGING} ({', '.join(STAGING_COLUMNS)}) FROM STDIN"
-        written = 0
-        with self.cursor.copy(copy_sql) as copy:
-            write_row = copy.write_row
-            for row in rows:
-                write_row(row)
-                written += 1
+        rows, written = iter(rows), 0
+        while True:
+            chunk = 0
+            # Each COPY in a transaction of its own (a savepoint inside a caller's): a file
+            # found unusable halfway leaves the connection usable for recording why.
+            with (
+                transaction.atomic(using=self.connection.alias),
+                self.cursor.copy(copy_sql) as copy,
+            ):
+                write_row = copy.write_row
+                for row in islice(rows, COPY_CHUNK):
+                    write_row(row)
+                    chunk += 1
+            written += chunk
+            if checkpoint is not None:
+                checkpoint()
+            if chunk < COPY_CHUNK:
+                break
         self.written += written
         # Fresh statistics: the GROUP BY and the upsert plan on a table the planner
         # otherwise believes empty.
@@ -169,6 +202,25 @@ class PostgresWriter(Writer):
         return written
 
     def upsert(self):
+        """The upsert, with the secondary indexes built after the rows when the load is
+        larger than the catalogue. Call inside a transaction (the DDL is part of it)."""
+        self.cursor.execute(f"SELECT COUNT(*) FROM {self.table}")
+        (existing,) = self.cursor.fetchone()
+        if self.staged <= existing:
+            return self._upsert()
+        indexes = list(Product._meta.indexes)
+        # More memory for the sorts that build the indexes, for this transaction only.
+        self.cursor.execute("SET LOCAL maintenance_work_mem = '256MB'")
+        with self.connection.schema_editor(atomic=False) as editor:
+            for index in indexes:
+                editor.remove_index(Product, index)
+        counts = self._upsert()
+        with self.connection.schema_editor(atomic=False) as editor:
+            for index in indexes:
+                editor.add_index(Product, index)
+        return counts
+
+    def _upsert(self):
         now = self._now()
         # xmax is 0 on a freshly inserted row version and set on an updated one.
         self.cursor.execute(
@@ -191,19 +243,26 @@ class SqliteWriter(Writer):
         "description TEXT NOT NULL, category TEXT NOT NULL, price NUMERIC NOT NULL)"
     )
 
-    def write(self, rows):
+    def end_batch(self):
+        if self.connection.connection.in_transaction and not self.connection.in_atomic_block:
+            self.cursor.execute("ROLLBACK")
+
+    def write(self, rows, checkpoint=None):
         insert = f"INSERT INTO {STAGING} VALUES (?, ?, ?, ?, ?, ?)"
-        batch, written, size = [], 0, self.batch_size
-        append = batch.append
-        for row in rows:
-            append(row)
-            if len(batch) >= size:
-                self.cursor.executemany(insert, batch)
-                written += len(batch)
-                batch.clear()
-        if batch:
+        rows, written = iter(rows), 0
+        # One short transaction per batch, on the temporary database only: the main
+        # database's write lock stays free (purchases go on; the run's progress is
+        # written between two batches). Inside a caller's transaction (a test's), its own.
+        own = not self.connection.connection.in_transaction
+        while batch := list(islice(rows, self.batch_size)):
+            if own:
+                self.cursor.execute("BEGIN")
             self.cursor.executemany(insert, batch)
+            if own:
+                self.cursor.execute("COMMIT")
             written += len(batch)
+            if checkpoint is not None:
+                checkpoint()
         self.written += written
         return written
 

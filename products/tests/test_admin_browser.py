@@ -1,8 +1,10 @@
-"""In a real browser: staff upload a CSV from the product list and read what was rejected."""
+"""In a real browser: staff upload a CSV, follow its run's progress, read what was rejected."""
 
 import pytest
+from django.urls import reverse
 
 from products.models import BackfillRun, Product
+from products.tests.conftest import lock_held_elsewhere
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -27,25 +29,64 @@ def test_browser_backfill_upload_reports_the_bad_line(browser_page, staff, tmp_p
     page.shot("backfill-form")
     page.click("input[type=submit][value='Run the backfill']")
 
-    report = page.locator("#backfill-report")
-    report.wait_for()
-    page.shot("backfill-report")
-    assert report.locator("td.created").inner_text() == "3"
-    assert report.locator("td.rejected").inner_text() == "1"
-    rejected = report.locator("table.rejected-lines tbody tr")
+    # No broker here: the job ran in the request, and the run's page shows its result.
+    rejected = page.locator("table.rejected-lines tbody tr")
+    rejected.first.wait_for()
+    page.shot("backfill-run-record")
     assert rejected.count() == 1
     assert rejected.locator("td.line").inner_text() == "4"
     assert "price" in rejected.locator("td.reason").inner_text()
     assert "Imported the valid lines" in page.locator("ul.messagelist").inner_text()
-
-    page.click("a.run-link")
-    page.wait_for_selector("table.rejected-lines")
-    page.shot("backfill-run-record")
-    assert "upload: spring-catalogue.csv" in page.locator("#content-main").inner_text()
+    content = page.locator("#content-main").inner_text()
+    assert "upload: spring-catalogue.csv" in content
     run = BackfillRun.objects.get()
-    assert (run.origin, run.started_by_id, run.rejected) == ("admin", staff.pk, 1)
+    assert (run.origin, run.started_by_id, run.rejected, run.created) == ("admin", staff.pk, 1, 3)
     assert sorted(Product.objects.values_list("sku", flat=True)) == [
         "MUG-001",
         "SPN-001",
         "TEA-001",
     ]
+
+
+def test_browser_a_running_runs_page_follows_its_progress_then_shows_the_result(
+    browser_page, staff
+):
+    page = browser_page
+    run = BackfillRun.objects.create(
+        source="upload: big.csv", status=BackfillRun.Status.RUNNING, progress=0.25, rows=250
+    )
+    page.sign_in(staff)
+    # A worker holds the lock while it runs (without it the run would be known dead).
+    with lock_held_elsewhere():
+        page.goto(reverse("admin:products_backfillrun_change", args=[run.pk]))
+        bar = page.locator("#run-live progress")
+        assert float(bar.get_attribute("value")) == pytest.approx(0.25)
+        page.shot("running")
+
+        BackfillRun.objects.filter(pk=run.pk).update(progress=0.75, rows=750)
+        page.wait_for_function(
+            "document.querySelector('#run-live progress').value > 0.7", timeout=10_000
+        )
+        assert page.locator("#run-live .rows").inner_text() == "750"
+        page.shot("moved")
+
+        BackfillRun.objects.filter(pk=run.pk).update(
+            status=BackfillRun.Status.SUCCEEDED, progress=1.0, rows=1000, created=1000
+        )
+        page.locator("#run-live").wait_for(state="detached", timeout=10_000)
+    page.shot("finished")
+    assert "succeeded" in page.locator("#content-main").inner_text()
+
+
+def test_browser_cancelling_a_queued_run_from_its_page(browser_page, staff):
+    page = browser_page
+    run = BackfillRun.objects.create(source="upload: later.csv")  # queued
+    page.sign_in(staff)
+
+    page.goto(reverse("admin:products_backfillrun_change", args=[run.pk]))
+    page.click("input.cancel-run")
+
+    page.wait_for_selector("ul.messagelist")
+    assert "cancelled before it started" in page.locator("ul.messagelist").inner_text()
+    run.refresh_from_db()
+    assert run.status == BackfillRun.Status.CANCELLED

@@ -247,7 +247,7 @@ class TestRuns:
         assert not Product.objects.exists()
 
     def test_a_stale_running_record_is_marked_failed_at_the_next_start(self, backfill, csv_file):
-        stale = BackfillRun.objects.create(source="killed.csv")
+        stale = BackfillRun.objects.create(source="killed.csv", status=BackfillRun.Status.RUNNING)
         assert backfill(csv_file("sku,name,price\nA-1,Ok,1\n")).code == 0
         stale.refresh_from_db()
         assert stale.status == BackfillRun.Status.FAILED and "interrupted" in stale.error

@@ -2,30 +2,27 @@
 
 from django.conf import settings
 from django.urls import reverse
-from drf_spectacular.utils import (
-    OpenApiResponse,
-    extend_schema,
-    inline_serializer,
-)
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import exceptions, serializers, status
 from rest_framework.generics import GenericAPIView
 from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 
 from products.backfill import BackfillFileError, BackfillLocked, BackfillRun, run_backfill
+from products.backfill.queue import queue_backfill, refuse_if_too_large
 from products.models import Product
 from products.serializers import (
+    BackfillRunDetailSerializer,
     BackfillUploadSerializer,
     ProductSerializer,
 )
 from shop.authentication import TokenAuthentication
-from shop.errors import Conflict, PayloadTooLarge
+from shop.errors import Conflict
 from shop.permissions import Staff
-from shop.schema import CONFLICT, TOO_LARGE
+from shop.schema import CONFLICT, TOO_LARGE, error
 
 # Room for the multipart envelope around the file when checking Content-Length early.
 MULTIPART_SLACK_BYTES = 64 * 1024
-
 
 ErrorSerializer = inline_serializer(
     "BackfillError",
@@ -38,11 +35,19 @@ ErrorSerializer = inline_serializer(
 )
 
 
-class BackfillView(GenericAPIView):
-    """Runs the CSV backfill; answers the catalogue (paginated) and points to the run's record.
+def file_refused(error):
+    # A Response, not an exception: DRF would turn the run's id into a string.
+    return Response(
+        {"detail": f"The file cannot be imported: {error}.", "run": error.run.pk},
+        status=status.HTTP_400_BAD_REQUEST,
+    )
 
-    `GET` backfills the configured CSV (the old service's behaviour); `POST` backfills
-    an uploaded one. The run is at `Link: <…/runs/ID>; rel="backfill-run"` and in
+
+class BackfillView(GenericAPIView):
+    """`GET` imports the configured CSV now and answers the catalogue (the old service's
+    contract); `POST` queues an uploaded CSV for a worker and answers 202 with its run.
+
+    After a `GET`, the run is at `Link: <…/runs/ID>; rel="backfill-run"` and in
     `X-Backfill-Run`; `X-Backfill-Status` and `X-Backfill-Rejected` summarise it.
     """
 
@@ -72,73 +77,21 @@ class BackfillView(GenericAPIView):
         },
     )
     def get(self, request):
-        return self.backfill(
-            settings.SHOP_PRODUCTS_CSV, source_name=str(settings.SHOP_PRODUCTS_CSV)
-        )
-
-    @extend_schema(
-        operation_id="products_backfill_upload",
-        request={"multipart/form-data": BackfillUploadSerializer},
-        responses={
-            200: ProductSerializer(many=True),
-            400: OpenApiResponse(
-                ErrorSerializer, description="The file cannot be imported, or no file was sent."
-            ),
-            409: CONFLICT,
-            413: TOO_LARGE,
-        },
-    )
-    def post(self, request):
-        limit = settings.SHOP_BACKFILL_MAX_UPLOAD_BYTES
-        # Refuse early, before the body is read, when the client announces too much.
-        try:
-            announced = int(request.META.get("CONTENT_LENGTH") or 0)
-        except ValueError:
-            announced = 0
-        if announced > limit + MULTIPART_SLACK_BYTES:
-            raise PayloadTooLarge(self.too_large(limit))
-        serializer = BackfillUploadSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        upload = serializer.validated_data["file"]
-        if upload.size > limit:
-            raise PayloadTooLarge(self.too_large(limit))
-        source = (
-            upload.temporary_file_path() if hasattr(upload, "temporary_file_path") else upload.file
-        )
-        return self.backfill(
-            source,
-            source_name=f"upload: {upload.name}",
-            dry_run=serializer.validated_data["dry_run"],
-            strict=serializer.validated_data["strict"],
-        )
-
-    @staticmethod
-    def too_large(limit):
-        return f"The file is larger than the upload limit of {limit:,} bytes."
-
-    def impossible_page(self):
-        """A 400 for a `page` that can never be valid, so that nothing is imported for it."""
-        if self.paginator.requested_page(self.request) is not None:
-            return None
-        page = self.request.query_params.get(self.paginator.page_query_param, "")
-        detail = f"Invalid page {page[:20]!r}: a page number (1, 2, …) or `last`."
-        return Response({"detail": detail}, status=status.HTTP_400_BAD_REQUEST)
-
-    def backfill(self, source, **options):
         if refusal := self.impossible_page():
             return refusal
         try:
             run = run_backfill(
-                source, origin=BackfillRun.Origin.API, user=self.request.user, **options
+                settings.SHOP_PRODUCTS_CSV,
+                source_name=str(settings.SHOP_PRODUCTS_CSV),
+                origin=BackfillRun.Origin.API,
+                user=request.user,
+                # A moment's grace: another process may be looking at the lock.
+                wait=1.0,
             )
-        except BackfillLocked as error:
-            raise Conflict(str(error).capitalize() + ".") from None
-        except BackfillFileError as error:
-            # A Response, not an exception: DRF would turn the run's id into a string.
-            return Response(
-                {"detail": f"The file cannot be imported: {error}.", "run": error.run.pk},
-                status=status.HTTP_400_BAD_REQUEST,
-            )
+        except BackfillLocked as locked:
+            raise Conflict(str(locked).capitalize() + ".") from None
+        except BackfillFileError as refused:
+            return file_refused(refused)
         try:
             page = self.paginate_queryset(self.get_queryset())
             response = self.get_paginated_response(self.get_serializer(page, many=True).data)
@@ -148,10 +101,57 @@ class BackfillView(GenericAPIView):
                 {"detail": str(past_the_end.detail), "run": run.pk},
                 status=status.HTTP_404_NOT_FOUND,
             )
-        run_url = self.request.build_absolute_uri(reverse("backfill-run-detail", args=[run.pk]))
-        links = [response.get("Link"), f'<{run_url}>; rel="backfill-run"']
+        links = [response.get("Link"), f'<{self.run_url(run)}>; rel="backfill-run"']
         response["Link"] = ", ".join(link for link in links if link)
         response["X-Backfill-Run"] = str(run.pk)
         response["X-Backfill-Status"] = str(run.status)  # the value, not the enum member
         response["X-Backfill-Rejected"] = str(run.rejected)
         return response
+
+    @extend_schema(
+        operation_id="products_backfill_upload",
+        request={"multipart/form-data": BackfillUploadSerializer},
+        responses={
+            202: BackfillRunDetailSerializer,
+            400: OpenApiResponse(
+                ErrorSerializer, description="The file cannot be imported, or no file was sent."
+            ),
+            413: TOO_LARGE,
+            503: error("The job queue is unreachable: nothing was queued; retry."),
+        },
+    )
+    def post(self, request):
+        # Refuse early, before the body is read, when the client announces too much.
+        announced = request.META.get("CONTENT_LENGTH") or "0"
+        if announced.isdigit():
+            refuse_if_too_large(int(announced) - MULTIPART_SLACK_BYTES)
+        serializer = BackfillUploadSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            run = queue_backfill(
+                serializer.validated_data["file"],
+                origin=BackfillRun.Origin.API,
+                user=request.user,
+                dry_run=serializer.validated_data["dry_run"],
+                strict=serializer.validated_data["strict"],
+            )
+        except BackfillFileError as refused:
+            return file_refused(refused)
+        except BackfillLocked as locked:
+            raise Conflict(str(locked).capitalize() + ".") from None
+        return Response(
+            BackfillRunDetailSerializer(run).data,
+            status=status.HTTP_202_ACCEPTED,
+            headers={"Location": self.run_url(run)},
+        )
+
+    def run_url(self, run):
+        return self.request.build_absolute_uri(reverse("backfill-run-detail", args=[run.pk]))
+
+    def impossible_page(self):
+        """A 400 for a `page` that can never be valid, so that nothing is imported for it."""
+        if self.paginator.requested_page(self.request) is not None:
+            return None
+        page = self.request.query_params.get(self.paginator.page_query_param, "")
+        detail = f"Invalid page {page[:20]!r}: a page number (1, 2, …) or `last`."
+        return Response({"detail": detail}, status=status.HTTP_400_BAD_REQUEST)

@@ -1,18 +1,49 @@
-"""The history of backfill runs: `GET /products/data/backfill/runs[/{id}]`."""
+"""The history of backfill runs (`GET /products/data/backfill/runs[/{id}]`) and cancelling one."""
 
+from drf_spectacular.utils import extend_schema
+from rest_framework import status
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from products.backfill.runs import cancel_run, sweep_stale_runs
 from products.models import BackfillRun
 from products.serializers import BackfillRunDetailSerializer, BackfillRunSerializer
 from shop.permissions import Staff
-from shop.viewsets import ShopViewSet
+from shop.schema import CONFLICT
+from shop.viewsets import ShopReadOnlyViewSet
 
 
-class BackfillRunViewSet(ShopViewSet):
-    """The history of backfill runs, newest first (staff only, read-only)."""
+class BackfillRunViewSet(ShopReadOnlyViewSet):
+    """The history of backfill runs, newest first (staff only), and `POST …/{id}/cancel`.
+
+    Before answering, runs whose process died are marked failed
+    (`sweep_stale_runs`): a record never says `running` for a run that cannot finish.
+    """
 
     queryset = BackfillRun.objects.select_related("started_by").order_by("-id")
     permission_classes = [Staff]
-    http_method_names = ["get", "head", "options"]
     filter_backends = []
 
     def get_serializer_class(self):
-        return BackfillRunDetailSerializer if self.action == "retrieve" else BackfillRunSerializer
+        return BackfillRunSerializer if self.action == "list" else BackfillRunDetailSerializer
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        sweep_stale_runs()
+
+    @extend_schema(
+        request=None,
+        responses={
+            200: BackfillRunDetailSerializer,
+            202: BackfillRunDetailSerializer,
+            409: CONFLICT,
+        },
+    )
+    @action(detail=True, methods=["post"])
+    def cancel(self, request, pk=None):
+        """Cancels a run: a queued one never starts (200, `cancelled`); a running one is
+        asked to stop (202: it rolls back and ends `cancelled` within seconds); 409 for a
+        run that has ended."""
+        run = cancel_run(self.get_object())
+        code = status.HTTP_200_OK if run.finished else status.HTTP_202_ACCEPTED
+        return Response(BackfillRunDetailSerializer(run).data, status=code)

@@ -19,6 +19,7 @@ from products.backfill import (
 EXIT_REJECTED = 1  # rows rejected: the valid ones were imported (nothing under --strict)
 EXIT_UNUSABLE = 2  # the file cannot be used: nothing written
 EXIT_LOCKED = 3  # another backfill is running
+EXIT_CANCELLED = 4  # cancelled from the API or the admin while it ran: nothing written
 PROGRESS_MIN_BYTES = 1024 * 1024  # no progress bar for small files
 
 
@@ -27,7 +28,7 @@ class Command(BaseCommand):
         "Loads the product catalogue from a CSV file (default: settings.SHOP_PRODUCTS_CSV). "
         "Products are matched by sku: new ones are created, changed ones updated, unchanged "
         "ones left alone. Exit status: 0 every row accepted, 1 rows rejected, "
-        "2 unusable file, 3 another backfill is running."
+        "2 unusable file, 3 another backfill is running, 4 cancelled while running."
     )
 
     def add_arguments(self, parser):
@@ -103,6 +104,11 @@ class Command(BaseCommand):
                 progress.close()
         elapsed = time.monotonic() - started
         self.summary(run, path, elapsed)
+        if run.status == BackfillRun.Status.CANCELLED:
+            raise CommandError(
+                "cancelled (from the API or the admin): nothing was written",
+                returncode=EXIT_CANCELLED,
+            )
         if run.rejected:
             if run.status == BackfillRun.Status.ABORTED:
                 message = f"--strict: {run.rejected} row(s) rejected, nothing was written"

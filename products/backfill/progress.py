@@ -1,0 +1,116 @@
+"""Watching a running import: its progress for everyone to see, and cancelling it.
+
+Two helpers, one per phase of an import:
+
+- `Checkpoint`, called by the writer between two batches while the file is read
+  and staged (no catalogue row written yet, no transaction open): at most once
+  a second it writes `progress` and `rows` to the run's record — committed at
+  once, so other requests and processes see them — and reads whether someone
+  asked to cancel; if so it raises `RunCancelled`.
+- `CancelWatcher`, a thread alive while the one long statement that writes the
+  catalogue runs (the upsert, inside its transaction): it polls the record on
+  a connection of its own and, when a cancel is asked for, interrupts that
+  statement (PostgreSQL: `pg_cancel_backend`; SQLite: `interrupt()`), so the
+  transaction rolls back within about a second.
+"""
+
+import contextlib
+import threading
+import time
+
+from django.db import connection, connections
+
+from products.backfill.runs import RunCancelled, record_progress
+from products.models import BackfillRun
+
+INTERVAL = 1.0  # seconds between two progress writes, and between two polls for a cancel
+
+
+class Checkpoint:
+    """Writes the run's progress every `INTERVAL` seconds; raises `RunCancelled` when asked to.
+
+    `run` may be None (a run without a record to update: nothing is written).
+    """
+
+    def __init__(self, run, reader, *, interval=INTERVAL, on_progress=None):
+        self.run = run
+        self.reader = reader
+        self.interval = interval
+        self.on_progress = on_progress
+        self.last = time.monotonic()
+
+    @property
+    def progress(self):
+        size = self.reader.size or 0
+        return min(1.0, self.reader.bytes_read / size) if size else 0.0
+
+    def __call__(self, force=False):
+        now = time.monotonic()
+        if not force and now - self.last < self.interval:
+            return
+        self.last = now
+        if self.on_progress is not None:
+            self.on_progress(self.reader.bytes_read)
+        if self.run is None:
+            return
+        if record_progress(self.run, progress=self.progress, rows=self.reader.stats.rows):
+            raise RunCancelled()
+
+
+class CancelWatcher:
+    """While in its `with` block, interrupts this thread's database work if the run is cancelled.
+
+    After the block, `cancelled` says whether it asked for the interruption: the
+    caller then rolls back and records the run as cancelled (a cancel that comes
+    just after the statement ended is caught by the caller's own last check).
+    """
+
+    def __init__(self, run, *, interval=INTERVAL):
+        self.run = run
+        self.interval = interval
+        self.cancelled = False
+        self._stop = threading.Event()
+        self._interrupt = _interrupter(connection)
+        self._thread = threading.Thread(target=self._watch, name="backfill-cancel", daemon=True)
+
+    def __enter__(self):
+        if self.run is not None:
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=10)
+
+    def _watch(self):
+        try:
+            while not self._stop.wait(self.interval):
+                if self._cancel_asked():
+                    self.cancelled = True
+                    self._interrupt()
+                    return
+        finally:
+            connections.close_all()  # this thread's own connection
+
+    def _cancel_asked(self):
+        # The record may be invisible to this connection (a test's open transaction) or
+        # the database briefly busy: either way, not a cancel; look again next time.
+        with contextlib.suppress(Exception):
+            return BackfillRun.objects.filter(pk=self.run.pk, cancel_requested=True).exists()
+        return False
+
+
+def _interrupter(conn):
+    """A function that aborts the statement running on `conn`, callable from another thread."""
+    conn.ensure_connection()
+    raw = conn.connection
+    if conn.vendor == "postgresql":
+        pid = raw.info.backend_pid
+
+        def cancel_postgres():
+            with contextlib.suppress(Exception), connections["default"].cursor() as cursor:
+                cursor.execute("SELECT pg_cancel_backend(%s)", [pid])
+
+        return cancel_postgres
+    return raw.interrupt

@@ -1,0 +1,65 @@
+"""Queueing an uploaded file for a worker: what the API's `POST` and the admin call.
+
+Kept apart from the importer (`products.backfill`) because it knows the Celery
+task, which itself calls the importer.
+"""
+
+from django.conf import settings
+from kombu.exceptions import OperationalError as BrokerUnreachable
+
+from products.backfill import uploads
+from products.backfill.reader import BackfillFileError, ProductCsvReader
+from products.backfill.runs import BackfillLocked, finish_run, lock_is_held, queue_run, start_run
+from products.models import BackfillRun
+from products.tasks import run_backfill_job
+from shop.celery import jobs_run_eagerly
+from shop.errors import PayloadTooLarge, QueueUnavailable
+
+Status = BackfillRun.Status
+
+
+def refuse_if_too_large(size):
+    """`PayloadTooLarge` for a file of `size` bytes past `SHOP_BACKFILL_MAX_UPLOAD_BYTES`."""
+    limit = settings.SHOP_BACKFILL_MAX_UPLOAD_BYTES
+    if size > limit:
+        raise PayloadTooLarge(f"The file is larger than the upload limit of {limit:,} bytes.")
+
+
+def queue_backfill(upload, *, origin, user=None, dry_run=False, strict=False):
+    """Checks the upload's start, stores it, records a `queued` run and queues its job.
+
+    Returns the run: `queued` (a worker will take it), or already ended when jobs
+    run eagerly (no broker configured). A file whose start already shows it cannot
+    be imported (not UTF-8, binary, no usable header) raises `BackfillFileError`
+    with its failed run as `error.run`, at once rather than in a worker. A broker
+    that cannot be reached raises `QueueUnavailable`; the run is then recorded as
+    failed and the file deleted, so nothing stays queued forever. A file past
+    `SHOP_BACKFILL_MAX_UPLOAD_BYTES` raises `PayloadTooLarge`. Without a broker, an
+    upload while another run holds the lock raises `BackfillLocked` (there is no
+    queue to wait in).
+    """
+    refuse_if_too_large(upload.size)
+    if jobs_run_eagerly() and lock_is_held():
+        # No queue to wait in: the job would run (and wait) inside this request.
+        raise BackfillLocked()
+    fields = {
+        "source": f"upload: {upload.name}"[:500],
+        "origin": origin,
+        "started_by": user if user is not None and user.is_authenticated else None,
+        "dry_run": dry_run,
+        "strict": strict,
+    }
+    try:
+        with ProductCsvReader(upload):
+            pass  # the header is read and checked
+    except BackfillFileError as error:
+        error.run = finish_run(start_run(**fields), status=Status.FAILED, error=str(error))
+        raise
+    run = queue_run(upload=uploads.store(upload), **fields)
+    try:
+        run_backfill_job.delay(run.pk)
+    except BrokerUnreachable as error:
+        finish_run(run, status=Status.FAILED, error=f"the job queue was unreachable: {error}")
+        raise QueueUnavailable() from None
+    run.refresh_from_db()
+    return run

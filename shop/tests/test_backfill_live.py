@@ -1,0 +1,169 @@
+"""PostgreSQL only: the catalogue backfill as a background job, on a real worker.
+
+gunicorn (gunicorn.conf.py) takes the uploads, a real `celery -A shop worker`
+imports them through Redis, both on the test database and one upload folder:
+nothing runs eagerly here. A large upload answers 202 at once and its progress
+is seen moving; a cancel rolls the import back; a worker killed with SIGKILL
+mid-import leaves the catalogue as it was and its run ends failed; two uploads
+at once run one after the other.
+"""
+
+import http.client
+import json
+import signal
+import time
+import uuid
+
+import pytest
+
+from products.models import BackfillRun, Product
+from shop.tests.conftest import token_for
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+ROWS = 500_000
+FINISHED = {"succeeded", "partial", "aborted", "failed", "cancelled"}
+
+
+def catalogue(prefix, price, rows=ROWS):
+    lines = (
+        f"{prefix}-{n:07d},Product {n},A description of product {n},Misc,{price}\n"
+        for n in range(rows)
+    )
+    return ("sku,name,description,category,price\n" + "".join(lines)).encode()
+
+
+class Client:
+    """Staff's side: uploads a file and reads its run, over HTTP with the API token."""
+
+    def __init__(self, port, token):
+        self.port, self.token = port, token
+
+    def request(self, method, path, body=None, content_type=None):
+        headers = {"Authorization": f"Token {self.token}", "Accept": "application/json"}
+        if content_type:
+            headers["Content-Type"] = content_type
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=120)
+        try:
+            connection.request(method, path, body, headers)
+            response = connection.getresponse()
+            return response.status, dict(response.getheaders()), json.loads(response.read())
+        finally:
+            connection.close()
+
+    def upload(self, content, name="catalogue.csv"):
+        boundary = uuid.uuid4().hex
+        body = (
+            (
+                f"--{boundary}\r\n"
+                f'Content-Disposition: form-data; name="file"; filename="{name}"\r\n'
+                "Content-Type: text/csv\r\n\r\n"
+            ).encode()
+            + content
+            + f"\r\n--{boundary}--\r\n".encode()
+        )
+        return self.request(
+            "POST", "/products/data/backfill", body, f"multipart/form-data; boundary={boundary}"
+        )
+
+    def run(self, run_id):
+        status, _, body = self.request("GET", f"/products/data/backfill/runs/{run_id}")
+        assert status == 200, body
+        return body
+
+    def follow(self, run_id, until, timeout=90):
+        """Reads the run every 0.1 s until `until(run)`; returns every state seen."""
+        seen, deadline = [], time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            seen.append(self.run(run_id))
+            if until(seen[-1]):
+                return seen
+            time.sleep(0.1)
+        raise AssertionError(f"run {run_id} never got there; last seen: {seen[-1]}")
+
+
+@pytest.fixture
+def live(server_process, celery_worker, redis_url, staff, tmp_path):
+    """gunicorn and one worker (two processes) sharing the broker and the upload folder."""
+    env = {"CELERY_BROKER_URL": redis_url, "DJANGO_MEDIA_ROOT": str(tmp_path / "media")}
+    worker = celery_worker(concurrency=2, env=env)
+    server = server_process(env=env)
+    return Client(server.port, token_for(staff)), worker, tmp_path / "media"
+
+
+def running_with_progress(run):
+    return run["status"] == "running" and 0 < run["progress"] < 1
+
+
+def test_a_large_upload_answers_202_at_once_shows_progress_and_imports_every_row(live):
+    client, _, media = live
+
+    started = time.monotonic()
+    status, headers, run = client.upload(catalogue("BIG", "1.00"))
+    answered = time.monotonic() - started
+
+    assert status == 202, run
+    assert run["status"] in ("queued", "running") and run["created"] == 0
+    assert headers["Location"].endswith(f"/products/data/backfill/runs/{run['id']}")
+    seen = client.follow(run["id"], lambda r: r["status"] in FINISHED)
+    progress = [r["progress"] for r in seen if r["status"] == "running"]
+    assert len({p for p in progress if 0 < p < 1}) >= 2, progress  # seen moving
+    assert progress == sorted(progress)
+    final = seen[-1]
+    assert (final["status"], final["rows"], final["created"], final["progress"]) == (
+        "succeeded",
+        ROWS,
+        ROWS,
+        1.0,
+    )
+    assert Product.objects.filter(sku__startswith="BIG-").count() == ROWS
+    assert [p for p in media.rglob("*") if p.is_file()] == []  # the upload was deleted
+    assert answered < final["elapsed"]  # the answer did not wait for the import
+
+
+def test_a_cancel_rolls_a_running_import_back(live):
+    client, _, _ = live
+    Product.objects.create(sku="CAN-0000001", name="Kept", price="9.00")
+    _, _, run = client.upload(catalogue("CAN", "1.00"))
+    client.follow(run["id"], running_with_progress)
+
+    status, _, asked = client.request("POST", f"/products/data/backfill/runs/{run['id']}/cancel")
+    asked_at = time.monotonic()
+
+    assert status == 202 and asked["cancel_requested"] is True
+    final = client.follow(run["id"], lambda r: r["status"] in FINISHED, timeout=30)[-1]
+    assert final["status"] == "cancelled"
+    assert time.monotonic() - asked_at < 5
+    assert list(Product.objects.values_list("sku", "name", "price")) == [
+        ("CAN-0000001", "Kept", Product.objects.get().price)
+    ]
+    status, _, body = client.request("POST", f"/products/data/backfill/runs/{run['id']}/cancel")
+    assert status == 409 and "already ended" in body["detail"]
+
+
+def test_a_worker_killed_mid_import_leaves_the_catalogue_as_it_was(live):
+    client, worker, media = live
+    Product.objects.create(sku="KIL-0000001", name="Kept", price="9.00")
+    _, _, run = client.upload(catalogue("KIL", "1.00"))
+    client.follow(run["id"], running_with_progress)
+
+    worker.kill(signal.SIGKILL)
+
+    final = client.follow(run["id"], lambda r: r["status"] in FINISHED, timeout=60)[-1]
+    assert final["status"] == "failed" and "interrupted" in final["error"]
+    assert list(Product.objects.values_list("sku", "name")) == [("KIL-0000001", "Kept")]
+    assert [p for p in media.rglob("*") if p.is_file()] == []
+
+
+def test_two_uploads_at_once_run_one_after_the_other(live):
+    client, _, _ = live
+    _, _, first = client.upload(catalogue("ONE", "1.00", rows=60_000))
+    _, _, second = client.upload(catalogue("TWO", "2.00", rows=60_000))
+
+    client.follow(second["id"], lambda r: r["status"] in FINISHED)
+    runs = {run.pk: run for run in BackfillRun.objects.filter(pk__in=[first["id"], second["id"]])}
+
+    assert {run.status for run in runs.values()} == {"succeeded"}
+    earlier, later = sorted(runs.values(), key=lambda run: run.started_at)
+    assert later.started_at >= earlier.finished_at  # never interleaved
+    assert Product.objects.count() == 120_000
