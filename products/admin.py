@@ -52,7 +52,16 @@ class ProductForm(forms.ModelForm):
 
     class Meta:
         model = Product
-        fields = ["sku", "name", "description", "category", "price"]
+        fields = [
+            "sku",
+            "name",
+            "description",
+            "category",
+            "price",
+            "metal_type",
+            "stone_type",
+            "customizable",
+        ]
 
     def clean_price(self):
         # The text as typed: `Decimal` has already taken "1e3" or "-0" by now.
@@ -67,11 +76,18 @@ class ProductAdmin(StaffMayManage, admin.ModelAdmin):
     form = ProductForm
     list_display = ["sku", "name", "category", "list_price", "updated_at"]
     list_display_links = ["sku", "name"]
-    list_filter = ["category", PriceRangeFilter]
+    list_filter = ["category", PriceRangeFilter, "metal_type", "customizable"]
     search_fields = ["sku", "name"]  # also what the purchase form's autocomplete searches
     search_help_text = "Search by SKU or name."
     readonly_fields = ["created_at", "updated_at"]
-    fields = ["sku", "name", "description", "category", "price", "created_at", "updated_at"]
+    fieldsets = [
+        (None, {"fields": ["sku", "name", "description", "category", "price"]}),
+        (
+            "Jewellery (the old service's catalogue file)",
+            {"fields": ["metal_type", "stone_type", "customizable"], "classes": ["collapse"]},
+        ),
+        ("Dates", {"fields": ["created_at", "updated_at"]}),
+    ]
     ordering = ["sku"]
     change_list_template = "admin/products/product/change_list.html"
 

@@ -18,6 +18,10 @@ class Product(ShopModel):
     description = models.TextField(blank=True)
     category = models.CharField(max_length=100, blank=True)
     price = models.DecimalField(max_digits=12, decimal_places=2)
+    # What the old service's catalogue file says of a piece of jewellery (empty otherwise).
+    metal_type = models.CharField(max_length=100, blank=True)
+    stone_type = models.CharField(max_length=100, blank=True)
+    customizable = models.BooleanField(null=True, blank=True, help_text="Empty: not known.")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -32,7 +32,11 @@ class PriceField(serializers.DecimalField):
 
 
 class ProductSerializer(CachedFieldsMixin, serializers.ModelSerializer):
-    """`id`, `sku`, `name`, `description`, `category`, `price` ("12.50"), timestamps."""
+    """`id`, `sku`, `name`, `description`, `category`, `price` ("12.50"), timestamps.
+
+    Plus what the old service's catalogue file tells of a piece: `metal_type`,
+    `stone_type`, `customizable` (true, false, or null when not known).
+    """
 
     price = PriceField(max_digits=12, decimal_places=2)
 
@@ -45,6 +49,9 @@ class ProductSerializer(CachedFieldsMixin, serializers.ModelSerializer):
             "description",
             "category",
             "price",
+            "metal_type",
+            "stone_type",
+            "customizable",
             "created_at",
             "updated_at",
         ]

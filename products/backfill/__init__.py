@@ -161,9 +161,7 @@ def _import(
             checkpoint(force=True)  # the whole file is read
             with CancelWatcher(run) as watcher:
                 writer.remove_duplicates(
-                    lambda line, sku, first: rejections(
-                        line, f"duplicate sku {sku} (first seen on line {first})"
-                    )
+                    lambda line, sku, first: rejections(line, reader.duplicate(sku, first))
                 )
                 if run.strict and rejections.count:
                     created, updated, unchanged = 0, 0, 0

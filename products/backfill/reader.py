@@ -15,6 +15,7 @@ import io
 import os
 from dataclasses import dataclass, field
 
+from products.backfill import legacy
 from products.prices import MAX_PRICE_DIGITS, PLAIN_PRICE, price_problem
 from products.text import invisible_characters, trim
 
@@ -24,7 +25,7 @@ KNOWN_COLUMNS = REQUIRED_COLUMNS + OPTIONAL_COLUMNS
 
 # The limits of the Product model's columns; a description is text, kept under 1 MiB
 # (about what the API takes in one request body).
-MAX_LENGTHS = {"sku": 64, "name": 255, "category": 100}
+MAX_LENGTHS = {"sku": 64, "name": 255, "category": 100, "metal type": 100, "stone type": 100}
 MAX_DESCRIPTION = 1024 * 1024
 SNIFF_BYTES = 64 * 1024
 # The csv module refuses a field past its limit with an error it cannot recover from
@@ -97,24 +98,29 @@ def _check_start(head):
 
 
 def _columns(header):
-    """Maps the known column names to their positions; unknown columns become one warning."""
+    """`(format, positions, unknown)`: which format the header is (`"native"` or the old
+    service's `"legacy"`), where its known columns are, and the unknown ones (one warning)."""
+    names = [trim(raw_name).lower() for raw_name in header]
+    if legacy.is_legacy_header(names):
+        file_format, known, required = "legacy", legacy.COLUMNS, legacy.COLUMNS
+    else:
+        file_format, known, required = "native", KNOWN_COLUMNS, REQUIRED_COLUMNS
     positions, unknown = {}, []
-    for index, raw_name in enumerate(header):
-        name = trim(raw_name).lower()
-        if name in KNOWN_COLUMNS:
+    for index, (name, raw_name) in enumerate(zip(names, header, strict=True)):
+        if name in known:
             if name in positions:
                 raise BackfillFileError(f"the header names the column {name!r} twice")
             positions[name] = index
         else:
             unknown.append(trim(raw_name) or f"(unnamed column {index + 1})")
-    missing = [name for name in REQUIRED_COLUMNS if name not in positions]
+    missing = [name for name in required if name not in positions]
     if missing:
         found = ", ".join(name.strip() for name in header) or "nothing"
         raise BackfillFileError(
             f"missing required column{'s' if len(missing) > 1 else ''} "
             f"{', '.join(missing)} in the header (found: {found[:200]})"
         )
-    return positions, unknown
+    return file_format, positions, unknown
 
 
 class ProductCsvReader:
@@ -156,7 +162,7 @@ class ProductCsvReader:
             header = self._next_record()  # blank lines before the header
         if header is None:
             raise BackfillFileError("the file is empty")
-        self._positions, unknown = _columns(header)
+        self.format, self._positions, unknown = _columns(header)
         self._width = len(header)
         if unknown:
             self.stats.warnings.append(
@@ -221,19 +227,30 @@ class ProductCsvReader:
     # -- rows --------------------------------------------------------------
 
     def rows(self, on_reject):
-        """Yields each valid row; calls `on_reject(line, reason)` for each invalid one."""
-        positions = self._positions
-        i_sku, i_name, i_price = positions["sku"], positions["name"], positions["price"]
-        i_description = positions.get("description")
-        i_category = positions.get("category")
+        """Yields each valid row; calls `on_reject(line, reason)` for each invalid one.
+
+        A row is a plain tuple in the writer's column order (`writer.STAGING_COLUMNS`).
+        """
+        records = self._records(on_reject)
+        if self.format == "legacy":
+            return self._legacy_rows(records, on_reject)
+        return self._native_rows(records, on_reject)
+
+    def duplicate(self, sku, first_line):
+        """Why a later row with the same sku is rejected, in the file's own terms."""
+        if self.format == "legacy":
+            return (
+                f"duplicate product: the same name, metal type and stone type as line {first_line}"
+            )
+        return f"duplicate sku {sku} (first seen on line {first_line})"
+
+    def _records(self, on_reject):
+        """`(line, record)` for each record of the header's width; the others are rejected.
+
+        `line` is the file line where the record starts (a quoted field may span lines).
+        """
         width = self._width
-        max_sku, max_name, max_category = (
-            MAX_LENGTHS["sku"],
-            MAX_LENGTHS["name"],
-            MAX_LENGTHS["category"],
-        )
         stats = self.stats
-        plain_price = PLAIN_PRICE.fullmatch
         line = self._csv.line_num + 1  # where the next record starts
         while (record := self._next_record()) is not None:
             start, line = line, self._csv.line_num + 1
@@ -253,6 +270,21 @@ class ProductCsvReader:
                 on_reject(start, reason)
                 continue
             stats.rows += 1
+            yield start, record
+
+    def _native_rows(self, records, on_reject):
+        positions = self._positions
+        i_sku, i_name, i_price = positions["sku"], positions["name"], positions["price"]
+        i_description = positions.get("description")
+        i_category = positions.get("category")
+        max_sku, max_name, max_category = (
+            MAX_LENGTHS["sku"],
+            MAX_LENGTHS["name"],
+            MAX_LENGTHS["category"],
+        )
+        stats = self.stats
+        plain_price = PLAIN_PRICE.fullmatch
+        for start, record in records:
             sku = trim(record[i_sku])
             name = trim(record[i_name])
             price = trim(record[i_price])
@@ -278,10 +310,42 @@ class ProductCsvReader:
             elif plain_price(price) is None or len(price) > MAX_PRICE_DIGITS + 3:
                 reason = price_problem(price)
             else:
-                reason = None
+                yield (start, sku, name, description, category, price, "", "", None)
+                continue
+            stats.rejected += 1
+            on_reject(start, reason)
+
+    def _legacy_rows(self, records, on_reject):
+        """The old service's rows: the sku derived from name, metal and stone; `$` prices."""
+        positions = self._positions
+        columns = [positions[column] for column in legacy.COLUMNS]
+        stats = self.stats
+        for start, record in records:
+            name, metal, written_price, stone, written_choice = (trim(record[i]) for i in columns)
+            price, reason = legacy.plain_price(written_price)
+            choice, choice_problem = legacy.customizable(written_choice)
+            too_long = next(
+                (
+                    (column, len(value))
+                    for column, value in (
+                        ("name", name),
+                        ("metal type", metal),
+                        ("stone type", stone),
+                    )
+                    if len(value) > MAX_LENGTHS[column]
+                ),
+                None,
+            )
+            if not name:
+                reason = "missing name"
+            elif too_long:
+                column, length = too_long
+                reason = f"{column} is longer than {MAX_LENGTHS[column]} characters ({length})"
+            elif reason is None and choice_problem:
+                reason = choice_problem
             if reason is None:
-                # A plain tuple: the writer's column order (see writer.STAGING_COLUMNS).
-                yield (start, sku, name, description, category, price)
-            else:
-                stats.rejected += 1
-                on_reject(start, reason)
+                sku = legacy.derived_sku(name, metal, stone)
+                yield (start, sku, name, "", "", price, metal, stone, choice)
+                continue
+            stats.rejected += 1
+            on_reject(start, reason)

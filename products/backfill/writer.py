@@ -30,8 +30,18 @@ from products.models import Product
 
 STAGING = "products_backfill_staging"
 DUPLICATES = "products_backfill_duplicates"
-STAGING_COLUMNS = ("line", "sku", "name", "description", "category", "price")
-DATA_COLUMNS = ("name", "description", "category", "price")
+STAGING_COLUMNS = (
+    "line",
+    "sku",
+    "name",
+    "description",
+    "category",
+    "price",
+    "metal_type",
+    "stone_type",
+    "customizable",
+)
+DATA_COLUMNS = STAGING_COLUMNS[2:]
 DUPLICATE_PAGE = 5000
 # Rows per COPY statement on PostgreSQL: the checkpoint runs between two of them.
 COPY_CHUNK = 20_000
@@ -125,7 +135,7 @@ class Writer:
 
     def plan(self):
         """What `upsert()` would do, without writing: (created, updated, unchanged)."""
-        changed = " OR ".join(f"p.{c} <> s.{c}" for c in DATA_COLUMNS)
+        changed = self.changed("p", "s")
         self.cursor.execute(
             f"SELECT "
             f"  COALESCE(SUM(CASE WHEN p.id IS NULL THEN 1 ELSE 0 END), 0), "
@@ -143,9 +153,9 @@ class Writer:
     def _upsert_sql(self, returning=""):
         table = self.table
         columns = ", ".join(("sku", *DATA_COLUMNS, "created_at", "updated_at"))
-        changed = " OR ".join(f"{table}.{c} <> excluded.{c}" for c in DATA_COLUMNS)
+        changed = self.changed(table, "excluded")
         updates = ", ".join(f"{c} = excluded.{c}" for c in (*DATA_COLUMNS, "updated_at"))
-        differs = " OR ".join(f"q.{c} <> s.{c}" for c in DATA_COLUMNS)
+        differs = self.changed("q", "s")
         p = self.placeholder
         # The join keeps only new and changed rows: one hash join is much cheaper than
         # probing the unique index and comparing a million unchanged rows one by one,
@@ -161,6 +171,11 @@ class Writer:
             f"ON CONFLICT (sku) DO UPDATE SET {updates} WHERE {changed} {returning}"
         )
 
+    def changed(self, old, new):
+        """SQL: some data column differs between the rows `old` and `new` (NULL-safe:
+        `customizable` may be unknown)."""
+        return " OR ".join(f"{old}.{c} {self.distinct} {new}.{c}" for c in DATA_COLUMNS)
+
     def _now(self):
         return self.connection.ops.adapt_datetimefield_value(timezone.now())
 
@@ -169,10 +184,12 @@ class PostgresWriter(Writer):
     """`COPY` into an unlogged temporary table, then one upsert."""
 
     placeholder = "%s"
+    distinct = "IS DISTINCT FROM"
     staging_ddl = (
         f"CREATE TEMPORARY TABLE {STAGING} ("
         "line integer NOT NULL, sku text NOT NULL, name text NOT NULL, "
-        "description text NOT NULL, category text NOT NULL, price numeric(12, 2) NOT NULL)"
+        "description text NOT NULL, category text NOT NULL, price numeric(12, 2) NOT NULL, "
+        "metal_type text NOT NULL, stone_type text NOT NULL, customizable boolean)"
     )
 
     def write(self, rows, checkpoint=None):
@@ -237,10 +254,12 @@ class SqliteWriter(Writer):
     """Batched `executemany` into a temporary table, then one upsert."""
 
     placeholder = "?"
+    distinct = "IS NOT"
     staging_ddl = (
         f"CREATE TEMPORARY TABLE {STAGING} ("
         "line INTEGER NOT NULL, sku TEXT NOT NULL, name TEXT NOT NULL, "
-        "description TEXT NOT NULL, category TEXT NOT NULL, price NUMERIC NOT NULL)"
+        "description TEXT NOT NULL, category TEXT NOT NULL, price NUMERIC NOT NULL, "
+        "metal_type TEXT NOT NULL, stone_type TEXT NOT NULL, customizable BOOLEAN)"
     )
 
     def end_batch(self):
@@ -248,7 +267,7 @@ class SqliteWriter(Writer):
             self.cursor.execute("ROLLBACK")
 
     def write(self, rows, checkpoint=None):
-        insert = f"INSERT INTO {STAGING} VALUES (?, ?, ?, ?, ?, ?)"
+        insert = f"INSERT INTO {STAGING} VALUES ({', '.join('?' * len(STAGING_COLUMNS))})"
         rows, written = iter(rows), 0
         # One short transaction per batch, on the temporary database only: the main
         # database's write lock stays free (purchases go on; the run's progress is

@@ -304,3 +304,100 @@ class TestHostileCells:
             "line 2: sku 'Z\\u200b-1' contains an invisible character (U+200B)"
         ]
         assert not Product.objects.exists()
+
+
+class TestTheOldServicesCatalogueFile:
+    """`Name,Metal Type,Price,Stone Type,Customizable?`: no sku, prices as a shop writes them."""
+
+    HEADER = "Name,Metal Type,Price,Stone Type,Customizable?\n"
+
+    def test_the_shipped_old_catalogue_loads_then_reruns_unchanged(self, backfill):
+        path = settings.BASE_DIR / "fixtures" / "old-catalogue.csv"
+
+        first = backfill(path)
+        again = backfill(path)
+
+        assert first.code == 0 and again.code == 0, first.err
+        runs = BackfillRun.objects.order_by("id")
+        assert [(run.created, run.updated, run.unchanged) for run in runs] == [(6, 0, 0), (0, 0, 6)]
+        ring = Product.objects.get(name="Solitaire Engagement Ring", metal_type="Platinum")
+        assert (ring.price, ring.stone_type, ring.customizable) == (
+            Decimal("1250.00"),
+            "Diamond",
+            True,
+        )
+        assert Product.objects.get(name="Pearl Pendant").customizable is None
+        assert Product.objects.get(name="Signet Ring").stone_type == ""
+
+    def test_rows_that_differ_only_by_metal_are_two_products_with_stable_skus(
+        self, backfill, csv_file
+    ):
+        content = self.HEADER + "Band,Gold,$10,,No\nBand,Silver,$10,,No\n"
+
+        backfill(csv_file(content))
+        skus = dict(Product.objects.values_list("metal_type", "sku"))
+        # The same pieces written with other spacing and case are the same products.
+        backfill(csv_file(content.replace("Band,Gold", " band , GOLD")))
+
+        assert len(set(skus.values())) == 2
+        assert all(sku.startswith("OLD-") and len(sku) <= 64 for sku in skus.values())
+        assert dict(Product.objects.values_list("sku", "metal_type")) == {
+            skus["Gold"]: "GOLD",  # updated to the file's new spelling
+            skus["Silver"]: "Silver",
+        }
+
+    def test_a_changed_price_updates_the_same_product(self, backfill, csv_file):
+        backfill(csv_file(self.HEADER + "Band,Gold,$10,,No\n"))
+        result = backfill(csv_file(self.HEADER + "Band,Gold,$12.50,,Yes\n"))
+
+        assert result.code == 0
+        band = Product.objects.get()
+        assert (band.price, band.customizable) == (Decimal("12.50"), True)
+
+    def test_the_header_is_recognised_in_any_case_and_order(self, backfill, csv_file):
+        content = "price, NAME ,customizable?,STONE TYPE,metal type\n$5,Chain,no,,Steel\n"
+
+        assert backfill(csv_file(content)).code == 0
+        assert Product.objects.get().metal_type == "Steel"
+
+    @pytest.mark.parametrize(
+        ("price", "reason"),
+        [
+            ('"$1,25.00"', "not a plain decimal"),
+            ("$12.345", "more than 2 decimal places"),
+            ("-$5", "not a plain decimal"),
+            ("$", "missing price"),
+            ("USD 5", "not a plain decimal"),
+            ('"$1,000,000,000,000"', "too large"),
+        ],
+    )
+    def test_bad_prices_are_rejected_with_their_line(self, backfill, csv_file, price, reason):
+        content = self.HEADER + "Good,Gold,$1,,No\n" + f"Bad,Gold,{price},,No\n"
+
+        result = backfill(csv_file(content))
+
+        assert result.code == 1
+        (rejected,) = result.rejected_lines
+        assert rejected.startswith("line 3: ") and reason in rejected
+        assert Product.objects.get().name == "Good"
+
+    def test_a_customizable_that_is_not_yes_or_no_is_rejected(self, backfill, csv_file):
+        result = backfill(csv_file(self.HEADER + "Ring,Gold,$1,,maybe\n"))
+
+        assert result.rejected_lines == ["line 2: customizable? must be yes or no, not 'maybe'"]
+
+    def test_the_same_piece_twice_is_a_duplicate_of_its_first_line(self, backfill, csv_file):
+        content = self.HEADER + "Ring,Gold,$1,Ruby,No\nNecklace,Gold,$2,,No\nring,gold,$3,ruby,No\n"
+
+        result = backfill(csv_file(content))
+
+        assert result.rejected_lines == [
+            "line 4: duplicate product: the same name, metal type and stone type as line 2"
+        ]
+        assert Product.objects.get(name="Ring").price == Decimal("1.00")
+
+    def test_dollars_and_thousands_stay_refused_in_the_native_format(self, backfill, csv_file):
+        result = backfill(csv_file('sku,name,price\nA-1,Anvil,"$1,250.00"\n'))
+
+        assert result.code == 1
+        assert not Product.objects.exists()

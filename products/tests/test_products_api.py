@@ -4,6 +4,7 @@ import pytest
 
 from products.models import Product
 from products.prices import price_error
+from shop.tests.test_exports import read_csv
 
 pytestmark = pytest.mark.django_db
 
@@ -44,10 +45,14 @@ class TestReads:
             "description",
             "category",
             "price",
+            "metal_type",
+            "stone_type",
+            "customizable",
             "created_at",
             "updated_at",
         }
         assert body["price"] == "12.50"
+        assert (body["metal_type"], body["stone_type"], body["customizable"]) == ("", "", None)
 
     @pytest.mark.parametrize("pk", ["abc", "999999", "1.5", "-1"])
     def test_unknown_or_non_integer_id_is_json_404(self, anon_client, products, pk):
@@ -259,3 +264,60 @@ def test_page_last_is_the_last_page(anon_client, products):
     assert response.status_code == 200
     assert skus(response) == skus(anon_client.get("/products?page_size=2&page=2"))
     assert 'rel="last"' in response["Link"]
+
+
+class TestCsvExport:
+    """`GET /products?format=csv` (or `Accept: text/csv`): the whole catalogue, for anyone."""
+
+    def test_anyone_gets_every_product_in_one_file_not_a_page(self, anon_client):
+        Product.objects.bulk_create(
+            Product(sku=f"P-{n:03d}", name=f"Product {n}", price=f"{n}.5") for n in range(150)
+        )
+
+        response = anon_client.get("/products?format=csv&page_size=10&page=2")
+
+        assert response.status_code == 200
+        assert response["Content-Type"] == "text/csv; charset=utf-8"
+        assert response["Content-Disposition"] == 'attachment; filename="products.csv"'
+        rows = read_csv(response)
+        assert len(rows) == 1 + 150  # the header, then every product: no page applies
+        assert [row[1] for row in rows[1:]] == [f"P-{n:03d}" for n in range(150)]  # id order
+
+    def test_columns_and_cells_are_the_json_objects(self, anon_client, products):
+        listed = anon_client.get("/products").json()
+
+        header, *rows = read_csv(anon_client.get("/products", HTTP_ACCEPT="text/csv"))
+
+        assert header == list(listed[0])
+        assert rows == [[str(item[column]) for column in header] for item in listed]
+        assert rows[0][header.index("price")] == "12.50"
+
+    def test_filters_apply(self, anon_client, products):
+        rows = read_csv(anon_client.get("/products?format=csv&category=kitchen&min_price=20"))
+
+        assert [row[1] for row in rows[1:]] == ["K-2"]
+
+    def test_a_formula_in_a_name_is_written_as_text(self, anon_client):
+        Product.objects.create(sku="+SKU", name='=HYPERLINK("x")', description="-1", price="1")
+
+        header, row = read_csv(anon_client.get("/products?format=csv"))
+
+        cells = dict(zip(header, row, strict=True))
+        assert (cells["sku"], cells["name"], cells["description"]) == (
+            "'+SKU",
+            '\'=HYPERLINK("x")',
+            "'-1",
+        )
+        assert cells["price"] == "1.00"
+
+    def test_the_export_is_one_query_whatever_the_number_of_rows(
+        self, anon_client, django_assert_num_queries
+    ):
+        for count in (3, 250):
+            Product.objects.all().delete()
+            Product.objects.bulk_create(
+                Product(sku=f"P-{n}", name=f"Product {n}", price="1") for n in range(count)
+            )
+            with django_assert_num_queries(1):  # the rows, read in chunks from one cursor
+                rows = read_csv(anon_client.get("/products?format=csv"))
+            assert len(rows) == 1 + count
