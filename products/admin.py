@@ -4,7 +4,6 @@ from decimal import Decimal
 
 from django import forms
 from django.contrib import admin
-from django.db import transaction
 from django.db.models import Q
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
@@ -52,16 +51,7 @@ class ProductForm(forms.ModelForm):
 
     class Meta:
         model = Product
-        fields = [
-            "sku",
-            "name",
-            "description",
-            "category",
-            "price",
-            "metal_type",
-            "stone_type",
-            "customizable",
-        ]
+        fields = ["sku", *Product.DATA_FIELDS]
 
     def clean_price(self):
         # The text as typed: `Decimal` has already taken "1e3" or "-0" by now.
@@ -110,11 +100,6 @@ class ProductAdmin(StaffMayManage, admin.ModelAdmin):
 
     def delete_model(self, request, obj):
         services.delete_product(obj)
-
-    def delete_queryset(self, request, queryset):
-        with transaction.atomic():
-            for product in queryset:
-                services.delete_product(product)
 
 
 @admin.register(BackfillRun)

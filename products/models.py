@@ -13,6 +13,18 @@ from shop.models import ShopModel
 class Product(ShopModel):
     """A product of the catalogue, keyed by its `sku` (the backfill's key)."""
 
+    # What a product is, besides its key and its timestamps: what the API, the admin's form
+    # and the backfill write (in this order).
+    DATA_FIELDS = (
+        "name",
+        "description",
+        "category",
+        "price",
+        "metal_type",
+        "stone_type",
+        "customizable",
+    )
+
     sku = models.CharField("SKU", max_length=64)
     name = models.CharField(max_length=255)
     description = models.TextField(blank=True)

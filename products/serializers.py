@@ -42,19 +42,7 @@ class ProductSerializer(CachedFieldsMixin, serializers.ModelSerializer):
 
     class Meta:
         model = Product
-        fields = [
-            "id",
-            "sku",
-            "name",
-            "description",
-            "category",
-            "price",
-            "metal_type",
-            "stone_type",
-            "customizable",
-            "created_at",
-            "updated_at",
-        ]
+        fields = ["id", "sku", *Product.DATA_FIELDS, "created_at", "updated_at"]
         read_only_fields = ["id", "created_at", "updated_at"]
         # The duplicate check is `validate_sku` (after trimming), the index settles races.
         extra_kwargs = {"sku": {"validators": [], "trim_whitespace": False}}

@@ -2,6 +2,7 @@
 
 from django.contrib import admin, messages
 from django.core.exceptions import ObjectDoesNotExist, ValidationError
+from django.db import transaction
 from django.http import HttpResponseRedirect
 
 from shop.errors import ShopError
@@ -40,6 +41,14 @@ class StaffMayManage:
 
     def has_delete_permission(self, request, obj=None):
         return _staff(request)
+
+    def delete_queryset(self, request, queryset):
+        """The list's "delete selected": one by one through `delete_model` (the app's
+        service), all or none — a refusal for one (the last staff member, a product with
+        purchases) keeps them all."""
+        with transaction.atomic():
+            for obj in queryset:
+                self.delete_model(request, obj)
 
     def changeform_view(self, request, *args, **kwargs):
         return self._refusal_as_message(request, super().changeform_view, *args, **kwargs)

@@ -9,7 +9,6 @@ member kept. The purchases app adds a customer's purchases to this page
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
-from django.db import transaction
 
 from shop.admin import StaffMayManage, adopt, changed_fields
 from users import services
@@ -109,12 +108,6 @@ class UserAdmin(StaffMayManage, DjangoUserAdmin):
 
     def delete_model(self, request, obj):
         services.delete_user(obj)
-
-    def delete_queryset(self, request, queryset):
-        # All or none: deleting the last staff member among them refuses the whole lot.
-        with transaction.atomic():
-            for user in queryset:
-                services.delete_user(user)
 
 
 def _without(fields, hidden):

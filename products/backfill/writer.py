@@ -30,18 +30,9 @@ from products.models import Product
 
 STAGING = "products_backfill_staging"
 DUPLICATES = "products_backfill_duplicates"
-STAGING_COLUMNS = (
-    "line",
-    "sku",
-    "name",
-    "description",
-    "category",
-    "price",
-    "metal_type",
-    "stone_type",
-    "customizable",
-)
-DATA_COLUMNS = STAGING_COLUMNS[2:]
+# The reader's rows: the file line, the key, then the product's data (`Product.DATA_FIELDS`).
+DATA_COLUMNS = Product.DATA_FIELDS
+STAGING_COLUMNS = ("line", "sku", *DATA_COLUMNS)
 DUPLICATE_PAGE = 5000
 # Rows per COPY statement on PostgreSQL: the checkpoint runs between two of them.
 COPY_CHUNK = 20_000
