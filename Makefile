@@ -37,8 +37,10 @@ run: migrate
 	$(BIN)/python manage.py ensure_staff
 	$(BIN)/python manage.py runserver 127.0.0.1:$(PORT)
 
+# The tests see a read replica as a mirror of their database (shop/replica.py).
 test: install-dev
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	DATABASE_REPLICA_URL="$${DATABASE_REPLICA_URL:-$${DATABASE_URL:-sqlite:///$(CURDIR)/db.sqlite3}}" \
+		$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: install-dev
 	$(BIN)/ruff check .

@@ -30,16 +30,68 @@ def _fresh_caches(request, django_db_blocker):
     (a live server) commits its counters, so they are cleared at every start of a
     test that uses the database (the others cannot touch it).
     """
-    uses_database = request.node.get_closest_marker("django_db") or any(
-        name in request.fixturenames for name in ("db", "transactional_db")
-    )
-    if not uses_database:
+    if not uses_database(request):
         caches["default"].clear()
         return
     request.getfixturevalue("django_db_setup")
     with django_db_blocker.unblock():
         for cache in caches.all():
             cache.clear()
+
+
+DATABASE_FIXTURES = {"db", "transactional_db", "live_server", "client", "admin_client"}
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests that use the database may also read "the replica" (`shop.replica`).
+
+    The replica is a mirror of the test database (`make test`); allowed here, the
+    report reads of a test's own threads (a live server's) reach it too.
+    """
+    from django.conf import settings
+
+    if "replica" not in settings.DATABASES:
+        return
+    for item in items:
+        marker = item.get_closest_marker("django_db")
+        if marker is None and not DATABASE_FIXTURES & set(getattr(item, "fixturenames", ())):
+            continue
+        options = dict(marker.kwargs) if marker is not None else {}
+        if options.get("databases") is None:
+            options["databases"] = ["default", "replica"]
+        # First, so that it is the closest `django_db` marker pytest-django reads.
+        item.add_marker(pytest.mark.django_db(*(marker.args if marker else ()), **options), False)
+
+
+def uses_database(request):
+    return request.node.get_closest_marker("django_db") or any(
+        name in request.fixturenames for name in ("db", "transactional_db")
+    )
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _replica_reads_the_test_transaction(django_db_setup):
+    """Reports read "the replica"; in the tests it is the test database's own connection.
+
+    `make test` configures the replica as a mirror of the test database, but a mirror
+    is a second connection, which cannot see a test's open transaction: in this thread
+    it is the very same connection, so reports see the test's rows and the routing
+    (`shop.replica`) still runs. (A live server's threads open their own; live tests
+    commit what they write. Live servers in other processes get a real URL.)
+    """
+    from shop.replica import REPLICA, replica_configured
+
+    if replica_configured():
+        connections[REPLICA] = connections["default"]
+
+
+@pytest.fixture(autouse=True)
+def _replica_state_forgotten():
+    from shop.replica import forget_replica_state
+
+    forget_replica_state()
+    yield
+    forget_replica_state()
 
 
 @pytest.fixture

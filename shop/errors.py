@@ -52,3 +52,12 @@ class QueueUnavailable(ShopError):
         "The job queue is unreachable, so the job was not queued; nothing was changed. "
         "Try again in a minute."
     )
+
+
+class IdempotencyKeyReused(ShopError):
+    """An `Idempotency-Key` sent again with a different request: nothing was done."""
+
+    default_message = (
+        "This Idempotency-Key was already used for a different request; use a new key for a "
+        "new request."
+    )

@@ -19,6 +19,7 @@ ANSWERS = {
     errors.PayloadTooLarge: (status.HTTP_413_REQUEST_ENTITY_TOO_LARGE, "payload_too_large"),
     errors.Busy: (status.HTTP_503_SERVICE_UNAVAILABLE, "busy"),
     errors.QueueUnavailable: (status.HTTP_503_SERVICE_UNAVAILABLE, "queue_unavailable"),
+    errors.IdempotencyKeyReused: (status.HTTP_422_UNPROCESSABLE_ENTITY, "idempotency_key_reused"),
 }
 
 

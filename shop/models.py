@@ -1,6 +1,7 @@
-"""What every model of the shop shares."""
+"""What every model of the shop shares, and the project-wide records (idempotency keys)."""
 
 from django.db import DatabaseError, models
+from django.utils import timezone
 
 # What Django says when an UPDATE that had to happen touched no row (the row is gone).
 _NO_ROW_UPDATED = ("Forced update did not affect any rows.", "did not affect any rows")
@@ -31,3 +32,31 @@ class ShopModel(models.Model):
             raise self.DoesNotExist(
                 f"{self._meta.verbose_name.capitalize()} {self.pk} no longer exists."
             ) from None
+
+
+class IdempotencyKey(models.Model):
+    """The first answer to a request sent with an `Idempotency-Key` header (`shop.idempotency`).
+
+    Unique per scope (the signed-in user, or all anonymous clients) and key; kept for
+    `KEEP_HOURS` hours, then deleted by the periodic task `shop.expire_idempotency_keys`.
+    """
+
+    KEEP_HOURS = 24
+
+    scope = models.CharField(max_length=64)
+    key = models.CharField(max_length=255)
+    fingerprint = models.CharField(
+        max_length=64, help_text="SHA-256 of the method, path and body of the first request."
+    )
+    claim = models.UUIDField(help_text="Which request wrote the row (it knows its own).")
+    status_code = models.PositiveSmallIntegerField(null=True)
+    response = models.JSONField(null=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["scope", "key"], name="shop_idempotency_scope_key")
+        ]
+
+    def __str__(self):
+        return f"{self.scope} {self.key}"

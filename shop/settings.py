@@ -98,6 +98,23 @@ DATABASES = {
     )
 }
 
+# Reports (analytics, the admin's sales page, CSV exports, the backfill run history) read
+# from a streaming replica when one is configured (`shop/replica.py`); everything else,
+# and every write, uses the primary. Its connections give up after 2 s, then the report
+# reads the primary. The tests make it a mirror of the test database.
+if os.environ.get("DATABASE_REPLICA_URL"):
+    DATABASES["replica"] = dj_database_url.parse(
+        os.environ["DATABASE_REPLICA_URL"],
+        conn_max_age=int(os.environ.get("DJANGO_CONN_MAX_AGE", "60")),
+        conn_health_checks=True,
+    )
+    DATABASES["replica"]["TEST"] = {"MIRROR": "default"}
+    if DATABASES["replica"]["ENGINE"].endswith("postgresql"):
+        DATABASES["replica"]["OPTIONS"] = {
+            "connect_timeout": int(os.environ.get("SHOP_REPLICA_CONNECT_TIMEOUT", "2")),
+            **DATABASES["replica"].get("OPTIONS", {}),
+        }
+
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     # SQLite has no covering indexes: it builds the plain index, which is all it needs.
     SILENCED_SYSTEM_CHECKS = ["models.W040"]
@@ -285,6 +302,8 @@ CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULE = {
     # Runs whose worker died are marked failed even when nobody looks at them.
     "sweep-stale-backfill-runs": {"task": "products.sweep_stale_backfill_runs", "schedule": 60.0},
+    # Retried POSTs are recognised for 24 hours; older keys are deleted every hour.
+    "expire-idempotency-keys": {"task": "shop.expire_idempotency_keys", "schedule": 3600.0},
 }
 
 # --- The shop ------------------------------------------------------------

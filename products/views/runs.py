@@ -1,5 +1,6 @@
 """The history of backfill runs (`GET /products/data/backfill/runs[/{id}]`) and cancelling one."""
 
+from django.http import Http404
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.decorators import action
@@ -9,6 +10,7 @@ from products.backfill.runs import cancel_run, sweep_stale_runs
 from products.models import BackfillRun
 from products.serializers import BackfillRunDetailSerializer, BackfillRunSerializer
 from shop.permissions import Staff
+from shop.replica import PRIMARY, read_report
 from shop.schema import CONFLICT
 from shop.viewsets import ShopReadOnlyViewSet
 
@@ -16,20 +18,41 @@ from shop.viewsets import ShopReadOnlyViewSet
 class BackfillRunViewSet(ShopReadOnlyViewSet):
     """The history of backfill runs, newest first (staff only), and `POST …/{id}/cancel`.
 
-    Before answering, runs whose process died are marked failed
-    (`sweep_stale_runs`): a record never says `running` for a run that cannot finish.
+    The history is a report: it reads the replica when there is one (`shop.replica`).
+    A run just queued may not have reached it yet: a run the replica does not know is
+    looked up on the primary before answering 404. Before answering, runs whose
+    process died are marked failed (`sweep_stale_runs`, on the primary): a record
+    never says `running` for a run that cannot finish.
     """
 
     queryset = BackfillRun.objects.select_related("started_by").order_by("-id")
     permission_classes = [Staff]
     filter_backends = []
+    reading_from = PRIMARY  # cancelling reads (and writes) the primary
 
     def get_serializer_class(self):
         return BackfillRunSerializer if self.action == "list" else BackfillRunDetailSerializer
 
+    def get_queryset(self):
+        return super().get_queryset().using(self.reading_from)
+
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)
         sweep_stale_runs()
+
+    def list(self, request, *args, **kwargs):
+        return read_report(lambda alias: self.read_on(alias, super(BackfillRunViewSet, self).list))
+
+    def retrieve(self, request, *args, **kwargs):
+        retrieve = super().retrieve
+        try:
+            return read_report(lambda alias: self.read_on(alias, retrieve))
+        except Http404:
+            return self.read_on(PRIMARY, retrieve)
+
+    def read_on(self, alias, handler):
+        self.reading_from = alias
+        return handler(self.request, *self.args, **self.kwargs)
 
     @extend_schema(
         request=None,

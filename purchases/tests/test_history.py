@@ -29,6 +29,9 @@ def test_history_is_newest_first_with_products(
         "description": "",
         "category": "misc",
         "price": "3.99",
+        "metal_type": "",
+        "stone_type": "",
+        "customizable": None,
         "created_at": body[1]["product"]["created_at"],
         "updated_at": body[1]["product"]["updated_at"],
     }

@@ -36,10 +36,15 @@ def free_port():
 
 
 def production_env(database_url, settings="shop.settings", extra=None):
-    """The environment of an app process as production runs it (but on plain HTTP, loopback)."""
+    """The environment of an app process as production runs it (but on plain HTTP, loopback).
+
+    Reports read the test database itself unless `extra` names a real replica: the test
+    run's own `DATABASE_REPLICA_URL` names the database the tests were made from.
+    """
     return {
         **os.environ,
         "DATABASE_URL": database_url,
+        "DATABASE_REPLICA_URL": database_url,
         "DJANGO_SETTINGS_MODULE": settings,
         "DJANGO_DEBUG": "0",
         "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),

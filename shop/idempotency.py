@@ -1,0 +1,120 @@
+"""`Idempotency-Key`: a retried `POST` replays its first answer instead of creating again.
+
+The convention of payment APIs. A client that sends `POST /purchases` (or
+`POST /users`) and never hears back cannot know whether the purchase was made;
+it sends the same request again with the same key, and gets the first answer —
+status and body — with nothing created a second time, whichever app instance
+receives it.
+
+How: the key is claimed by inserting its row in the same database transaction
+as the write it guards, and the answer is stored in that row before the commit.
+A second request with the key, on any instance, waits on the row's unique index
+until the first commits (then replays it) or rolls back (then goes ahead itself);
+it never sees a half-done first request. A first request that dies takes its
+claim with it, so the retry runs as new. Keys are scoped to the signed-in user
+(anonymous sign-ups share one scope), kept 24 hours, and expired by a periodic task.
+"""
+
+import functools
+import hashlib
+import json
+import re
+import uuid
+from datetime import timedelta
+
+from django.db import OperationalError, connection, transaction
+from django.utils import timezone
+from rest_framework.exceptions import ValidationError
+from rest_framework.renderers import JSONRenderer
+from rest_framework.response import Response
+
+from shop.errors import Conflict, IdempotencyKeyReused
+from shop.models import IdempotencyKey
+
+HEADER = "Idempotency-Key"
+# Printable ASCII, as HTTP header values are; long enough for a UUID or a client's own scheme.
+KEY = re.compile(r"[\x21-\x7e]{1,255}")
+# How long a second request waits for the first one with the same key (PostgreSQL).
+WAIT = "10s"
+STILL_RUNNING = "A request with this Idempotency-Key is still being processed; retry in a moment."
+
+
+def idempotent(handler):
+    """Wraps a view's `create(self, request, …)` so that it honours `Idempotency-Key`."""
+
+    @functools.wraps(handler)
+    def create(view, request, *args, **kwargs):
+        key = request.headers.get(HEADER)
+        if key is None:
+            return handler(view, request, *args, **kwargs)
+        if not KEY.fullmatch(key):
+            raise ValidationError(
+                {HEADER: ["Send 1 to 255 printable ASCII characters (a UUID, say)."]}
+            )
+        scope = f"user:{request.user.pk}" if request.user.is_authenticated else "anonymous"
+        fingerprint = fingerprint_of(request)
+        try:
+            with transaction.atomic():
+                record, ours = claim(scope, key, fingerprint)
+                if not ours:
+                    if record.fingerprint != fingerprint:
+                        raise IdempotencyKeyReused()
+                    return replay(record)
+                response = handler(view, request, *args, **kwargs)
+                remember(record, response)
+                return response
+        except OperationalError as error:
+            if "lock timeout" in str(error):
+                raise Conflict(STILL_RUNNING) from None
+            raise
+
+    create.honours_idempotency_key = True  # for the schema (shop.schema)
+    return create
+
+
+def fingerprint_of(request):
+    """What makes two requests "the same": method, path (either slash form) and body."""
+    data = request.data
+    body = dict(data.lists()) if hasattr(data, "lists") else data
+    text = json.dumps([request.method, request.path.rstrip("/"), body], sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def claim(scope, key, fingerprint):
+    """`(record, ours)`: the key's row, and whether this request has just written it.
+
+    Call inside the transaction of the write. A row written by another request that
+    has not committed yet is waited for (up to `WAIT`) by the database itself.
+    """
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(f"SET LOCAL lock_timeout = '{WAIT}'")
+    expired = timezone.now() - timedelta(hours=IdempotencyKey.KEEP_HOURS)
+    IdempotencyKey.objects.filter(scope=scope, key=key, created_at__lt=expired).delete()
+    mine = uuid.uuid4()
+    IdempotencyKey.objects.bulk_create(
+        [IdempotencyKey(scope=scope, key=key, fingerprint=fingerprint, claim=mine)],
+        ignore_conflicts=True,
+    )
+    record = IdempotencyKey.objects.get(scope=scope, key=key)
+    return record, record.claim == mine
+
+
+def remember(record, response):
+    """Keeps the answer in the key's row (same transaction as the write it answers)."""
+    record.status_code = response.status_code
+    record.response = json.loads(JSONRenderer().render(response.data) or b"null")
+    record.save(update_fields=["status_code", "response"])
+
+
+def replay(record):
+    return Response(
+        record.response, status=record.status_code, headers={"Idempotent-Replayed": "true"}
+    )
+
+
+def expire_keys():
+    """Deletes the keys older than `IdempotencyKey.KEEP_HOURS`; returns how many."""
+    expired = timezone.now() - timedelta(hours=IdempotencyKey.KEEP_HOURS)
+    deleted, _ = IdempotencyKey.objects.filter(created_at__lt=expired).delete()
+    return deleted

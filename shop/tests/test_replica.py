@@ -1,0 +1,73 @@
+"""Reports read the replica (`shop.replica`); a replica that cannot be reached is skipped.
+
+`make test` configures the replica as a mirror of the test database, so the
+routing runs in every test; these tests break it on purpose.
+"""
+
+import logging
+
+import pytest
+from django.db import connections
+from django.db.utils import load_backend
+
+from products.models import BackfillRun
+from shop.replica import PRIMARY, REPLICA, read_report, replica_configured, reports_database
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def replica_is_configured():
+    if not replica_configured():
+        pytest.skip("no read replica configured (make test sets DATABASE_REPLICA_URL)")
+
+
+@pytest.fixture
+def unreachable_replica(replica_is_configured):
+    """The replica's connection pointed at nothing: PostgreSQL on a closed port, SQLite in
+    a folder that does not exist."""
+    settings_dict = dict(connections.settings[REPLICA])
+    if settings_dict["ENGINE"].endswith("postgresql"):
+        settings_dict.update(HOST="127.0.0.1", PORT="1")
+    else:
+        settings_dict.update(NAME="/nonexistent/replica.sqlite3")
+    # A name of its own: the test framework lets a test open a connection made on the fly.
+    broken = load_backend(settings_dict["ENGINE"]).DatabaseWrapper(settings_dict, "unreachable")
+    own = connections[REPLICA]
+    connections[REPLICA] = broken
+    yield broken
+    connections[REPLICA] = own
+
+
+def test_reports_read_the_replica_when_there_is_one(replica_is_configured):
+    assert reports_database() == REPLICA
+    assert read_report(lambda alias: alias) == REPLICA
+
+
+def test_an_unreachable_replica_is_logged_and_reports_read_the_primary(
+    unreachable_replica, caplog
+):
+    def count_runs(alias):
+        return BackfillRun.objects.using(alias).count()
+
+    with caplog.at_level(logging.WARNING, logger="shop.replica"):
+        assert read_report(count_runs) == 0
+
+    assert "read replica cannot be used" in caplog.text
+    assert reports_database() == PRIMARY  # skipped for a while: no wait on every report
+
+
+def test_the_run_history_answers_when_the_replica_is_down(staff_client, unreachable_replica):
+    BackfillRun.objects.create(source="kept.csv", status=BackfillRun.Status.SUCCEEDED)
+
+    response = staff_client.get("/products/data/backfill/runs")
+
+    assert response.status_code == 200
+    assert [run["source"] for run in response.json()] == ["kept.csv"]
+
+
+def test_the_replica_connects_with_a_short_timeout(settings, replica_is_configured):
+    replica = settings.DATABASES[REPLICA]
+    if not replica["ENGINE"].endswith("postgresql"):
+        pytest.skip("the connect timeout is PostgreSQL's (SQLite has no server to wait for)")
+    assert replica["OPTIONS"]["connect_timeout"] <= 2
