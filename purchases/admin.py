@@ -3,25 +3,52 @@
 The price a customer pays is the server's: the form never has a price field, and
 saving calls `create_purchase`/`update_purchase`, which take the product's price
 (and the email, sku and name snapshots) inside the write's transaction, as for the API.
+
+The list exports to CSV (its filters and search applied, or the rows selected) with
+the API's columns and streaming writer (`shop.exports`). Amounts are shown in the
+shop's currency (`shop.money`).
 """
 
 from django.contrib import admin
+from django.contrib.admin.options import IncorrectLookupParameters
+from django.contrib.admin.utils import display_for_value
+from django.contrib.admin.views.main import ERROR_FLAG
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
+from django.db.models import Count, F, Max, Min
 from django.forms.models import BaseInlineFormSet
+from django.http import HttpResponseRedirect
 from django.urls import path, reverse
 from django.utils.html import format_html
 
 from purchases import services
 from purchases.admin_views import sales_view
+from purchases.analytics import Spend
 from purchases.models import Purchase
+from purchases.views import PURCHASE_COLUMNS
 from shop.admin import ReadOnly, StaffMayManage, adopt
+from shop.exports import csv_response
+from shop.money import format_money
 from shop.params import is_ascii_digits
 from users.admin import UserAdmin
 from users.models import User
 
 LATEST_PURCHASES = 20
+EXPORT_FILENAME = "purchases.csv"
 
-SNAPSHOT_FIELDS = ("unit_price", "total", "customer_email", "product_sku", "product_name")
+SNAPSHOT_FIELDS = ("paid_unit_price", "paid_total", "customer_email", "product_sku", "product_name")
+
+
+class MoneyColumns:
+    """A purchase's price and total in the shop's currency, sortable by the amounts."""
+
+    @admin.display(description="unit price", ordering="unit_price")
+    def paid_unit_price(self, purchase):
+        return format_money(purchase.unit_price)
+
+    @admin.display(description="total", ordering=F("unit_price") * F("quantity"))
+    def paid_total(self, purchase):
+        return format_money(purchase.total)
 
 
 class CustomerFilter(admin.SimpleListFilter):
@@ -64,14 +91,14 @@ class ProductCategoryFilter(admin.AllValuesFieldListFilter):
 
 
 @admin.register(Purchase)
-class PurchaseAdmin(StaffMayManage, admin.ModelAdmin):
+class PurchaseAdmin(MoneyColumns, StaffMayManage, admin.ModelAdmin):
     list_display = (
         "created_at",
         "customer",
         "product_label",
         "quantity",
-        "unit_price",
-        "total",
+        "paid_unit_price",
+        "paid_total",
     )
     list_display_links = ("created_at",)
     list_select_related = ("user",)
@@ -93,6 +120,7 @@ class PurchaseAdmin(StaffMayManage, admin.ModelAdmin):
     autocomplete_fields = ("user", "product")
     readonly_fields = (*SNAPSHOT_FIELDS, "created_at", "price_note")
     change_list_template = "admin/purchases/purchase/change_list.html"
+    actions = ["export_selected"]
 
     def get_fieldsets(self, request, obj=None):
         if obj is None:
@@ -135,7 +163,32 @@ class PurchaseAdmin(StaffMayManage, admin.ModelAdmin):
 
     def get_urls(self):
         sales = self.admin_site.admin_view(sales_view(self))
-        return [path("sales/", sales, name="purchases_purchase_sales"), *super().get_urls()]
+        export = self.admin_site.admin_view(self.export_view)
+        return [
+            path("sales/", sales, name="purchases_purchase_sales"),
+            path("export/", export, name="purchases_purchase_export"),
+            *super().get_urls(),
+        ]
+
+    def export_view(self, request):
+        """The list as CSV, as it is shown: its filters, search and order; every page.
+
+        The rows are the change list's own queryset (`get_changelist_instance`),
+        so the export cannot disagree with what staff filtered on the page.
+        """
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        try:
+            changelist = self.get_changelist_instance(request)
+        except IncorrectLookupParameters:
+            # As the list itself answers a filter it cannot apply: back to it, saying so.
+            url = reverse("admin:purchases_purchase_changelist")
+            return HttpResponseRedirect(f"{url}?{ERROR_FLAG}=1")
+        return csv_response(changelist.get_queryset(request), PURCHASE_COLUMNS, EXPORT_FILENAME)
+
+    @admin.action(description="Export selected purchases to CSV")
+    def export_selected(self, request, queryset):
+        return csv_response(queryset, PURCHASE_COLUMNS, EXPORT_FILENAME)
 
     def save_model(self, request, obj, form, change):
         # The price snapshot is the server's: the service takes it, as for the API.
@@ -190,7 +243,7 @@ class LatestPurchasesFormSet(BaseInlineFormSet):
         return super().get_queryset().order_by("-created_at", "-id")[:LATEST_PURCHASES]
 
 
-class PurchaseInline(ReadOnly, StaffMayManage, admin.TabularInline):
+class PurchaseInline(MoneyColumns, ReadOnly, StaffMayManage, admin.TabularInline):
     """The customer's latest purchases, read-only (purchases are changed on their own page)."""
 
     model = Purchase
@@ -205,8 +258,8 @@ class PurchaseInline(ReadOnly, StaffMayManage, admin.TabularInline):
         "product_sku",
         "product_name",
         "quantity",
-        "unit_price",
-        "total",
+        "paid_unit_price",
+        "paid_total",
     )
     readonly_fields = fields
     extra = 0
@@ -219,33 +272,86 @@ class PurchaseInline(ReadOnly, StaffMayManage, admin.TabularInline):
         return format_html('<a href="{}">#{}</a>', url, purchase.pk)
 
 
+NO_PURCHASES = {
+    "total_spent": None,
+    "purchase_count": 0,
+    "first_purchase": None,
+    "last_purchase": None,
+}
+
+
+def lifetime_totals(user):
+    """What the customer has bought, over all time: one aggregate query, kept on `user`.
+
+    `{"total_spent", "purchase_count", "first_purchase", "last_purchase"}`. The query
+    reads only the customer's entries of `purchases_user_history_idx` (which carries
+    the quantity and the unit price); the page's five fields share its answer.
+    """
+    if user.pk is None:
+        return NO_PURCHASES
+    if "_lifetime_totals" not in user.__dict__:
+        user._lifetime_totals = (
+            Purchase.objects.filter(user=user)
+            .order_by()
+            .aggregate(
+                total_spent=Spend(),
+                purchase_count=Count("*"),
+                first_purchase=Min("created_at"),
+                last_purchase=Max("created_at"),
+            )
+        )
+    return user._lifetime_totals
+
+
 admin.site.unregister(User)
 
 
 @admin.register(User)
 class CustomerAdmin(UserAdmin):
-    """The user admin, with the customer's purchases: a link to all of them and the latest."""
+    """The user admin, with the customer's purchases: lifetime totals, a link to all of them
+    and the latest."""
 
     inlines = (PurchaseInline,)
-    readonly_fields = (*UserAdmin.readonly_fields, "all_purchases")
+    LIFETIME_FIELDS = ("total_spent", "purchase_count", "first_purchase", "last_purchase")
+    readonly_fields = (*UserAdmin.readonly_fields, *LIFETIME_FIELDS, "all_purchases")
     fieldsets = (
         *UserAdmin.fieldsets[:2],
-        ("Purchases", {"fields": ("all_purchases",)}),
+        ("Purchases", {"fields": (*LIFETIME_FIELDS, "all_purchases")}),
         *UserAdmin.fieldsets[2:],
     )
 
     def get_inlines(self, request, obj):
         return self.inlines if obj is not None else ()
 
+    @admin.display(description="total spent")
+    def total_spent(self, user):
+        return format_money(lifetime_totals(user)["total_spent"] or 0)
+
+    @admin.display(description="number of purchases")
+    def purchase_count(self, user):
+        return f"{lifetime_totals(user)['purchase_count']:,}"
+
+    @admin.display(description="first purchase")
+    def first_purchase(self, user):
+        return self._when(lifetime_totals(user)["first_purchase"])
+
+    @admin.display(description="last purchase")
+    def last_purchase(self, user):
+        return self._when(lifetime_totals(user)["last_purchase"])
+
+    def _when(self, instant):
+        # As the admin's lists show a date and time; its "-" when there is none.
+        return display_for_value(instant, self.get_empty_value_display())
+
     @admin.display(description="all purchases")
     def all_purchases(self, user):
-        count = user.purchases.count() if user.pk else 0
+        count = lifetime_totals(user)["purchase_count"]
         if not count:
             return "No purchases yet."
         url = reverse("admin:purchases_purchase_changelist") + f"?customer={user.pk}"
         return format_html(
             '<a href="{}" class="all-purchases">See all {} purchase{} of this customer</a>',
             url,
-            count,
+            f"{count:,}",
             "" if count == 1 else "s",
         )

@@ -1,5 +1,7 @@
 """The purchases API (SPEC 4.3) and the sales analytics (SPEC 4.4)."""
 
+import operator
+
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import status, viewsets
@@ -20,6 +22,8 @@ from purchases.serializers import (
     TopWindowSerializer,
     WindowSerializer,
 )
+from shop.exports import Computed, CSVExportMixin
+from shop.idempotency import idempotent
 from shop.permissions import ByAction, Customer, Staff
 from shop.schema import error
 from shop.viewsets import ShopViewSet, integer_id
@@ -27,6 +31,21 @@ from users.models import User
 
 EMPTY_WINDOW = "No purchases in this window."
 EMPTY_WINDOW_RESPONSE = error(EMPTY_WINDOW)
+
+# The purchase object's fields (`PurchaseSerializer`), one column each: the API's CSV
+# and the admin's export (`purchases.admin`) write the same file.
+PURCHASE_COLUMNS = {
+    "id": "id",
+    "user_id": "user_id",
+    "product_id": "product_id",
+    "quantity": "quantity",
+    "unit_price": "unit_price",
+    "total": Computed(operator.mul, "unit_price", "quantity"),  # as `Purchase.total`
+    "created_at": "created_at",
+    "customer_email": "customer_email",
+    "product_sku": "product_sku",
+    "product_name": "product_name",
+}
 
 
 @extend_schema_view(
@@ -43,25 +62,32 @@ EMPTY_WINDOW_RESPONSE = error(EMPTY_WINDOW)
         "current price; a new `quantity` keeps the unit price paid.",
     ),
 )
-class PurchaseViewSet(ShopViewSet):
+class PurchaseViewSet(CSVExportMixin, ShopViewSet):
     """Customers buy for themselves and read their own purchases; staff do everything.
 
     Purchases are financial records: correcting (`PATCH`) or removing (`DELETE`)
     one is for staff only. Another customer's purchase is 404, not 403, so that
-    purchase ids do not leak.
+    purchase ids do not leak. The list (JSON, or CSV with `Accept: text/csv` or
+    `?format=csv`) is every purchase for staff and their own for a customer: another
+    customer's `user_id` finds nothing.
     """
 
     queryset = Purchase.objects.newest_first()
     serializer_class = PurchaseSerializer
     filterset_class = PurchaseFilter
     owner_field = "user"
-    permission_classes = [ByAction(create=Customer, retrieve=Customer, user_history=Customer)]
+    permission_classes = [
+        ByAction(create=Customer, list=Customer, retrieve=Customer, user_history=Customer)
+    ]
+    export_columns = PURCHASE_COLUMNS
+    export_filename = "purchases.csv"
 
     def get_serializer_class(self):
         if self.action in ("create", "partial_update"):
             return PurchaseWriteSerializer
         return PurchaseSerializer
 
+    @idempotent
     def create(self, request, *args, **kwargs):
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)

@@ -6,8 +6,12 @@ from drf_spectacular.plumbing import ResolvedComponent
 from drf_spectacular.utils import OpenApiResponse, inline_serializer
 from rest_framework import serializers
 
+from shop.exports import CSVRenderer
+
 
 class TokenAuthenticationScheme(OpenApiAuthenticationExtension):
+    """The one way API clients sign in, and so the one scheme of the docs' Authorize dialog."""
+
     target_class = "shop.authentication.TokenAuthentication"
     name = "tokenAuth"
 
@@ -16,8 +20,29 @@ class TokenAuthenticationScheme(OpenApiAuthenticationExtension):
             "type": "apiKey",
             "in": "header",
             "name": "Authorization",
-            "description": "Send `Token <token>`; get one from `POST /auth/token`.",
+            "description": "Type `Token <your token>`: the word Token, a space, then a token "
+            "from `POST /auth/token` (or `manage.py issue_token`).",
         }
+
+
+class SessionAuthenticationScheme(OpenApiAuthenticationExtension):
+    """Sessions are not documented: they are the admin's and the browsable API's.
+
+    A browser signed in to the admin sends its session cookie by itself; a value
+    typed for a cookie scheme in the docs' Authorize dialog is never sent as the
+    `Authorization` header, so offering one there only misleads (a token typed in
+    it answers 401). Unsafe methods over a session also need a CSRF token, which
+    API clients do not have.
+    """
+
+    target_class = "rest_framework.authentication.SessionAuthentication"
+    name = []  # no scheme of its own in `components.securitySchemes`
+
+    def get_security_requirement(self, auto_schema):
+        return None
+
+    def get_security_definition(self, auto_schema):
+        return []
 
 
 def canonical_paths(endpoints, **kwargs):
@@ -75,6 +100,14 @@ VALIDATION_ERROR_SCHEMA = {
 }
 
 
+CSV_BODY = {
+    "type": "string",
+    "description": "Every matching row (not a page: filters apply, pagination does not), "
+    "streamed: a header row, then one row per object with the JSON object's fields. "
+    "RFC 4180, UTF-8. Ask with `Accept: text/csv` or `?format=csv`.",
+}
+
+
 def error(description):
     return OpenApiResponse(ErrorSerializer, description=description)
 
@@ -85,7 +118,29 @@ NOT_FOUND = error("No such object (or not yours), or a page past the end.")
 UNSUPPORTED = error("The body's content type is not accepted.")
 THROTTLED = error("Too many requests; `Retry-After` says when to try again.")
 CONFLICT = error("The request conflicts with the current state.")
+STILL_RUNNING = error("A request with this Idempotency-Key is still being processed.")
+KEY_REUSED = error("This Idempotency-Key was used for a different request.")
+IDEMPOTENCY_KEY = {
+    "in": "header",
+    "name": "Idempotency-Key",
+    "required": False,
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+    "description": "Any unique string (a UUID): a retry with the same key and body within 24 "
+    "hours replays the first answer and creates nothing new.",
+}
 TOO_LARGE = error("The upload is larger than the limit.")
+
+
+def csv_bodies(responses):
+    """A list that exports (`shop.exports`) answers CSV text on success; its errors are JSON."""
+    for code, response in responses.items():
+        content = response.get("content", {})
+        if CSVRenderer.media_type not in content:
+            continue
+        if str(code).startswith("2"):
+            content[CSVRenderer.media_type] = {"schema": CSV_BODY}
+        else:
+            del content[CSVRenderer.media_type]
 
 
 class ShopAutoSchema(AutoSchema):
@@ -128,6 +183,10 @@ class ShopAutoSchema(AutoSchema):
             errors["415"] = UNSUPPORTED
         if self.throttled():
             errors["429"] = THROTTLED
+        if self.honours_idempotency_key():
+            operation.setdefault("parameters", []).append(IDEMPOTENCY_KEY)
+            errors["409"] = STILL_RUNNING
+            errors["422"] = KEY_REUSED
         for code, response in sorted(errors.items()):
             if code not in responses:
                 if isinstance(response, dict):
@@ -135,7 +194,12 @@ class ShopAutoSchema(AutoSchema):
                 else:
                     responses[code] = self._get_response_for_code(response, code)
         operation["responses"] = dict(sorted(responses.items()))
+        csv_bodies(operation["responses"])
         return operation
+
+    def honours_idempotency_key(self):
+        handler = getattr(self.view, getattr(self.view, "action", None) or "", None)
+        return getattr(handler, "honours_idempotency_key", False)
 
     def validation_error(self):
         component = ResolvedComponent(

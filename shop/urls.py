@@ -1,12 +1,14 @@
-"""Root URLs: the API at the old service's paths, its schema and docs, and the admin."""
+"""Root URLs: the API at the old service's paths, its index, schema and docs, and the admin."""
 
 from django.contrib import admin
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from shop.routers import optional_slash
+from shop.views import ApiIndexView
 
 urlpatterns = [
+    path("", ApiIndexView.as_view(), name="api-index"),
     path("admin/", admin.site.urls),
     re_path(optional_slash("api/schema"), SpectacularAPIView.as_view(), name="schema"),
     re_path(

@@ -8,6 +8,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from shop.authentication import TokenAuthentication
+from shop.exports import CSVExportMixin
+from shop.idempotency import idempotent
 from shop.permissions import AnonymousOrStaff, Anyone, ByAction, Customer
 from shop.schema import CONFLICT, DeletedSerializer
 from shop.throttling import SignupThrottle, TokenThrottle
@@ -19,16 +21,21 @@ from users.serializers import TokenRequestSerializer, TokenSerializer, UserSeria
 
 
 @extend_schema_view(destroy=extend_schema(responses={200: DeletedSerializer, 409: CONFLICT}))
-class UserViewSet(ShopViewSet):
+class UserViewSet(CSVExportMixin, ShopViewSet):
     """Visitors sign up; a customer reads and updates only themself; staff do everything.
 
     Every write goes through `users.services`. Deleting the last active staff
-    member is 409.
+    member is 409. Staff may have the list as CSV (`Accept: text/csv` or `?format=csv`).
     """
 
     queryset = User.objects.order_by("id")
     serializer_class = UserSerializer
     filterset_class = UserFilter
+    # The user object's fields (`UserSerializer`), one column each.
+    export_columns = {
+        name: name for name in ("id", "first_name", "last_name", "email", "gender", "date_joined")
+    }
+    export_filename = "users.csv"
     owner_field = "pk"
     permission_classes = [
         ByAction(create=AnonymousOrStaff, retrieve=Customer, partial_update=Customer)
@@ -41,6 +48,10 @@ class UserViewSet(ShopViewSet):
             # A guess at the current password counts like a guess at sign-in.
             return [TokenThrottle()]
         return []
+
+    @idempotent
+    def create(self, request, *args, **kwargs):
+        return super().create(request, *args, **kwargs)
 
     def perform_create(self, serializer):
         serializer.instance = services.create_user(**serializer.validated_data)

@@ -4,7 +4,7 @@ import pytest
 
 from products.models import Product
 from products.prices import price_error
-from shop.tests.test_exports import read_csv
+from shop.tests.test_exports import as_cells, read_csv
 
 pytestmark = pytest.mark.django_db
 
@@ -289,7 +289,7 @@ class TestCsvExport:
         header, *rows = read_csv(anon_client.get("/products", HTTP_ACCEPT="text/csv"))
 
         assert header == list(listed[0])
-        assert rows == [[str(item[column]) for column in header] for item in listed]
+        assert rows == as_cells(listed, header)
         assert rows[0][header.index("price")] == "12.50"
 
     def test_filters_apply(self, anon_client, products):

@@ -6,6 +6,7 @@ from products import services
 from products.filters import ProductFilter
 from products.models import Product
 from products.serializers import ProductSerializer
+from shop.exports import CSVExportMixin
 from shop.permissions import ReadAnyoneWriteStaff
 from shop.schema import DeletedSerializer, error
 from shop.viewsets import ShopViewSet
@@ -16,13 +17,16 @@ from shop.viewsets import ShopViewSet
         responses={200: DeletedSerializer, 409: error("The product has purchases: kept.")}
     )
 )
-class ProductViewSet(ShopViewSet):
+class ProductViewSet(CSVExportMixin, ShopViewSet):
     """Anyone reads, staff write (through `products.services`); a product with purchases
-    cannot be deleted."""
+    cannot be deleted. The list is also CSV (`Accept: text/csv` or `?format=csv`)."""
 
     queryset = Product.objects.order_by("id")
     serializer_class = ProductSerializer
     filterset_class = ProductFilter
+    # The product object's fields, one column each.
+    export_columns = {name: name for name in ProductSerializer.Meta.fields}
+    export_filename = "products.csv"
     permission_classes = [ReadAnyoneWriteStaff]
 
     def perform_create(self, serializer):

@@ -1,8 +1,12 @@
-"""The purchases admin: recording, correcting and listing purchases, through the services.
+"""The purchases admin: recording, correcting, listing and exporting purchases; the
+customer's lifetime totals on their user page. Writes go through the services.
 
 The sales page has its own tests, in test_sales_page.py.
 """
 
+import html
+import re
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
@@ -10,7 +14,10 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from purchases.admin import PurchaseAdmin
 from purchases.models import Purchase
+from purchases.views import PURCHASE_COLUMNS
+from shop.tests.test_exports import read_csv
 
 pytestmark = pytest.mark.django_db
 
@@ -209,3 +216,147 @@ def test_list_runs_a_constant_number_of_queries(
     with django_assert_max_num_queries(len(few)):
         response = staff_admin.get("/admin/purchases/purchase/")
     assert len(response.context["cl"].result_list) == 50
+
+
+@pytest.mark.parametrize(("column", "key"), [(5, "unit_price"), (6, "total")])
+def test_list_sorts_by_the_amounts_shown_as_money(
+    staff_admin, customer, make_product, buy, column, key
+):
+    cheap_many = buy(customer, make_product(price="2.00"), quantity=10)  # total 20.00
+    dear_one = buy(customer, make_product(price="15.00"), quantity=1)  # total 15.00
+
+    ascending = staff_admin.get(f"/admin/purchases/purchase/?o={column}")
+
+    shown = list(ascending.context["cl"].result_list)
+    assert shown == ([cheap_many, dear_one] if key == "unit_price" else [dear_one, cheap_many])
+    page = ascending.content.decode()
+    assert "USD 2.00" in page and "USD 20.00" in page and "USD 15.00" in page
+
+
+def test_money_is_shown_in_the_shops_currency(staff_admin, settings, customer, product, buy):
+    settings.SHOP_CURRENCY = "EUR"
+    purchase = buy(customer, product, quantity=100)
+
+    listing = staff_admin.get("/admin/purchases/purchase/").content.decode()
+    change = staff_admin.get(change_url(purchase)).content.decode()
+
+    assert "EUR 12.50" in listing and "EUR 1,250.00" in listing
+    assert "EUR 12.50" in change and "EUR 1,250.00" in change
+
+
+# --- Exports ---------------------------------------------------------------------------
+
+
+def test_export_link_exports_the_list_with_its_filter_and_search(
+    staff_admin, customer, other_customer, product, other_product, buy
+):
+    wanted = [buy(customer, product), buy(customer, product)]
+    buy(customer, other_product)  # filtered out by the search
+    buy(other_customer, product)  # filtered out by the customer filter
+    listing = staff_admin.get(
+        f"/admin/purchases/purchase/?customer={customer.pk}&q=mug&o=1&p=1"
+    ).content.decode()
+
+    href = re.search(r'href="([^"]+)" class="export-link"', listing).group(1)
+    response = staff_admin.get(html.unescape(href))
+
+    assert href.startswith(reverse("admin:purchases_purchase_export") + "?")
+    assert response["Content-Type"] == "text/csv; charset=utf-8"
+    assert response["Content-Disposition"] == 'attachment; filename="purchases.csv"'
+    header, *rows = read_csv(response)
+    assert header == list(PURCHASE_COLUMNS)
+    assert sorted(int(row[0]) for row in rows) == sorted(p.pk for p in wanted)
+
+
+def test_export_covers_every_page_of_the_list(staff_admin, customer, product, buy):
+    for _ in range(3):
+        buy(customer, product)
+    PurchaseAdmin.list_per_page, per_page = 2, PurchaseAdmin.list_per_page
+    try:
+        rows = read_csv(staff_admin.get("/admin/purchases/purchase/export/?p=2"))
+    finally:
+        PurchaseAdmin.list_per_page = per_page
+
+    assert len(rows) == 1 + 3
+
+
+def test_export_of_a_filter_the_list_cannot_apply_goes_back_to_the_list(staff_admin):
+    response = staff_admin.get("/admin/purchases/purchase/export/?no_such_field=1")
+
+    assert response.status_code == 302
+    assert response["Location"] == "/admin/purchases/purchase/?e=1"
+
+
+def test_export_selected_action_exports_the_rows_ticked(staff_admin, customer, product, buy):
+    first, _, third = buy(customer, product), buy(customer, product), buy(customer, product)
+
+    response = staff_admin.post(
+        "/admin/purchases/purchase/",
+        {"action": "export_selected", "_selected_action": [first.pk, third.pk]},
+    )
+
+    assert response["Content-Type"] == "text/csv; charset=utf-8"
+    header, *rows = read_csv(response)
+    assert header == list(PURCHASE_COLUMNS)
+    assert sorted(int(row[0]) for row in rows) == sorted([first.pk, third.pk])
+    assert (
+        "Export selected purchases to CSV"
+        in staff_admin.get("/admin/purchases/purchase/").content.decode()
+    )
+
+
+def test_the_admin_writes_the_same_file_as_the_api(
+    staff_admin, staff_client, customer, buy, product
+):
+    buy(customer, product, quantity=2)
+
+    from_admin = read_csv(staff_admin.get("/admin/purchases/purchase/export/"))
+    from_api = read_csv(staff_client.get("/purchases?format=csv"))
+
+    assert from_admin == from_api
+
+
+def test_customers_cannot_export_from_the_admin(client, customer, product, buy):
+    buy(customer, product)
+    client.force_login(customer)
+
+    response = client.get("/admin/purchases/purchase/export/")
+
+    assert response.status_code == 302
+    assert response["Location"].startswith("/admin/login/")
+
+
+# --- A customer's page: lifetime totals -------------------------------------------------
+
+
+def test_customer_page_shows_lifetime_totals_from_one_aggregate_query(
+    staff_admin, settings, customer, other_customer, make_product, buy
+):
+    settings.SHOP_CURRENCY = "EUR"
+    buy(customer, make_product(price="1000.25"), at=datetime(2023, 3, 4, 9, 30, tzinfo=UTC))
+    buy(customer, make_product(price="117.00"), quantity=2, at=datetime(2024, 5, 6, tzinfo=UTC))
+    buy(other_customer, make_product(price="5.00"))  # not hers
+
+    with CaptureQueriesContext(connection) as queries:
+        response = staff_admin.get(reverse("admin:users_user_change", args=[customer.pk]))
+
+    page = response.content.decode()
+    fields = {
+        name: re.search(rf'field-{name}.*?<div class="readonly">(.*?)</div>', page, re.S).group(1)
+        for name in ("total_spent", "purchase_count", "first_purchase", "last_purchase")
+    }
+    assert fields["total_spent"] == "EUR 1,234.25"
+    assert fields["purchase_count"] == "2"
+    assert fields["first_purchase"] == "March 4, 2023, 9:30 a.m."
+    assert fields["last_purchase"] == "May 6, 2024, midnight"
+    assert "See all 2 purchases of this customer" in page
+    totals = [q["sql"] for q in queries.captured_queries if "MIN(" in q["sql"].upper()]
+    assert len(totals) == 1
+    assert "COUNT(" in totals[0].upper() and "MAX(" in totals[0].upper()
+
+
+def test_customer_without_purchases_shows_zero_totals(staff_admin, customer):
+    page = staff_admin.get(reverse("admin:users_user_change", args=[customer.pk])).content.decode()
+
+    assert "USD 0.00" in page
+    assert "No purchases yet." in page

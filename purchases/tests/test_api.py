@@ -250,6 +250,28 @@ def test_list_filters(staff_client, customer, other_customer, product, other_pro
     assert ids("?user_id=999999") == []
 
 
+def test_a_customers_list_is_their_own_purchases_with_the_filters(
+    customer_client, customer, other_customer, product, other_product, buy
+):
+    from datetime import UTC, datetime
+
+    a = buy(customer, product, at=datetime(2024, 1, 10, tzinfo=UTC))
+    b = buy(customer, other_product, at=datetime(2024, 2, 10, tzinfo=UTC))
+    buy(other_customer, product, at=datetime(2024, 3, 10, tzinfo=UTC))
+
+    def ids(query):
+        response = customer_client.get(f"/purchases{query}")
+        assert response.status_code == 200, response.json()
+        return [row["id"] for row in response.json()]
+
+    assert ids("") == [b.pk, a.pk]
+    assert ids(f"?product_id={product.pk}") == [a.pk]
+    assert ids("?created_after=2024-02-01") == [b.pk]
+    assert ids(f"?user_id={customer.pk}") == [b.pk, a.pk]
+    assert ids(f"?user_id={other_customer.pk}") == []  # someone else's: simply nothing
+    assert customer_client.get("/purchases")["X-Total-Count"] == "2"
+
+
 @pytest.mark.parametrize(
     "query, field",
     [

@@ -1,9 +1,10 @@
 """SPEC 4.6 for every purchases endpoint: anonymous, customer (own / other's), staff.
 
 Decisions tested here: a customer reads only their own purchases and history;
-another customer's purchase or history is 404 (existence does not leak), creating
-for another user is 403 with a JSON detail; PATCH, DELETE, the staff list and the
-analytics are staff only (purchases are financial records).
+another customer's purchase or history is 404 (existence does not leak), and the
+list shows them their own only; creating for another user is 403 with a JSON
+detail; PATCH, DELETE and the analytics are staff only (purchases are financial
+records).
 """
 
 import pytest
@@ -60,8 +61,13 @@ def test_anonymous_gets_401_everywhere(anon_client, purchases, customer, product
         assert response["WWW-Authenticate"].startswith("Token")
 
 
-def test_list_is_staff_only(clients, purchases):
-    expect(clients, "get", "/purchases", None, anon=401, customer=403, staff=200)
+def test_the_list_is_everyones_for_staff_and_a_customers_own_for_them(clients, purchases):
+    expect(clients, "get", "/purchases", None, anon=401, customer=200, staff=200)
+
+    listed = {row["id"] for row in request(clients["customer"], "get", "/purchases").json()}
+    assert listed == {purchases["own"].pk}
+    everyone = {row["id"] for row in request(clients["staff"], "get", "/purchases").json()}
+    assert everyone == {purchases["own"].pk, purchases["other"].pk}
 
 
 def test_retrieve_own_other(clients, purchases):

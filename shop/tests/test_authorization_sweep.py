@@ -8,7 +8,8 @@ then requested for real, with the ids of objects the customer owns, as:
 - anonymous: 401 unless public;
 - the customer (the owner): allowed, unless the route is staff-only (403);
 - another customer: 404 on the customer's objects (existence does not leak),
-  403 on staff-only routes and when buying for someone else;
+  403 on staff-only routes and when buying for someone else, and a list without
+  the customer's rows where a list is scoped to its caller's own;
 - staff: never 401/403.
 
 HEAD and OPTIONS follow GET and DRF's metadata; they are not swept.
@@ -32,9 +33,11 @@ SIGN_UP = "sign up"  # visitors and staff; a signed-in customer gets 403
 SIGNED_IN = "signed in"  # any signed-in user, on their own session/tokens
 OWN = "own"  # the owner and staff; another customer gets 404
 BUY_OWN = "buy own"  # a customer buys for themself; for another user: 403
+OWN_ROWS = "own rows"  # a list of the caller's own rows; staff see everyone's
 STAFF = "staff"
 
 RULES = {
+    ("", "GET"): PUBLIC,
     ("api/schema", "GET"): PUBLIC,
     ("api/docs", "GET"): PUBLIC,
     ("auth/token", "POST"): PUBLIC,
@@ -54,7 +57,8 @@ RULES = {
     ("products/data/backfill", "POST"): STAFF,
     ("products/data/backfill/runs", "GET"): STAFF,
     ("products/data/backfill/runs/{pk}", "GET"): STAFF,
-    ("purchases", "GET"): STAFF,
+    ("products/data/backfill/runs/{pk}/cancel", "POST"): STAFF,
+    ("purchases", "GET"): OWN_ROWS,
     ("purchases", "POST"): BUY_OWN,
     ("purchases/{pk}", "GET"): OWN,
     ("purchases/{pk}", "PATCH"): STAFF,
@@ -130,6 +134,7 @@ def world(customer, other_customer, staff):
             "purchases/{pk}": purchase.pk,
             "products/{pk}": product.pk,
             "products/data/backfill/runs/{pk}": run.pk,
+            "products/data/backfill/runs/{pk}/cancel": run.pk,  # ended: staff get 409
         },
         "product": product,
     }
@@ -137,7 +142,7 @@ def world(customer, other_customer, staff):
 
 def body_for(route, method, world, who):
     """A valid body, so that what is measured is who may call, not what they sent."""
-    if method in {"GET", "DELETE"}:
+    if method in {"GET", "DELETE"} or route.endswith("/cancel"):
         return None
     if route == "auth/token":
         return {"email": world["customer"].email, "password": PASSWORD}
@@ -189,10 +194,11 @@ def allowed(status):
 def test_each_rule_holds_for_every_role(route, method, world):
     rule = RULES[route, method]
     # Staff last: their DELETE removes what the others ask for.
-    seen = {}
+    seen, bodies = {}, {}
     for who in ("anonymous", "other", "customer", "staff"):
         path, response = call(route, method, world, who)
         seen[who] = response.status_code
+        bodies[who] = response.json() if response["Content-Type"] == "application/json" else None
         assert response.status_code < 500, (who, method, path)
         if response.status_code >= 400 and response["Content-Type"] == "application/json":
             assert isinstance(response.json(), dict), (who, method, path)
@@ -218,5 +224,12 @@ def test_each_rule_holds_for_every_role(route, method, world):
     elif rule == BUY_OWN:
         assert seen["customer"] == 201, where
         assert seen["other"] == 403, where
+    elif rule == OWN_ROWS:
+        assert seen["customer"] == 200 and seen["other"] == 200, where
+        owner = world["customer"].pk
+        mine = bodies["customer"]
+        assert mine and all(row["user_id"] == owner for row in mine), where
+        assert not any(row["user_id"] == owner for row in bodies["other"]), where
+        assert {row["user_id"] for row in bodies["staff"]} >= {owner}, where
     else:
         raise AssertionError(f"unknown rule {rule!r}")

@@ -84,6 +84,43 @@ def test_admin_refuses_an_email_differing_only_in_case(admin_client, customer):
     assert b"already exists" in response.content
 
 
+def test_staff_who_are_not_superusers_see_no_permission_machinery(client, staff, customer):
+    client.force_login(staff)
+
+    response = client.get(reverse("admin:users_user_change", args=[customer.pk]))
+
+    form = response.context["adminform"].form
+    assert {"is_superuser", "groups", "user_permissions"}.isdisjoint(form.fields)
+    page = response.content.decode()
+    assert 'name="is_superuser"' not in page and 'name="groups"' not in page
+    assert 'name="user_permissions"' not in page
+    assert 'name="is_staff"' in page and 'name="is_active"' in page
+
+
+def test_a_superuser_still_sees_the_permission_machinery(admin_client, customer):
+    response = admin_client.get(reverse("admin:users_user_change", args=[customer.pk]))
+
+    assert {"is_superuser", "groups", "user_permissions"} <= set(
+        response.context["adminform"].form.fields
+    )
+
+
+def test_the_token_section_has_a_plain_name(admin_client):
+    page = admin_client.get("/admin/").content.decode()
+
+    assert 'class="section" title="Models in the API tokens application">API tokens</a>' in page
+    assert ">Knox<" not in page
+    assert admin_client.get("/admin/knox/").context["title"] == "API tokens administration"
+
+
+def test_view_site_leads_to_the_api_docs(admin_client):
+    response = admin_client.get("/admin/")
+
+    assert response.context["site_url"] == "/api/docs"
+    assert '<a href="/api/docs">View site</a>' in response.content.decode()
+    assert admin_client.get("/api/docs").status_code == 200
+
+
 def test_browser_staff_signs_in_and_finds_a_customer(browser_page, staff, make_user):
     make_user(email="zelda@example.com", first_name="Zelda")
     page = browser_page
@@ -114,6 +151,7 @@ def admin_urls(staff):
         "/admin/",
         "/admin/purchases/purchase/sales/",
         "/admin/purchases/purchase/sales/?period=all",
+        "/admin/purchases/purchase/export/",
         "/admin/products/product/backfill/",
         f"/admin/products/product/backfill/?run={run.pk}",
         "/admin/autocomplete/?app_label=purchases&model_name=purchase&field_name=user&term=a",

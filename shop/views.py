@@ -1,0 +1,42 @@
+"""The API's front door: `GET /` names every resource with its absolute URL."""
+
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers
+from rest_framework.response import Response
+from rest_framework.reverse import reverse
+from rest_framework.views import APIView
+
+from shop.permissions import Anyone
+
+# What the index lists: its name in the answer → the URL name it points to.
+ENTRIES = {
+    "users": "user-list",
+    "products": "product-list",
+    "purchases": "purchase-list",
+    "most_valuable_customer": "purchase-analytic-most-valuable-customer",
+    "most_popular_product": "purchase-analytic-most-popular-product",
+    "top_customers": "purchase-analytic-top-customers",
+    "top_products": "purchase-analytic-top-products",
+    "auth_token": "auth-token",
+    "docs": "docs",
+    "schema": "schema",
+    "admin": "admin:index",
+}
+
+IndexSerializer = inline_serializer("ApiIndex", {name: serializers.URLField() for name in ENTRIES})
+
+
+class ApiIndexView(APIView):
+    """The shop back office's API: each resource and page, by name, with its absolute URL.
+
+    Who may call each one is in the docs (`docs`); this index itself is public.
+    """
+
+    permission_classes = [Anyone]
+
+    def get_view_name(self):
+        return "Shop back office API"
+
+    @extend_schema(tags=["index"], responses={200: IndexSerializer})
+    def get(self, request):
+        return Response({name: reverse(url, request=request) for name, url in ENTRIES.items()})
