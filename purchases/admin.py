@@ -14,7 +14,6 @@ from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.utils import display_for_value
 from django.contrib.admin.views.main import ERROR_FLAG
 from django.core.exceptions import PermissionDenied
-from django.db import transaction
 from django.db.models import Count, F, Max, Min
 from django.forms.models import BaseInlineFormSet
 from django.http import HttpResponseRedirect
@@ -203,11 +202,6 @@ class PurchaseAdmin(MoneyColumns, StaffMayManage, admin.ModelAdmin):
 
     def delete_model(self, request, obj):
         services.delete_purchase(obj)
-
-    def delete_queryset(self, request, queryset):
-        with transaction.atomic():
-            for purchase in queryset:
-                services.delete_purchase(purchase)
 
     @admin.display(description="customer", ordering="customer_email")
     def customer(self, purchase):

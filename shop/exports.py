@@ -31,6 +31,8 @@ from django.utils.http import content_disposition_header
 from rest_framework.renderers import BaseRenderer
 from rest_framework.response import Response
 
+from shop.replica import streaming_reports_database
+
 # Rows read from the database at a time (a server-side cursor's fetch on PostgreSQL),
 # and written to the client at a time: memory stays flat whatever the row count.
 CHUNK_ROWS = 2000
@@ -162,7 +164,11 @@ def csv_chunks(headers, rows):
 
 
 def csv_response(queryset, columns, filename):
-    """A `text/csv` attachment of every row of `queryset` under `columns`, streamed."""
+    """A `text/csv` attachment of every row of `queryset` under `columns`, streamed.
+
+    An export is a report: it reads the replica when there is one (`shop.replica`).
+    """
+    queryset = queryset.using(streaming_reports_database())
     response = StreamingHttpResponse(
         csv_chunks(list(columns), export_rows(queryset, columns)),
         content_type="text/csv; charset=utf-8",

@@ -41,6 +41,20 @@ def reports_database():
     return REPLICA
 
 
+def streaming_reports_database():
+    """The alias for a report read after the view has returned (a streamed export): the
+    replica if it answers now, else the primary (a stream cannot start over elsewhere)."""
+    alias = reports_database()
+    if alias == PRIMARY:
+        return PRIMARY
+    try:
+        connections[alias].ensure_connection()
+    except (OperationalError, InterfaceError) as error:
+        _mark_down(error)
+        return PRIMARY
+    return alias
+
+
 def read_report(query):
     """Runs `query(alias)` on the reports' database; on the replica failing, on the primary.
 

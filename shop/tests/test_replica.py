@@ -71,3 +71,10 @@ def test_the_replica_connects_with_a_short_timeout(settings, replica_is_configur
     if not replica["ENGINE"].endswith("postgresql"):
         pytest.skip("the connect timeout is PostgreSQL's (SQLite has no server to wait for)")
     assert replica["OPTIONS"]["connect_timeout"] <= 2
+
+
+def test_a_csv_export_answers_when_the_replica_is_down(staff_client, unreachable_replica):
+    response = staff_client.get("/users?format=csv")
+
+    assert response.status_code == 200
+    assert b"staff@example.com" in b"".join(response.streaming_content)
