@@ -194,7 +194,7 @@ REST_FRAMEWORK = {
         "shop.authentication.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["shop.permissions.IsStaff"],
+    "DEFAULT_PERMISSION_CLASSES": ["shop.permissions.Staff"],
     "DEFAULT_FILTER_BACKENDS": [
         "shop.filters.OwnerScopeFilter",
         "django_filters.rest_framework.DjangoFilterBackend",

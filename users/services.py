@@ -146,3 +146,13 @@ def issue_token(user, *, request=None):
         # Inside the lock: its receiver (`update_last_login`) saves the user's row.
         user_logged_in.send(sender=User, request=request, user=current)
     return instance, token
+
+
+def revoke_tokens(user, *, only=None):
+    """Revokes `user`'s API tokens — `only` that one (signing out), or all (everywhere);
+    returns how many. A token revoked meanwhile counts for nothing, and is no error."""
+    tokens = AuthToken.objects.filter(user=user)
+    if only is not None:
+        tokens = tokens.filter(pk=only.pk)
+    revoked, _ = tokens.delete()
+    return revoked

@@ -94,8 +94,8 @@ class TokenView(APIView):
 
     @extend_schema(request=None, responses={200: RevokedSerializer})
     def delete(self, request):
-        request.auth.delete()
-        return Response({"detail": "Token revoked.", "revoked": 1}, status=status.HTTP_200_OK)
+        revoked = services.revoke_tokens(request.user, only=request.auth)
+        return Response({"detail": "Token revoked.", "revoked": revoked}, status=status.HTTP_200_OK)
 
 
 class TokenListView(APIView):
@@ -108,5 +108,5 @@ class TokenListView(APIView):
 
     @extend_schema(request=None, responses={200: RevokedSerializer})
     def delete(self, request):
-        revoked, _ = request.user.auth_token_set.all().delete()
+        revoked = services.revoke_tokens(request.user)
         return Response({"detail": "All tokens revoked.", "revoked": revoked})
