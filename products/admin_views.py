@@ -141,11 +141,7 @@ def backfill_view(model_admin):
         if posted and form.is_valid():
             try:
                 run = queue_backfill(
-                    form.cleaned_data["file"],
-                    origin=BackfillRun.Origin.ADMIN,
-                    user=request.user,
-                    dry_run=form.cleaned_data["dry_run"],
-                    strict=form.cleaned_data["strict"],
+                    origin=BackfillRun.Origin.ADMIN, user=request.user, **form.cleaned_data
                 )
             except BackfillFileError as error:
                 messages.error(

@@ -10,6 +10,13 @@ WRONG_CURRENT_PASSWORD = "Your current password is not correct."
 CURRENT_PASSWORD_NEEDED = "To change your own password, also send your current password."
 
 
+def password_field(**options):
+    """A password as typed: never trimmed, at most 128 characters, masked in forms."""
+    return serializers.CharField(
+        trim_whitespace=False, max_length=128, style={"input_type": "password"}, **options
+    )
+
+
 class UserSerializer(serializers.ModelSerializer):
     """`id`, names, `email`, `gender`, `date_joined`; `password` is write-only.
 
@@ -20,19 +27,10 @@ class UserSerializer(serializers.ModelSerializer):
     need not know the old one.
     """
 
-    password = serializers.CharField(
+    password = password_field(write_only=True, required=False)
+    current_password = password_field(
         write_only=True,
         required=False,
-        trim_whitespace=False,
-        max_length=128,
-        style={"input_type": "password"},
-    )
-    current_password = serializers.CharField(
-        write_only=True,
-        required=False,
-        trim_whitespace=False,
-        max_length=128,
-        style={"input_type": "password"},
         help_text="Your current password: required to change your own `password`.",
     )
 
@@ -81,9 +79,7 @@ class UserSerializer(serializers.ModelSerializer):
 
 class TokenRequestSerializer(serializers.Serializer):
     email = serializers.EmailField()
-    password = serializers.CharField(
-        trim_whitespace=False, max_length=128, style={"input_type": "password"}
-    )
+    password = password_field()
 
     def validate(self, attrs):
         user = authenticate(

@@ -25,8 +25,8 @@ def refuse_if_too_large(size):
         raise PayloadTooLarge(f"The file is larger than the upload limit of {limit:,} bytes.")
 
 
-def queue_backfill(upload, *, origin, user=None, dry_run=False, strict=False):
-    """Checks the upload's start, stores it, records a `queued` run and queues its job.
+def queue_backfill(file, *, origin, user=None, dry_run=False, strict=False):
+    """Checks an uploaded file's start, stores it, records a `queued` run and queues its job.
 
     Returns the run: `queued` (a worker will take it), or already ended when jobs
     run eagerly (no broker configured). A file whose start already shows it cannot
@@ -38,24 +38,24 @@ def queue_backfill(upload, *, origin, user=None, dry_run=False, strict=False):
     upload while another run holds the lock raises `BackfillLocked` (there is no
     queue to wait in).
     """
-    refuse_if_too_large(upload.size)
+    refuse_if_too_large(file.size)
     if jobs_run_eagerly() and lock_is_held():
         # No queue to wait in: the job would run (and wait) inside this request.
         raise BackfillLocked()
     fields = {
-        "source": f"upload: {upload.name}"[:500],
+        "source": f"upload: {file.name}"[:500],
         "origin": origin,
         "started_by": user if user is not None and user.is_authenticated else None,
         "dry_run": dry_run,
         "strict": strict,
     }
     try:
-        with ProductCsvReader(upload):
+        with ProductCsvReader(file):
             pass  # the header is read and checked
     except BackfillFileError as error:
         error.run = finish_run(start_run(**fields), status=Status.FAILED, error=str(error))
         raise
-    run = queue_run(upload=uploads.store(upload), **fields)
+    run = queue_run(upload=uploads.store(file), **fields)
     try:
         run_backfill_job.delay(run.pk)
     except BrokerUnreachable as error:

@@ -129,11 +129,7 @@ class BackfillView(GenericAPIView):
         serializer.is_valid(raise_exception=True)
         try:
             run = queue_backfill(
-                serializer.validated_data["file"],
-                origin=BackfillRun.Origin.API,
-                user=request.user,
-                dry_run=serializer.validated_data["dry_run"],
-                strict=serializer.validated_data["strict"],
+                origin=BackfillRun.Origin.API, user=request.user, **serializer.validated_data
             )
         except BackfillFileError as refused:
             return file_refused(refused)
