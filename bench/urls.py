@@ -3,20 +3,45 @@
 Never part of the product. The bench scripts point `ROOT_URLCONF` here, so that a
 baseline answers through the same middleware, authentication and JSON rendering
 as the endpoint it is compared with, and the difference measured is ours alone.
+
+- `bench/floor`, `bench/signed-in-floor`: fixed bodies, what serving any request costs;
+- `bench/sql/customers`, `bench/sql/products`: the rankings as hand-written SQL (on the
+  sales totals for all time, over the purchases for a window);
+- `bench/purchases-without-totals`: `POST /purchases` as the service did before the
+  sales totals (lock the customer, lock the product, insert), so that both rates are
+  measured in one run;
+- `bench/peer/products/{id}`: the product read as any DRF project serves it: a stock
+  `ModelViewSet` with DRF's own `TokenAuthentication` and `PageNumberPagination`.
 """
 
 from datetime import datetime
 
-from django.db import connection
+from django.db import connection, transaction
 from django.http import JsonResponse
 from django.urls import path
+from rest_framework import serializers, status, viewsets
+from rest_framework.authentication import TokenAuthentication
+from rest_framework.exceptions import ValidationError
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.permissions import IsAuthenticatedOrReadOnly
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from bench.analytics_sql import CUSTOMER_OBJECT_SQL, PRODUCT_OBJECT_SQL, WINDOW_SQL
+from bench.analytics_sql import (
+    CUSTOMER_OBJECT_SQL,
+    PRODUCT_OBJECT_SQL,
+    TOTALS_CUSTOMER_OBJECT_SQL,
+    TOTALS_PRODUCT_OBJECT_SQL,
+    WINDOW_SQL,
+)
+from products.models import Product
+from products.serializers import ProductSerializer
+from purchases.models import Purchase
+from purchases.serializers import PurchaseSerializer, PurchaseWriteSerializer
 from shop.permissions import Customer, Staff
 from shop.urls import handler400, handler403, handler404, handler500  # noqa: F401
 from shop.urls import urlpatterns as project_urlpatterns
+from users.models import User
 
 
 def floor(request):
@@ -38,21 +63,26 @@ class SignedInFloor(APIView):
 
 
 class HandWrittenRanking(APIView):
-    """A ranking endpoint as one would write it by hand: raw SQL, rows → dicts."""
+    """A ranking endpoint as one would write it by hand: raw SQL, rows → dicts.
+
+    All time it reads the sales totals (`all_time_sql`), for a window it aggregates the
+    window's purchases (`sql`), as the analytics do.
+    """
 
     permission_classes = [Staff]
     sql = None
+    all_time_sql = None
     money = ()
 
     def get(self, request):
         params = {"limit": int(request.query_params.get("limit", 1))}
-        window = ""
+        sql = self.all_time_sql
         if "since" in request.query_params:
-            window = WINDOW_SQL
+            sql = self.sql.format(window=WINDOW_SQL)
             params["since"] = datetime.fromisoformat(request.query_params["since"])
             params["until"] = datetime.fromisoformat(request.query_params["until"])
         with connection.cursor() as cursor:
-            cursor.execute(self.sql.format(window=window), params)
+            cursor.execute(sql, params)
             names = [column.name for column in cursor.description]
             rows = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
         for row in rows:
@@ -65,12 +95,64 @@ class HandWrittenRanking(APIView):
 
 class HandWrittenCustomers(HandWrittenRanking):
     sql = CUSTOMER_OBJECT_SQL
+    all_time_sql = TOTALS_CUSTOMER_OBJECT_SQL
     money = ("total_spent",)
 
 
 class HandWrittenProducts(HandWrittenRanking):
     sql = PRODUCT_OBJECT_SQL
+    all_time_sql = TOTALS_PRODUCT_OBJECT_SQL
     money = ("price",)
+
+
+class PurchaseWithoutTotals(APIView):
+    """`POST /purchases` as it was before the sales totals: today's rate, to compare with.
+
+    The same body, validation, permission, row locks and answer as `POST /purchases`;
+    only the totals are not written.
+    """
+
+    permission_classes = [Customer]
+
+    def post(self, request):
+        serializer = PurchaseWriteSerializer(data=request.data, context={"request": request})
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        with transaction.atomic():
+            users = User.objects.select_for_update(no_key=True).filter(pk=data["user_id"])
+            email = users.values_list("email", flat=True).first()
+            products = Product.objects.select_for_update().only("id", "sku", "name", "price")
+            product = products.filter(pk=data["product_id"]).first()
+            if email is None or product is None:
+                raise ValidationError("No such user or product.")
+            purchase = Purchase(
+                user_id=data["user_id"],
+                product=product,
+                quantity=data["quantity"],
+                unit_price=product.price,
+                customer_email=email,
+                product_sku=product.sku,
+                product_name=product.name,
+            )
+            purchase.save()
+        return Response(PurchaseSerializer(purchase).data, status=status.HTTP_201_CREATED)
+
+
+class PeerProductSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Product
+        fields = ProductSerializer.Meta.fields
+
+
+class PeerProductViewSet(viewsets.ModelViewSet):
+    """The product read of a plain DRF project: stock classes only, DRF's own token model."""
+
+    queryset = Product.objects.order_by("id")
+    serializer_class = PeerProductSerializer
+    authentication_classes = [TokenAuthentication]
+    permission_classes = [IsAuthenticatedOrReadOnly]
+    pagination_class = PageNumberPagination
+    filter_backends = []
 
 
 urlpatterns = [
@@ -78,5 +160,8 @@ urlpatterns = [
     path("bench/signed-in-floor", SignedInFloor.as_view()),
     path("bench/sql/customers", HandWrittenCustomers.as_view()),
     path("bench/sql/products", HandWrittenProducts.as_view()),
+    path("bench/purchases-without-totals", PurchaseWithoutTotals.as_view()),
+    path("bench/peer/products", PeerProductViewSet.as_view({"get": "list"})),
+    path("bench/peer/products/<int:pk>", PeerProductViewSet.as_view({"get": "retrieve"})),
     *project_urlpatterns,
 ]

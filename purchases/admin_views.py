@@ -24,6 +24,7 @@ from django.utils import timezone
 from purchases import analytics, charts
 from purchases.models import Purchase
 from shop.money import format_money
+from shop.replica import read_report
 
 TOP = 10  # customers and products shown
 PRESETS = [
@@ -194,7 +195,7 @@ def choose_timeline(first, last):
     return timeline
 
 
-def chart_days(period, today):
+def chart_days(period, today, using=None):
     """The first and last day the revenue chart covers; None when there were no sales.
 
     The period's own ends where it has them. An open start is the first sale's day; an
@@ -203,8 +204,10 @@ def chart_days(period, today):
     """
     if period.first and period.last:
         return period.first, period.last
-    extent = Purchase.objects.in_period(period.since, period.until).aggregate(
-        first=Min("created_at"), last=Max("created_at")
+    extent = (
+        Purchase.objects.using(using)
+        .in_period(period.since, period.until)
+        .aggregate(first=Min("created_at"), last=Max("created_at"))
     )
     if extent["first"] is None:
         return None
@@ -224,17 +227,19 @@ class Revenue:
     purchase_count: int = 0
 
 
-def revenue_over_time(period, today):
+def revenue_over_time(period, today, using=None):
     """The period's revenue per day, week, month or year: at most `MAX_BUCKETS` of them.
 
     The database groups the purchases, so the work follows the number of buckets with
     sales, never the number of days or purchases in the period.
     """
-    days = chart_days(period, today)
+    days = chart_days(period, today, using)
     if days is None:
         return Revenue()
     timeline = choose_timeline(*days)
-    rows = analytics.revenue_by_period(since=period.since, until=period.until, unit=timeline.unit)
+    rows = analytics.revenue_by_period(
+        since=period.since, until=period.until, unit=timeline.unit, using=using
+    )
     revenue = Revenue(timeline=timeline)
     per_bucket = defaultdict(Decimal)
     for row in rows:
@@ -347,9 +352,14 @@ def sales_view(model_admin):
             messages.error(request, f"{problem} Showing {period.label.lower()} instead.")
         window = {"since": period.since, "until": period.until}
 
-        customers = analytics.ranked_customers(**window, limit=TOP)
-        products = analytics.ranked_products(**window, limit=TOP)
-        revenue = revenue_over_time(period, today)
+        def figures(alias):  # a report: the replica when there is one (`shop.replica`)
+            return (
+                analytics.ranked_customers(**window, limit=TOP, using=alias),
+                analytics.ranked_products(**window, limit=TOP, using=alias),
+                revenue_over_time(period, today, alias),
+            )
+
+        customers, products, revenue = read_report(figures)
         revenue_title, revenue_chart_svg = revenue_chart(revenue)
         # The purchases behind the numbers, with the admin list's own date lookups.
         query = {}

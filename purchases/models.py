@@ -1,4 +1,9 @@
-"""Purchases: who bought what, how many, at which price (a financial record)."""
+"""Purchases: who bought what, how many, at which price (a financial record).
+
+Beside them, the sales totals (`CustomerSales`, `ProductSales`): what each customer
+and each product has sold, all time, kept by `purchases.services` in the same
+transaction as every purchase write and recomputed by `purchases.totals`.
+"""
 
 from django.conf import settings
 from django.core.validators import MinValueValidator
@@ -21,6 +26,15 @@ class PurchaseQuerySet(models.QuerySet):
     def newest_first(self):
         """The history order, served by `purchases_user_history_idx` for one customer."""
         return self.order_by("-created_at", "-id")
+
+
+class SalesQuerySet(models.QuerySet):
+    def with_purchases(self):
+        """Rows of customers or products with at least one purchase: the ones ranked.
+
+        The condition is the rank indexes' own, so that the planner can use them.
+        """
+        return self.filter(purchase_count__gt=0)
 
 
 class Purchase(ShopModel):
@@ -93,3 +107,79 @@ class Purchase(ShopModel):
     def total(self):
         """What the customer paid: never stored, so it cannot disagree with its factors."""
         return self.unit_price * self.quantity
+
+
+class CustomerSales(models.Model):
+    """What one customer has bought, all time: the all-time customer ranking reads this.
+
+    Changed only by signed increments applied in the transaction that writes the
+    purchase (`purchases.totals.apply_change`), and recomputed from the purchases by
+    `rebuild_sales_totals`. Money is in integer cents (`numeric(32, 0)` on PostgreSQL,
+    an integer on SQLite, which keeps decimals as floating point) so that sums stay
+    exact and ties break as they do over the purchases. Deleting the customer deletes
+    the row: their purchases keep no user and leave the ranking. A row that drops to
+    no purchase stays, at zero, out of the ranking (`with_purchases()`).
+    """
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        primary_key=True,
+        on_delete=models.CASCADE,
+        related_name="sales",
+    )
+    spent_cents = models.DecimalField(max_digits=32, decimal_places=0, default=0)
+    units = models.BigIntegerField(default=0)
+    purchase_count = models.BigIntegerField(default=0)
+
+    objects = SalesQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = "customer sales"
+        verbose_name_plural = "customer sales"
+        indexes = [
+            # The biggest spenders straight off the index: spend descending, ties to the
+            # lowest id, rows without purchases left out (they are not ranked).
+            models.Index(
+                fields=["-spent_cents", "user"],
+                condition=models.Q(purchase_count__gt=0),
+                name="purchases_customer_rank_idx",
+            ),
+        ]
+
+    def __str__(self):
+        return f"sales of customer {self.user_id}"
+
+
+class ProductSales(models.Model):
+    """What one product has sold, all time: the all-time product ranking reads this.
+
+    Kept like `CustomerSales`. Purchases of deleted customers still count here.
+    Deleting the product (possible only once it has no purchase) deletes the row.
+    """
+
+    product = models.OneToOneField(
+        "products.Product",
+        primary_key=True,
+        on_delete=models.CASCADE,
+        related_name="sales",
+    )
+    units_sold = models.BigIntegerField(default=0)
+    purchase_count = models.BigIntegerField(default=0)
+    revenue_cents = models.DecimalField(max_digits=32, decimal_places=0, default=0)
+
+    objects = SalesQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = "product sales"
+        verbose_name_plural = "product sales"
+        indexes = [
+            # The best sellers straight off the index: units descending, ties to the lowest id.
+            models.Index(
+                fields=["-units_sold", "product"],
+                condition=models.Q(purchase_count__gt=0),
+                name="purchases_product_rank_idx",
+            ),
+        ]
+
+    def __str__(self):
+        return f"sales of product {self.product_id}"

@@ -10,14 +10,24 @@ only here, on rows locked for the transaction that writes the purchase:
   deleted before the purchase commits (the foreign key would break at commit),
   while their other purchases still go in.
 
+Every write also changes the sales totals (`purchases.totals`) in the same
+transaction, after the purchase row: the customer's and the product's, as the
+purchase was and as it is. A correction or a deletion therefore locks, before the
+purchase, the row of the customer it belongs to (and of the one it moves to, in id
+order): deleting a customer locks their row first too, then removes their totals
+and detaches their purchases, so both take the same locks in the same order and
+never deadlock.
+
 A purchase deleted meanwhile is `Purchase.DoesNotExist` (the API's 404).
 `user` and `product` may be given as objects or as ids.
 """
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Q
 
 from products.models import Product
+from purchases import totals
 from purchases.models import Purchase
 from shop.services import locked
 from users.models import User
@@ -31,15 +41,20 @@ def _pk(value):
     return getattr(value, "pk", value)
 
 
-def _lock_parties(user=UNSET, product=UNSET):
+def _lock_parties(user=UNSET, product=UNSET, *, locked_emails=None):
     """Locks the customer's and the product's rows, if given: `(email, product)`.
 
-    A missing one is a `ValidationError` naming its field (both when both are missing).
+    `locked_emails` ({user id: email}) are customers already locked: `user` is looked
+    up there instead. A missing one is a `ValidationError` naming its field (both
+    when both are missing).
     """
     errors, email, locked_product = {}, None, None
     if user is not UNSET:
-        users = User.objects.select_for_update(no_key=True).filter(pk=_pk(user))
-        email = users.values_list("email", flat=True).first()
+        if locked_emails is None:
+            users = User.objects.select_for_update(no_key=True).filter(pk=_pk(user))
+            email = users.values_list("email", flat=True).first()
+        else:
+            email = locked_emails.get(_pk(user))
         if email is None:
             errors["user_id"] = [NO_SUCH_USER]
     if product is not UNSET:
@@ -59,6 +74,25 @@ def _price_at(purchase, product):
     purchase.product_name = product.name
 
 
+def _locked_purchase(pk, user=UNSET):
+    """The purchase `pk`, locked after its customer's row and `user`'s (when given).
+
+    Returns `(purchase, {user id: email})` of the customers locked. The customers'
+    rows are locked first, in id order (as `users.services.delete_user` locks them),
+    then the purchase; should the purchase have moved to another customer between
+    the two reads, that customer is locked too before going on.
+    """
+    while True:
+        wanted = Q(pk__in=Purchase.objects.filter(pk=pk).values("user_id"))
+        if user is not UNSET:
+            wanted |= Q(pk=_pk(user))
+        customers = User.objects.select_for_update(no_key=True).filter(wanted).order_by("pk")
+        emails = dict(customers.values_list("pk", "email"))
+        current = locked(Purchase, pk)
+        if current.user_id is None or current.user_id in emails:
+            return current, emails
+
+
 def create_purchase(*, user, product, quantity=1):
     """Records that `user` bought `quantity` of `product` at the product's current price."""
     with transaction.atomic():
@@ -66,6 +100,7 @@ def create_purchase(*, user, product, quantity=1):
         purchase = Purchase(quantity=quantity, user_id=_pk(user), customer_email=email)
         _price_at(purchase, locked_product)
         purchase.save()
+        totals.apply_change(after=totals.Line.of(purchase))
     return purchase
 
 
@@ -78,12 +113,13 @@ def update_purchase(purchase, *, user=UNSET, product=UNSET, quantity=UNSET):
     new email snapshot. Two corrections at once apply one after the other.
     """
     with transaction.atomic():
-        current = locked(Purchase, _pk(purchase))
+        current, emails = _locked_purchase(_pk(purchase), user)
         if user is not UNSET and _pk(user) == current.user_id:
             user = UNSET
         if product is not UNSET and _pk(product) == current.product_id:
             product = UNSET
-        email, locked_product = _lock_parties(user, product)
+        email, locked_product = _lock_parties(user, product, locked_emails=emails)
+        before = totals.Line.of(current)
         changed = []
         if user is not UNSET:
             current.user_id, current.customer_email = _pk(user), email
@@ -96,12 +132,15 @@ def update_purchase(purchase, *, user=UNSET, product=UNSET, quantity=UNSET):
             changed.append("quantity")
         if changed:
             current.save(update_fields=changed)
+            totals.apply_change(before, totals.Line.of(current))
     return current
 
 
 def delete_purchase(purchase):
     """Removes a purchase recorded by mistake (staff only); of two at once, one finds it gone."""
     with transaction.atomic():
-        current = locked(Purchase, _pk(purchase))
+        current, _ = _locked_purchase(_pk(purchase))
+        before = totals.Line.of(current)
         current.delete()
+        totals.apply_change(before=before)
     return current

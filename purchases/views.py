@@ -25,6 +25,7 @@ from purchases.serializers import (
 from shop.exports import Computed, CSVExportMixin
 from shop.idempotency import idempotent
 from shop.permissions import ByAction, Customer, Staff
+from shop.replica import read_report
 from shop.schema import error
 from shop.viewsets import ShopViewSet, integer_id
 from users.models import User
@@ -147,7 +148,8 @@ class PurchaseAnalyticsViewSet(viewsets.GenericViewSet):
     """Sales analytics for staff: who spends the most, what sells the most.
 
     Windows are half-open, `[since, until)`. A customer since deleted is left out
-    of the customer rankings; their purchases still count for the products.
+    of the customer rankings; their purchases still count for the products. These
+    are reports: they read the replica when there is one (`shop.replica`).
     """
 
     permission_classes = [Staff]
@@ -166,7 +168,10 @@ class PurchaseAnalyticsViewSet(viewsets.GenericViewSet):
     @action(detail=False, url_path="most_valuable_customer")
     def most_valuable_customer(self, request):
         """The customer who spent the most in the window (ties: lowest id); 404 if none."""
-        customer = analytics.most_valuable_customer(**self.window())
+        window = self.window()
+        customer = read_report(
+            lambda alias: analytics.most_valuable_customer(**window, using=alias)
+        )
         if customer is None:
             raise NotFound(EMPTY_WINDOW)
         return Response(CustomerSpendSerializer(customer).data)
@@ -178,7 +183,8 @@ class PurchaseAnalyticsViewSet(viewsets.GenericViewSet):
     @action(detail=False, url_path="most_popular_product")
     def most_popular_product(self, request):
         """The product with the most units sold in the window (ties: lowest id); 404 if none."""
-        product = analytics.most_popular_product(**self.window())
+        window = self.window()
+        product = read_report(lambda alias: analytics.most_popular_product(**window, using=alias))
         if product is None:
             raise NotFound(EMPTY_WINDOW)
         return Response(ProductSalesSerializer(product).data)
@@ -189,7 +195,8 @@ class PurchaseAnalyticsViewSet(viewsets.GenericViewSet):
     @action(detail=False, url_path="top_customers")
     def top_customers(self, request):
         """The `limit` biggest spenders of the window, first to last; an empty array if none."""
-        customers = analytics.ranked_customers(**self.window(TopWindowSerializer))
+        window = self.window(TopWindowSerializer)
+        customers = read_report(lambda alias: analytics.ranked_customers(**window, using=alias))
         return Response(CustomerSpendSerializer(customers, many=True).data)
 
     @extend_schema(
@@ -198,5 +205,6 @@ class PurchaseAnalyticsViewSet(viewsets.GenericViewSet):
     @action(detail=False, url_path="top_products")
     def top_products(self, request):
         """The `limit` best-selling products of the window; an empty array if none."""
-        products = analytics.ranked_products(**self.window(TopWindowSerializer))
+        window = self.window(TopWindowSerializer)
+        products = read_report(lambda alias: analytics.ranked_products(**window, using=alias))
         return Response(ProductSalesSerializer(products, many=True).data)

@@ -1,17 +1,24 @@
-"""SPEC 4.4: the analytics querysets and endpoints, against expectations computed in Python."""
+"""SPEC 4.4: the analytics querysets and endpoints, against expectations computed in Python.
+
+All-time answers come from the sales totals (`purchases.totals`), windowed ones from
+aggregates over the purchases: both are held to the same Python model.
+"""
 
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from products import services as product_services
 from products.models import Product
-from purchases import analytics
+from purchases import analytics, services, totals
 from purchases.models import Purchase
+from users import services as user_services
 from users.models import User
 
 pytestmark = pytest.mark.django_db
@@ -88,6 +95,7 @@ def test_rankings_match_python(rows, window, db):
                 )
                 for c, p, q, cents, day in rows
             )
+            totals.rebuild()  # the rows were loaded around the service, as a bulk load is
             users[4].delete()  # their purchases stay, without a user
             users[4] = None
             since, until = (None if d is None else T0 + timedelta(days=d) for d in window)
@@ -288,3 +296,154 @@ def test_totals_past_64_bit_cents_do_not_overflow(staff_client, make_user, make_
     best = staff_client.get(MVC).json()
     assert best["id"] == whale.pk
     assert abs(Decimal(best["total_spent"]) - Decimal("99999999999900000.00")) <= 1
+
+
+# --- Property: all-time answers (the totals) agree with Python after any writes --------
+
+CUSTOMERS, PRODUCTS = 4, 3
+EVER = {"since": datetime(1900, 1, 1, tzinfo=UTC), "until": datetime(9000, 1, 1, tzinfo=UTC)}
+
+writes = st.lists(
+    st.one_of(
+        # (kind, customer, product, quantity)
+        st.tuples(
+            st.just("create"),
+            st.integers(0, CUSTOMERS - 1),
+            st.integers(0, PRODUCTS - 1),
+            st.integers(1, 5),
+        ),
+        # (kind, which purchase: an index into those alive, modulo, and the new value)
+        st.tuples(st.just("quantity"), st.integers(0, 50), st.integers(1, 5)),
+        st.tuples(st.just("product"), st.integers(0, 50), st.integers(0, PRODUCTS - 1)),
+        st.tuples(st.just("customer"), st.integers(0, 50), st.integers(0, CUSTOMERS - 1)),
+        st.tuples(st.just("delete"), st.integers(0, 50)),
+        # (kind, product, new price in cents: small, so that ties happen; 0 is a price too)
+        st.tuples(st.just("reprice"), st.integers(0, PRODUCTS - 1), st.integers(0, 400)),
+        st.tuples(st.just("delete customer"), st.integers(0, CUSTOMERS - 1)),
+    ),
+    max_size=30,
+)
+
+
+def run_writes(steps, users, products):
+    """Applies `steps` through the services; returns the Python model of what remains.
+
+    The model: {purchase id: [customer index or None, product index, quantity, cents]}.
+    """
+    model, prices = {}, [100] * PRODUCTS
+    alive = [True] * CUSTOMERS
+
+    def nth(index):
+        return sorted(model)[index % len(model)] if model else None
+
+    for step in steps:
+        kind = step[0]
+        if kind == "create":
+            _, customer, product, quantity = step
+            if not alive[customer]:
+                with pytest.raises(ValidationError), transaction.atomic():
+                    services.create_purchase(
+                        user=users[customer], product=products[product], quantity=quantity
+                    )
+                continue
+            made = services.create_purchase(
+                user=users[customer], product=products[product], quantity=quantity
+            )
+            model[made.pk] = [customer, product, quantity, prices[product]]
+        elif kind == "reprice":
+            _, product, cents = step
+            product_services.update_product(products[product], price=Decimal(cents) / 100)
+            prices[product] = cents
+        elif kind == "delete customer":
+            customer = step[1]
+            if alive[customer]:
+                user_services.delete_user(users[customer])
+                alive[customer] = False
+                for line in model.values():
+                    if line[0] == customer:
+                        line[0] = None
+        elif (pk := nth(step[1])) is not None:
+            line = model[pk]
+            if kind == "quantity":
+                services.update_purchase(pk, quantity=step[2])
+                line[2] = step[2]
+            elif kind == "product":
+                services.update_purchase(pk, product=products[step[2]])
+                if step[2] != line[1]:  # the same product again changes nothing
+                    line[1], line[3] = step[2], prices[step[2]]
+            elif kind == "customer" and not alive[step[2]]:
+                with pytest.raises(ValidationError), transaction.atomic():
+                    services.update_purchase(pk, user=users[step[2]])
+            elif kind == "customer":
+                services.update_purchase(pk, user=users[step[2]])
+                line[0] = step[2]
+            elif kind == "delete":
+                services.delete_purchase(pk)
+                del model[pk]
+    return model
+
+
+def expected_all_time(model, users, products):
+    spent, bought, units, sold = defaultdict(int), defaultdict(int), defaultdict(int), {}
+    for customer, product, quantity, cents in model.values():
+        if customer is not None:
+            spent[users[customer].pk] += quantity * cents
+            bought[users[customer].pk] += 1
+        pk = products[product].pk
+        units[pk] += quantity
+        sold[pk] = sold.get(pk, 0) + 1
+    return (
+        [
+            (pk, Decimal(spent[pk]) / 100, bought[pk])
+            for pk in sorted(spent, key=lambda pk: (-spent[pk], pk))
+        ],
+        [(pk, units[pk], sold[pk]) for pk in sorted(units, key=lambda pk: (-units[pk], pk))],
+    )
+
+
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(steps=writes)
+def test_all_time_rankings_match_python_after_any_writes(steps, db):
+    with transaction.atomic():
+        sid = transaction.savepoint()
+        try:
+            users = [
+                User.objects.create_user(email=f"w{i}@example.com", first_name="W", last_name="W")
+                for i in range(CUSTOMERS)
+            ]
+            products = [
+                Product.objects.create(sku=f"W-{i}", name="W", price=Decimal("1.00"))
+                for i in range(PRODUCTS)
+            ]
+            model = run_writes(steps, users, products)
+            customers, top = expected_all_time(model, users, products)
+
+            got_customers = [
+                (r["user_id"], r["total_spent"], r["purchase_count"])
+                for r in analytics.top_customers(limit=100)
+            ]
+            got_products = [
+                (r["product_id"], r["units_sold"], r["purchase_count"])
+                for r in analytics.top_products(limit=100)
+            ]
+            assert got_customers == customers
+            assert got_products == top
+            # The same rows, values and types as the aggregate over the purchases gives.
+            assert list(analytics.top_customers(limit=100)) == list(
+                analytics.top_customers(**EVER, limit=100)
+            )
+            assert list(analytics.top_products(limit=100)) == list(
+                analytics.top_products(**EVER, limit=100)
+            )
+            mvc, mpp = analytics.most_valuable_customer(), analytics.most_popular_product()
+            assert (mvc.pk if mvc else None) == (customers[0][0] if customers else None)
+            assert (mpp.pk if mpp else None) == (top[0][0] if top else None)
+            ranked = analytics.ranked_customers(limit=100)
+            assert [(u.pk, u.total_spent, u.purchase_count) for u in ranked] == customers
+            assert totals.drift() == []
+        finally:
+            transaction.savepoint_rollback(sid)

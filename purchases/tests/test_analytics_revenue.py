@@ -1,4 +1,4 @@
-"""`analytics.revenue_by_day`: an ORM aggregate, checked against a plain Python computation."""
+"""`analytics.revenue_by_period` by day: an ORM aggregate, checked against a Python computation."""
 
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
@@ -45,7 +45,7 @@ def expected(data, since, until):
     max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(data=rows, window=windows)
-def test_revenue_by_day_matches_python(data, window):
+def test_daily_revenue_matches_python(data, window):
     with transaction.atomic():
         users = [
             User.objects.create_user(f"r{i}@example.com", first_name=f"R{i}") for i in range(2)
@@ -68,42 +68,42 @@ def test_revenue_by_day_matches_python(data, window):
         until = None if window[1] is None else T0 + timedelta(hours=window[1])
 
         got = [
-            (row["day"], row["revenue"], row["purchase_count"])
-            for row in analytics.revenue_by_day(since=since, until=until)
+            (row["bucket"], row["revenue"], row["purchase_count"])
+            for row in analytics.revenue_by_period(since=since, until=until)
         ]
 
         assert got == expected(data, since, until)
         transaction.set_rollback(True)
 
 
-def test_revenue_by_day_counts_the_price_paid_not_todays(make_user, product, buy):
+def test_daily_revenue_counts_the_price_paid_not_todays(make_user, product, buy):
     customer = make_user()
     buy(customer, product, quantity=2, at=T0)
     product.price = Decimal("99.00")
     product.save()
     buy(customer, product, quantity=1, at=T0 + timedelta(days=1))
 
-    rows = list(analytics.revenue_by_day())
+    rows = list(analytics.revenue_by_period())
 
-    assert [(row["day"], row["revenue"]) for row in rows] == [
+    assert [(row["bucket"], row["revenue"]) for row in rows] == [
         (T0.date(), Decimal("25.00")),
         ((T0 + timedelta(days=1)).date(), Decimal("99.00")),
     ]
 
 
-def test_revenue_by_day_uses_the_shop_time_zone(settings, make_user, product, buy):
+def test_daily_revenue_uses_the_shop_time_zone(settings, make_user, product, buy):
     settings.TIME_ZONE = "America/New_York"
     # 02:00 UTC on 2 March is still 1 March in New York.
     buy(make_user(), product, at=datetime(2024, 3, 2, 2, 0, tzinfo=UTC))
 
-    (row,) = analytics.revenue_by_day()
+    (row,) = analytics.revenue_by_period()
 
-    assert row["day"].isoformat() == "2024-03-01"
+    assert row["bucket"].isoformat() == "2024-03-01"
 
 
-def test_revenue_by_day_is_one_query(make_user, product, buy, django_assert_num_queries):
+def test_daily_revenue_is_one_query(make_user, product, buy, django_assert_num_queries):
     for day in range(5):
         buy(make_user(), product, at=T0 + timedelta(days=day))
 
     with django_assert_num_queries(1):
-        assert len(list(analytics.revenue_by_day())) == 5
+        assert len(list(analytics.revenue_by_period())) == 5

@@ -1,0 +1,85 @@
+"""`python manage.py rebuild_sales_totals [--check]`: the sales totals from the purchases."""
+
+import time
+from decimal import Decimal
+
+from django.core.management.base import BaseCommand, CommandError
+from django.db import DEFAULT_DB_ALIAS
+
+from purchases import totals
+
+SHOWN = 10  # drifting rows listed; the rest are counted
+LABELS = {
+    "spent_cents": "spent",
+    "revenue_cents": "revenue",
+    "units": "units",
+    "units_sold": "units",
+    "purchase_count": "purchases",
+}
+
+
+def describe(figures, values):
+    if values is None:
+        return "no row"
+    shown = []
+    for name, value in zip(figures, values, strict=True):
+        if name.endswith("_cents"):
+            value = f"{Decimal(value).scaleb(-2):.2f}"
+        shown.append(f"{LABELS[name]} {value}")
+    return ", ".join(shown)
+
+
+class Command(BaseCommand):
+    help = (
+        "Recomputes the sales totals (per customer and per product, all time) from the "
+        "purchases: run it after writing purchases around the application (a bulk load of "
+        "historical orders, a restored backup, a manual SQL fix). Purchase writes wait while "
+        "it runs; reads go on. With --check, only compares them with the purchases and "
+        "lists the rows that drift; exit status 1 if any does."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--check", action="store_true", help="report drift, write nothing; exit 1 on drift"
+        )
+        parser.add_argument(
+            "--database", default=DEFAULT_DB_ALIAS, help="the database alias (default: default)"
+        )
+
+    def handle(self, *args, check, database, **options):
+        if check:
+            return self.verify(database)
+        rebuilt = totals.rebuild(using=database)
+        self.stdout.write(
+            f"Rebuilt the sales totals from {rebuilt.purchases:,} purchases in"
+            f" {rebuilt.seconds:.2f} s: {rebuilt.customers:,} customers,"
+            f" {rebuilt.products:,} products."
+        )
+
+    def verify(self, database):
+        started = time.perf_counter()
+        drifting = totals.drift(using=database)
+        elapsed = time.perf_counter() - started
+        if not drifting:
+            self.stdout.write(
+                f"Checked the sales totals against the purchases in {elapsed:.2f} s: no drift."
+            )
+            return
+        for row in drifting[:SHOWN]:
+            self.stdout.write(
+                f"{row.kind} {row.pk}: stored {describe(row.figures, row.stored)};"
+                f" from the purchases {describe(row.figures, row.computed)}"
+            )
+        if len(drifting) > SHOWN:
+            self.stdout.write(f"... and {len(drifting) - SHOWN:,} more")
+        customers = sum(row.kind == "customer" for row in drifting)
+        products = len(drifting) - customers
+        self.stdout.write(
+            f"Checked the sales totals against the purchases in {elapsed:.2f} s:"
+            f" {customers:,} customer and {products:,} product rows drift."
+        )
+        raise CommandError(
+            f"the sales totals drift from the purchases ({customers:,} customer and"
+            f" {products:,} product rows); `manage.py rebuild_sales_totals` recomputes them",
+            returncode=1,
+        )

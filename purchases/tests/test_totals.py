@@ -1,0 +1,549 @@
+"""The sales totals: kept by every purchase write, rebuilt and checked from the purchases."""
+
+import os
+import subprocess
+import sys
+import threading
+import time
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.db import IntegrityError, connection, transaction
+from django.db.migrations.executor import MigrationExecutor
+from django.db.models import Count, F, Sum
+
+from products import services as product_services
+from purchases import analytics, services, totals
+from purchases.models import CustomerSales, ProductSales, Purchase
+from users import services as user_services
+from users.models import User
+
+pytestmark = pytest.mark.django_db
+
+MVC = "/purchases/analytic/most_valuable_customer"
+MPP = "/purchases/analytic/most_popular_product"
+TOP_CUSTOMERS = "/purchases/analytic/top_customers"
+TOP_PRODUCTS = "/purchases/analytic/top_products"
+EVER = {"since": datetime(1900, 1, 1, tzinfo=UTC), "until": datetime(9000, 1, 1, tzinfo=UTC)}
+
+
+def customer_figures():
+    """{user id: (spent, units, purchases)} from the totals, rows of zeros left out."""
+    return {
+        row.user_id: (row.spent_cents / 100, row.units, row.purchase_count)
+        for row in CustomerSales.objects.with_purchases()
+    }
+
+
+def product_figures():
+    """{product id: (units, purchases, revenue)} from the totals, rows of zeros left out."""
+    return {
+        row.product_id: (row.units_sold, row.purchase_count, row.revenue_cents / 100)
+        for row in ProductSales.objects.with_purchases()
+    }
+
+
+def aggregated_customers():
+    rows = (
+        Purchase.objects.exclude(user=None)
+        .values("user_id")
+        .annotate(
+            spent=Sum(F("quantity") * F("unit_price")), units=Sum("quantity"), count=Count("*")
+        )
+        .order_by()
+    )
+    return {r["user_id"]: (r["spent"], r["units"], r["count"]) for r in rows}
+
+
+def aggregated_products():
+    rows = (
+        Purchase.objects.values("product_id")
+        .annotate(
+            units=Sum("quantity"), count=Count("*"), paid=Sum(F("quantity") * F("unit_price"))
+        )
+        .order_by()
+    )
+    return {r["product_id"]: (r["units"], r["count"], r["paid"]) for r in rows}
+
+
+def assert_totals_match_purchases():
+    assert customer_figures() == aggregated_customers()
+    assert product_figures() == aggregated_products()
+    assert totals.drift() == []
+
+
+# --- Every write keeps them ------------------------------------------------------------
+
+
+def test_a_new_purchase_counts_for_its_customer_and_its_product(customer, product):
+    services.create_purchase(user=customer, product=product, quantity=3)  # 3 x 12.50
+
+    assert customer_figures() == {customer.pk: (Decimal("37.5"), 3, 1)}
+    assert product_figures() == {product.pk: (3, 1, Decimal("37.5"))}
+    assert_totals_match_purchases()
+
+
+def test_a_quantity_change_moves_the_totals_by_the_difference(customer, product):
+    purchase = services.create_purchase(user=customer, product=product, quantity=3)
+    services.create_purchase(user=customer, product=product, quantity=1)
+
+    services.update_purchase(purchase, quantity=1)
+
+    assert customer_figures() == {customer.pk: (Decimal("25"), 2, 2)}
+    assert product_figures() == {product.pk: (2, 2, Decimal("25"))}
+    assert_totals_match_purchases()
+
+
+def test_a_product_change_moves_units_and_reprices_the_customers_spend(
+    customer, product, other_product
+):
+    purchase = services.create_purchase(user=customer, product=product, quantity=2)
+
+    services.update_purchase(purchase, product=other_product)  # 2 x 3.99 now
+
+    assert customer_figures() == {customer.pk: (Decimal("7.98"), 2, 1)}
+    assert product_figures() == {other_product.pk: (2, 1, Decimal("7.98"))}
+    assert ProductSales.objects.get(pk=product.pk).purchase_count == 0  # kept, unranked
+    assert_totals_match_purchases()
+
+
+def test_a_customer_change_moves_the_purchase_between_their_totals(
+    customer, other_customer, product
+):
+    purchase = services.create_purchase(user=customer, product=product, quantity=2)
+
+    services.update_purchase(purchase, user=other_customer, quantity=4)
+
+    assert customer_figures() == {other_customer.pk: (Decimal("50"), 4, 1)}
+    assert product_figures() == {product.pk: (4, 1, Decimal("50"))}
+    assert_totals_match_purchases()
+
+
+def test_a_correction_that_changes_nothing_leaves_the_totals_alone(customer, product):
+    purchase = services.create_purchase(user=customer, product=product, quantity=2)
+
+    services.update_purchase(purchase, user=customer, product=product, quantity=2)
+
+    assert customer_figures() == {customer.pk: (Decimal("25"), 2, 1)}
+    assert_totals_match_purchases()
+
+
+def test_a_deleted_purchase_leaves_the_totals_and_the_rankings(customer, product):
+    purchase = services.create_purchase(user=customer, product=product)
+
+    services.delete_purchase(purchase)
+
+    assert customer_figures() == {} and product_figures() == {}
+    assert analytics.most_valuable_customer() is None
+    assert analytics.most_popular_product() is None
+    assert list(analytics.top_customers(limit=10)) == []
+    assert_totals_match_purchases()
+
+
+def test_deleting_a_customer_deletes_their_totals_but_their_purchases_still_count_for_products(
+    customer, other_customer, product
+):
+    services.create_purchase(user=customer, product=product, quantity=5)
+    services.create_purchase(user=other_customer, product=product, quantity=1)
+
+    user_services.delete_user(customer)
+
+    assert not CustomerSales.objects.filter(pk=customer.pk).exists()
+    assert customer_figures() == {other_customer.pk: (Decimal("12.5"), 1, 1)}
+    assert product_figures() == {product.pk: (6, 2, Decimal("75"))}
+    assert analytics.most_valuable_customer().pk == other_customer.pk
+    assert_totals_match_purchases()
+
+
+def test_deleting_a_customer_outside_the_service_deletes_their_totals_too(customer, product):
+    services.create_purchase(user=customer, product=product)
+
+    customer.delete()  # Django's collector: the admin's bulk delete, a shell
+
+    assert CustomerSales.objects.count() == 0
+    assert_totals_match_purchases()
+
+
+def test_a_deleted_customers_purchase_moved_to_customers_counts_for_each_in_turn(
+    make_user, product
+):
+    gone, first, second = make_user(), make_user(), make_user()
+    purchase = services.create_purchase(user=gone, product=product, quantity=2)
+    user_services.delete_user(gone)
+    assert customer_figures() == {}
+
+    services.update_purchase(purchase, user=first)
+    assert customer_figures() == {first.pk: (Decimal("25"), 2, 1)}
+    assert_totals_match_purchases()
+
+    services.update_purchase(purchase, user=second)
+    assert customer_figures() == {second.pk: (Decimal("25"), 2, 1)}
+    assert_totals_match_purchases()
+
+    services.update_purchase(purchase, user=first)
+    assert customer_figures() == {first.pk: (Decimal("25"), 2, 1)}
+    assert product_figures() == {product.pk: (2, 1, Decimal("25"))}
+    assert_totals_match_purchases()
+
+
+def test_a_deleted_customers_purchase_counts_for_its_product_when_changed_or_deleted(
+    customer, product, other_product
+):
+    purchase = services.create_purchase(user=customer, product=product, quantity=2)
+    user_services.delete_user(customer)
+
+    services.update_purchase(purchase, quantity=3, product=other_product)
+    assert product_figures() == {other_product.pk: (3, 1, Decimal("11.97"))}
+    assert_totals_match_purchases()
+
+    services.delete_purchase(purchase)
+    assert product_figures() == {}
+    assert_totals_match_purchases()
+
+
+def test_a_quantity_below_one_is_refused_and_the_totals_do_not_move(customer, product):
+    purchase = services.create_purchase(user=customer, product=product, quantity=2)
+
+    with pytest.raises(IntegrityError), transaction.atomic():
+        services.update_purchase(purchase, quantity=0)
+
+    assert customer_figures() == {customer.pk: (Decimal("25"), 2, 1)}
+    assert_totals_match_purchases()
+
+
+def test_a_later_price_change_does_not_touch_the_totals(customer, product):
+    services.create_purchase(user=customer, product=product, quantity=2)
+
+    product_services.update_product(product, price=Decimal("99.00"))
+    services.create_purchase(user=customer, product=product, quantity=1)
+
+    assert customer_figures() == {customer.pk: (Decimal("124"), 3, 2)}
+    assert product_figures() == {product.pk: (3, 2, Decimal("124"))}
+    assert_totals_match_purchases()
+
+
+def test_a_product_without_purchases_can_still_be_deleted_with_its_totals(customer, product):
+    purchase = services.create_purchase(user=customer, product=product)
+    services.delete_purchase(purchase)
+
+    product_services.delete_product(product)
+
+    assert not ProductSales.objects.exists()
+
+
+def waiting_on_a_lock(timeout=10):
+    """Waits until another connection of this database waits for a row lock."""
+    deadline = time.monotonic() + timeout
+    with connection.cursor() as cursor:
+        while time.monotonic() < deadline:
+            # Inside a transaction PostgreSQL keeps showing its first view of the activity.
+            cursor.execute("SELECT pg_stat_clear_snapshot()")
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            )
+            if cursor.fetchone()[0]:
+                return True
+            time.sleep(0.02)
+    return False
+
+
+@pytest.mark.django_db(transaction=True)
+def test_correcting_a_purchase_while_its_customer_is_deleted_waits_instead_of_deadlocking(
+    postgres_only, customer, product
+):
+    """The deletion locks the customer, removes their totals, then detaches their purchases.
+
+    A correction of one of those purchases locks the customer before the purchase: it
+    waits for the deletion, then finds the purchase detached. (Locking the purchase
+    first, it would wait for the deleted totals row while the deletion waited for the
+    purchase: a deadlock, one of the two failing.)
+    """
+    purchase = services.create_purchase(user=customer, product=product, quantity=2)
+    outcome = {}
+
+    def correct():
+        try:
+            outcome["purchase"] = services.update_purchase(purchase.pk, quantity=3)
+        except Exception as error:  # reported below, in the test's thread
+            outcome["error"] = error
+        finally:
+            connection.close()
+
+    with transaction.atomic():
+        # The deletion under way: the customer's row locked, their totals deleted.
+        User.objects.select_for_update().filter(pk=customer.pk).get()
+        CustomerSales.objects.filter(pk=customer.pk).delete()
+        corrector = threading.Thread(target=correct)
+        corrector.start()
+        assert waiting_on_a_lock(), outcome
+        user_services.delete_user(customer)  # detaches the purchase, deletes the customer
+    corrector.join(timeout=30)
+
+    assert "error" not in outcome, outcome
+    corrected = outcome["purchase"]
+    assert (corrected.user_id, corrected.quantity) == (None, 3)
+    assert customer_figures() == {}
+    assert product_figures() == {product.pk: (3, 1, Decimal("37.5"))}
+    assert_totals_match_purchases()
+
+
+# --- All-time answers read the totals, and equal the aggregate --------------------------
+
+
+@pytest.fixture
+def sales(make_user, make_product):
+    """Ties included: two customers spend 20.00 each, two products sell 4 units each."""
+    ann, ben, cat = make_user(), make_user(), make_user()
+    pen, ink, pad = make_product(price="2.00"), make_product(price="5.00"), make_product("2.50")
+    services.create_purchase(user=ben, product=pen, quantity=4)  # ben 8.00
+    services.create_purchase(user=ben, product=pad, quantity=4)  # ben 10.00
+    services.create_purchase(user=ann, product=ink, quantity=4)  # ann 20.00
+    services.create_purchase(user=ben, product=pen, quantity=1)  # ben 20.00 (a tie)
+    services.create_purchase(user=cat, product=ink, quantity=1)
+    return {"ann": ann, "ben": ben, "cat": cat}
+
+
+@pytest.mark.parametrize("path", [MVC, MPP, TOP_CUSTOMERS, TOP_PRODUCTS])
+def test_all_time_answers_equal_the_aggregate_over_the_purchases(staff_client, sales, path):
+    all_time = staff_client.get(path)
+    windowed = staff_client.get(path, {"since": "1900-01-01", "until": "9000-01-01"})
+
+    assert all_time.status_code == windowed.status_code == 200
+    assert all_time.json() == windowed.json()
+
+
+def test_all_time_rows_have_the_windowed_rows_shape_and_values(sales):
+    for ranking in (analytics.top_customers, analytics.top_products):
+        assert list(ranking(limit=100)) == list(ranking(**EVER, limit=100))
+
+
+def test_all_time_ties_break_by_the_lowest_id(staff_client, sales):
+    assert staff_client.get(MVC).json()["id"] == min(sales["ann"].pk, sales["ben"].pk)
+    top = staff_client.get(TOP_CUSTOMERS).json()
+    assert [c["total_spent"] for c in top] == ["20.00", "20.00", "5.00"]
+
+
+@pytest.mark.parametrize("path", [MVC, MPP])
+def test_all_time_endpoints_make_one_query_after_the_token_and_read_no_purchase(
+    staff_client, sales, path, django_assert_num_queries
+):
+    with django_assert_num_queries(2) as queries:
+        response = staff_client.get(path)
+
+    assert response.status_code == 200
+    sql = [query["sql"] for query in queries.captured_queries]
+    assert not any("purchases_purchase" in statement for statement in sql), sql
+    assert "sales" in sql[-1]  # the ranking, with its object joined
+
+
+@pytest.mark.parametrize("path", [TOP_CUSTOMERS, TOP_PRODUCTS])
+def test_all_time_top_lists_make_one_query_whatever_the_limit(
+    staff_client, sales, path, django_assert_num_queries
+):
+    with django_assert_num_queries(2):
+        assert len(staff_client.get(path, {"limit": 100}).json()) == 3
+
+
+@pytest.mark.parametrize("path", [MVC, MPP])
+def test_all_time_is_404_when_every_purchase_was_deleted(staff_client, customer, product, path):
+    services.delete_purchase(services.create_purchase(user=customer, product=product))
+
+    response = staff_client.get(path)
+    assert (response.status_code, response.json()) == (
+        404,
+        {"detail": "No purchases in this window."},
+    )
+
+
+def test_all_time_totals_past_64_bit_cents_stay_exact_on_postgresql(
+    postgres_only, make_user, make_product
+):
+    whale = make_user()
+    dearest = make_product(price="9999999999.99")
+    for _ in range(10):
+        services.create_purchase(user=whale, product=dearest, quantity=1_000_000)
+
+    (row,) = analytics.top_customers()
+    assert row["total_spent"] == Decimal("99999999999900000.00")
+    assert_totals_match_purchases()
+
+
+# --- Rebuild and check -------------------------------------------------------------------
+
+
+def drift_by_raw_sql(user, product):
+    """Totals that disagree with the purchases, as a manual SQL fix or a bulk load leaves them."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE purchases_customersales SET spent_cents = spent_cents + 100 WHERE user_id = %s",
+            [user.pk],
+        )
+        cursor.execute(
+            "UPDATE purchases_purchase SET quantity = quantity + 1 WHERE product_id = %s",
+            [product.pk],
+        )
+
+
+def test_rebuild_fixes_drift_made_by_raw_sql(customer, product, other_product):
+    services.create_purchase(user=customer, product=product, quantity=2)
+    services.create_purchase(user=customer, product=other_product)
+    drift_by_raw_sql(customer, product)
+    assert totals.drift() != []
+
+    rebuilt = totals.rebuild()
+
+    assert (rebuilt.customers, rebuilt.products, rebuilt.purchases) == (1, 2, 2)
+    assert_totals_match_purchases()
+    assert customer_figures() == {customer.pk: (Decimal("41.49"), 4, 2)}
+
+
+def test_rebuild_after_a_bulk_load_gives_what_the_aggregate_gives(make_user, product):
+    customers = [make_user() for _ in range(3)]
+    Purchase.objects.bulk_create(
+        Purchase(
+            user=customers[n % 3],
+            product=product,
+            quantity=1 + n % 4,
+            unit_price=Decimal(f"{n}.25"),
+            customer_email="x@example.com",
+            product_sku=product.sku,
+            product_name=product.name,
+        )
+        for n in range(20)
+    )
+    assert analytics.most_valuable_customer() is None  # loaded around the service
+
+    totals.rebuild()
+
+    assert list(analytics.top_customers(limit=10)) == list(
+        analytics.top_customers(**EVER, limit=10)
+    )
+    assert list(analytics.top_products(limit=10)) == list(analytics.top_products(**EVER, limit=10))
+    assert_totals_match_purchases()
+
+
+def test_rebuild_drops_rows_of_zeros_and_customers_without_purchases(customer, product):
+    services.delete_purchase(services.create_purchase(user=customer, product=product))
+    assert CustomerSales.objects.count() == ProductSales.objects.count() == 1
+
+    totals.rebuild()
+
+    assert CustomerSales.objects.count() == ProductSales.objects.count() == 0
+
+
+def test_check_says_no_drift_and_exits_normally_when_the_totals_agree(customer, product, capsys):
+    services.create_purchase(user=customer, product=product)
+
+    call_command("rebuild_sales_totals", "--check")
+
+    assert "no drift" in capsys.readouterr().out
+
+
+def test_check_lists_the_drifting_rows_and_exits_1_without_writing(
+    customer, other_customer, product, capsys
+):
+    services.create_purchase(user=customer, product=product, quantity=2)
+    services.create_purchase(user=other_customer, product=product)
+    drift_by_raw_sql(customer, product)
+    stored = list(CustomerSales.objects.values_list()), list(ProductSales.objects.values_list())
+
+    with pytest.raises(CommandError) as raised:
+        call_command("rebuild_sales_totals", "--check")
+
+    assert raised.value.returncode == 1
+    assert "2 customer and 1 product rows" in str(raised.value)
+    out = capsys.readouterr().out
+    assert f"customer {customer.pk}: stored spent 26.00, units 2, purchases 1;" in out
+    assert "from the purchases spent 37.50, units 3, purchases 1" in out
+    assert f"customer {other_customer.pk}: stored spent 12.50, units 1, purchases 1;" in out
+    assert f"product {product.pk}: stored units 3, purchases 2, revenue 37.50;" in out
+    assert "2 customer and 1 product rows drift" in out
+    assert (
+        list(CustomerSales.objects.values_list()),
+        list(ProductSales.objects.values_list()),
+    ) == stored
+
+
+def test_check_reports_rows_missing_on_either_side(customer, product, other_product):
+    services.create_purchase(user=customer, product=product)
+    CustomerSales.objects.all().delete()
+    Purchase.objects.update(product=other_product)  # around the service
+
+    found = {(d.kind, d.pk): (d.stored, d.computed) for d in totals.drift()}
+
+    assert found == {
+        ("customer", customer.pk): (None, (1250, 1, 1)),
+        ("product", product.pk): ((1, 1, 1250), None),
+        ("product", other_product.pk): (None, (1, 1, 1250)),
+    }
+
+
+def test_the_command_rebuilds_and_says_how_much_it_did(customer, product, capsys):
+    services.create_purchase(user=customer, product=product, quantity=2)
+    drift_by_raw_sql(customer, product)
+
+    call_command("rebuild_sales_totals")
+
+    out = capsys.readouterr().out
+    assert out.startswith("Rebuilt the sales totals from 1 purchases in ")
+    assert out.rstrip().endswith(" s: 1 customers, 1 products.")
+    call_command("rebuild_sales_totals", "--check")
+
+
+def manage(*args):
+    """Runs `manage.py` in a process of its own on the test database (committed data only)."""
+    db = connection.settings_dict
+    url = f"postgres://{db['USER']}@{db['HOST'] or 'localhost'}:{db['PORT'] or 5432}/{db['NAME']}"
+    env = {**os.environ, "DATABASE_URL": url, "DJANGO_SETTINGS_MODULE": "shop.settings"}
+    root = Path(__file__).resolve().parents[2]
+    command = [sys.executable, "manage.py", *args]
+    return subprocess.run(command, cwd=root, env=env, capture_output=True, text=True, timeout=60)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_command_line_exits_0_without_drift_1_with_drift_and_rebuilds(
+    postgres_only, customer, product
+):
+    services.create_purchase(user=customer, product=product, quantity=2)
+
+    clean = manage("rebuild_sales_totals", "--check")
+    assert (clean.returncode, clean.stderr) == (0, ""), clean.stderr
+    assert "no drift" in clean.stdout
+
+    drift_by_raw_sql(customer, product)
+    drifting = manage("rebuild_sales_totals", "--check")
+    assert drifting.returncode == 1
+    assert "CommandError: the sales totals drift from the purchases" in drifting.stderr
+    assert f"customer {customer.pk}: stored spent 26.00" in drifting.stdout
+
+    rebuilt = manage("rebuild_sales_totals")
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    assert "Rebuilt the sales totals from 1 purchases" in rebuilt.stdout
+    assert totals.drift() == []
+
+
+# --- The migration fills the totals of a shop with history -------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_migration_computes_the_totals_of_existing_purchases(customer, product, make_user):
+    gone = make_user()
+    services.create_purchase(user=customer, product=product, quantity=2)
+    services.create_purchase(user=gone, product=product, quantity=3)
+    user_services.delete_user(gone)
+    executor = MigrationExecutor(connection)
+    executor.migrate([("purchases", "0001_initial")])  # before the totals existed
+    try:
+        executor.loader.build_graph()
+        executor.migrate([("purchases", "0002_sales_totals")])
+
+        assert customer_figures() == {customer.pk: (Decimal("25"), 2, 1)}
+        assert product_figures() == {product.pk: (5, 2, Decimal("62.5"))}
+        assert_totals_match_purchases()
+    finally:
+        executor.loader.build_graph()
+        executor.migrate(executor.loader.graph.leaf_nodes())

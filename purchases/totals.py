@@ -1,0 +1,278 @@
+"""Sales totals: kept by every purchase write; recomputed or verified from the purchases.
+
+`CustomerSales` and `ProductSales` hold, per customer and per product, what the
+purchases add up to over all time, so that the all-time rankings read one row off
+an index instead of aggregating the whole history.
+
+- Writes (`apply_change`): `purchases.services` calls it in the transaction that
+  writes the purchase, after the purchase row is written, with the purchase as it
+  was and as it is. Each affected totals row gets one upsert adding a signed delta
+  (`INSERT … ON CONFLICT (pk) DO UPDATE SET col = table.col + excluded.col`): the
+  database adds to the value it holds under the row's lock, so two writers never
+  lose each other's increment, and no value is read into Python and written back.
+  Rows are touched in one order (customers, then products, each by id), so two
+  writers never wait on each other crosswise.
+- Rebuild (`rebuild`): after anything that writes purchases around the service (a
+  bulk load of historical orders, a restored backup, a manual SQL fix), replaces
+  the totals by `INSERT … SELECT … GROUP BY` over the purchases, in one transaction
+  that holds purchase writes back meanwhile (on PostgreSQL `LOCK TABLE … IN SHARE
+  MODE`: reads go on), so that no increment is lost while it recomputes.
+- Check (`drift`): the rows where the totals and the purchases disagree; it writes
+  nothing.
+
+Money is integer cents. On PostgreSQL `numeric(32, 0)`, exact at any size. On SQLite,
+which keeps decimals as floating point, an integer, summed from rounded cents the
+way `analytics.Spend` sums them: exact below 2**53 cents (about 90 trillion).
+"""
+
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP
+
+from django.db import DEFAULT_DB_ALIAS, connections, transaction
+
+from purchases.models import CustomerSales, ProductSales, Purchase
+
+
+def cents(price):
+    """A price (a `Decimal` with at most 2 places) in integer cents."""
+    return int(price.scaleb(2).to_integral_value(ROUND_HALF_UP))
+
+
+@dataclass(frozen=True)
+class Line:
+    """What one purchase adds to the totals."""
+
+    user_id: int | None  # None: the customer was deleted; counts for the product only
+    product_id: int
+    quantity: int
+    paid_cents: int  # quantity times the unit price, in cents
+
+    @classmethod
+    def of(cls, purchase):
+        return cls(
+            user_id=purchase.user_id,
+            product_id=purchase.product_id,
+            quantity=purchase.quantity,
+            paid_cents=purchase.quantity * cents(purchase.unit_price),
+        )
+
+
+@dataclass(frozen=True)
+class Totals:
+    """One kind of totals row: its model, and its figures in the order of `deltas`."""
+
+    model: type
+    kind: str  # "customer" or "product", for messages
+    figures: tuple  # field names
+
+    @property
+    def table(self):
+        return self.model._meta.db_table
+
+    @property
+    def key(self):
+        return self.model._meta.pk.column
+
+    def columns(self):
+        return [self.model._meta.get_field(name).column for name in self.figures]
+
+
+CUSTOMERS = Totals(CustomerSales, "customer", ("spent_cents", "units", "purchase_count"))
+PRODUCTS = Totals(ProductSales, "product", ("units_sold", "purchase_count", "revenue_cents"))
+
+
+def deltas(before=None, after=None):
+    """What replacing the purchase `before` by `after` (either may be None) changes.
+
+    `({user_id: (spent_cents, units, purchase_count)}, {product_id: (units_sold,
+    purchase_count, revenue_cents)})`, without the rows that do not change.
+    """
+    customers = defaultdict(lambda: [0, 0, 0])
+    products = defaultdict(lambda: [0, 0, 0])
+    for line, sign in ((before, -1), (after, 1)):
+        if line is None:
+            continue
+        if line.user_id is not None:
+            row = customers[line.user_id]
+            row[0] += sign * line.paid_cents
+            row[1] += sign * line.quantity
+            row[2] += sign
+        row = products[line.product_id]
+        row[0] += sign * line.quantity
+        row[1] += sign
+        row[2] += sign * line.paid_cents
+    return (
+        {pk: tuple(row) for pk, row in customers.items() if any(row)},
+        {pk: tuple(row) for pk, row in products.items() if any(row)},
+    )
+
+
+def _upsert_sql(totals, connection):
+    quote = connection.ops.quote_name
+    table, key = quote(totals.table), quote(totals.key)
+    columns = [quote(column) for column in totals.columns()]
+    added = ", ".join(f"{c} = {table}.{c} + excluded.{c}" for c in columns)
+    placeholders = ", ".join(["%s"] * (len(columns) + 1))
+    return (
+        f"INSERT INTO {table} ({key}, {', '.join(columns)}) VALUES ({placeholders})"
+        f" ON CONFLICT ({key}) DO UPDATE SET {added}"
+    )
+
+
+def apply_change(before=None, after=None, *, using=DEFAULT_DB_ALIAS):
+    """Adds to the totals what replacing purchase line `before` by `after` changes.
+
+    Call it inside the transaction that writes the purchase, after writing it (the
+    rebuild waits for purchase writers to commit before it touches the totals: a
+    writer holding totals rows while waiting to write a purchase would deadlock it).
+    One statement per changed row, customers first, each kind by id.
+    """
+    connection = connections[using]
+    customers, products = deltas(before, after)
+    with connection.cursor() as cursor:
+        for totals, rows in ((CUSTOMERS, customers), (PRODUCTS, products)):
+            if not rows:
+                continue
+            sql = _upsert_sql(totals, connection)
+            for pk in sorted(rows):
+                cursor.execute(sql, [pk, *rows[pk]])
+
+
+# --- Recomputing from the purchases --------------------------------------------------
+
+
+def _paid_cents_sum(connection):
+    """SQL summing what was paid, in cents, as `analytics.Spend` does on each database."""
+    if connection.vendor == "sqlite":
+        return "TOTAL(CAST(ROUND(quantity * unit_price * 100) AS INTEGER))"
+    return "SUM(quantity * unit_price) * 100"
+
+
+def aggregate_sql(totals, connection):
+    """`SELECT key, figures… FROM purchases GROUP BY key`: the totals as the purchases give them."""
+    quote = connection.ops.quote_name
+    purchases = quote(Purchase._meta.db_table)
+    paid = _paid_cents_sum(connection)
+    if totals is CUSTOMERS:
+        return (
+            f"SELECT user_id, {paid}, SUM(quantity), COUNT(*) FROM {purchases}"
+            " WHERE user_id IS NOT NULL GROUP BY user_id"
+        )
+    return (
+        f"SELECT product_id, SUM(quantity), COUNT(*), {paid} FROM {purchases} GROUP BY product_id"
+    )
+
+
+@dataclass(frozen=True)
+class Rebuilt:
+    customers: int  # rows written
+    products: int
+    purchases: int  # purchases counted
+    seconds: float
+
+
+def rebuild(*, using=DEFAULT_DB_ALIAS):
+    """Replaces the totals by what the purchases add up to, in one transaction (`Rebuilt`).
+
+    On PostgreSQL the purchases table is locked in SHARE mode first: purchase writes
+    wait until the new totals commit (and writes already under way finish first),
+    while reads of purchases and of the old totals go on. On SQLite the transaction
+    itself holds writers back.
+    """
+    connection = connections[using]
+    quote = connection.ops.quote_name
+    started = time.perf_counter()
+    with transaction.atomic(using=using), connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(f"LOCK TABLE {quote(Purchase._meta.db_table)} IN SHARE MODE")
+        written = {}
+        for totals in (CUSTOMERS, PRODUCTS):
+            table = quote(totals.table)
+            columns = ", ".join(quote(c) for c in [totals.key, *totals.columns()])
+            # DELETE, not TRUNCATE: TRUNCATE would shut out the readers of the totals.
+            cursor.execute(f"DELETE FROM {table}")
+            cursor.execute(f"INSERT INTO {table} ({columns}) {aggregate_sql(totals, connection)}")
+            written[totals.kind] = cursor.rowcount
+        count = quote(ProductSales._meta.get_field("purchase_count").column)
+        cursor.execute(f"SELECT COALESCE(SUM({count}), 0) FROM {quote(PRODUCTS.table)}")
+        (purchases,) = cursor.fetchone()
+    return Rebuilt(
+        customers=written["customer"],
+        products=written["product"],
+        purchases=int(purchases),
+        seconds=time.perf_counter() - started,
+    )
+
+
+@dataclass(frozen=True)
+class Drift:
+    """A totals row that disagrees with the purchases.
+
+    `stored` and `computed` are the figures in `figures` order; None where the row
+    is missing (a stored row of zeros counts as missing: it ranks nowhere).
+    """
+
+    kind: str
+    pk: int
+    figures: tuple
+    stored: tuple | None
+    computed: tuple | None
+
+
+def _drift_sql(totals, connection):
+    quote = connection.ops.quote_name
+    key = quote(totals.key)
+    columns = [quote(c) for c in totals.columns()]
+    figures = ", ".join(columns)
+    differs = " OR ".join(f"s.{c} <> c.{c}" for c in columns)
+    nonzero = " OR ".join(f"{c} <> 0" for c in columns)
+    nulls = ", ".join(["NULL"] * len(columns))
+    stored_of = ", ".join(f"s.{c}" for c in columns)
+    computed_of = ", ".join(f"c.{c}" for c in columns)
+    return f"""
+        WITH stored AS (
+            SELECT {key}, {figures} FROM {quote(totals.table)} WHERE {nonzero}
+        ), computed ({key}, {figures}) AS ({aggregate_sql(totals, connection)})
+        SELECT c.{key}, {stored_of}, {computed_of}
+        FROM computed AS c LEFT JOIN stored AS s ON s.{key} = c.{key}
+        WHERE s.{key} IS NULL OR {differs}
+        UNION ALL
+        SELECT s.{key}, {stored_of}, {nulls}
+        FROM stored AS s
+        WHERE NOT EXISTS (SELECT 1 FROM computed AS c WHERE c.{key} = s.{key})
+        ORDER BY 1
+    """
+
+
+def drift(*, using=DEFAULT_DB_ALIAS):
+    """Every totals row that disagrees with the purchases, customers first (`Drift`s).
+
+    Reads only. Each kind is compared in one statement, so within it the totals and
+    the purchases are seen at one instant: writes committing meanwhile cannot show
+    up as drift.
+    """
+    connection = connections[using]
+    found = []
+    with connection.cursor() as cursor:
+        for totals in (CUSTOMERS, PRODUCTS):
+            cursor.execute(_drift_sql(totals, connection))
+            width = len(totals.figures)
+            for pk, *values in cursor.fetchall():
+                stored, computed = values[:width], values[width:]
+                found.append(
+                    Drift(
+                        kind=totals.kind,
+                        pk=pk,
+                        figures=totals.figures,
+                        stored=None if stored[0] is None else _numbers(stored),
+                        computed=None if computed[0] is None else _numbers(computed),
+                    )
+                )
+    return found
+
+
+def _numbers(values):
+    # The database hands back cents as Decimal (PostgreSQL) or float (SQLite's TOTAL).
+    return tuple(int(value) for value in values)
