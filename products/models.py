@@ -31,8 +31,9 @@ class Product(ShopModel):
     category = models.CharField(max_length=100, blank=True)
     price = models.DecimalField(max_digits=12, decimal_places=2)
     # What the old service's catalogue file says of a piece of jewellery (empty otherwise).
-    metal_type = models.CharField(max_length=100, blank=True)
-    stone_type = models.CharField(max_length=100, blank=True)
+    # Defaults in the database too: rows inserted by SQL (a bulk load) need not name them.
+    metal_type = models.CharField(max_length=100, blank=True, default="", db_default="")
+    stone_type = models.CharField(max_length=100, blank=True, default="", db_default="")
     customizable = models.BooleanField(null=True, blank=True, help_text="Empty: not known.")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
