@@ -6,7 +6,7 @@ they measure and test is what production runs. Command-line flags override.
 gthread workers: three processes keep two cores busy while one waits on
 PostgreSQL, and four threads each overlap the database round trips without a
 process per connection. On 2 cores the load bench found 2x8, 3x4, 4x4 and 6x2
-(workers x threads) within noise of each other (README, "Under load"); scale
+(workers x threads) within noise of each other (docs/benchmarks.md, "Load bench"); scale
 `WEB_CONCURRENCY` with the cores (about 2 * cores + 1).
 """
 

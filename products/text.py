@@ -20,7 +20,11 @@ _FORMAT_SET = frozenset(FORMAT_CHARACTERS)
 
 def trim(value):
     """`value` without whitespace or invisible format characters at either end."""
-    return value.strip(_TRIMMED)
+    value = value.strip()
+    # Format characters are never ASCII: the usual cell is done with the fast strip above.
+    if value and (value[0] > "\x7f" or value[-1] > "\x7f"):
+        return value.strip(_TRIMMED)
+    return value
 
 
 def invisible_characters(value):

@@ -1,17 +1,18 @@
 """Middleware of the project's own."""
 
 from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 
-from shop.exceptions import not_found
+from shop.exceptions import bad_request, not_found
 
 
-class JsonNotFoundMiddleware:
-    """Unknown paths answer the API's JSON 404 in development too.
+class JsonErrorsMiddleware:
+    """The API's JSON errors in development too.
 
-    With `DEBUG` on, Django answers a 404 with its HTML debug page instead of the
-    project's handler (`shop.exceptions.not_found`): a client developing against
-    `make run` would meet a different answer than in production. The admin keeps
-    Django's pages.
+    With `DEBUG` on, Django answers a 404, or a body past `DATA_UPLOAD_MAX_MEMORY_SIZE`,
+    with its HTML debug pages instead of the project's handlers (`shop.exceptions`): a
+    client developing against `make run` would meet other answers than in production.
+    The admin keeps Django's pages.
     """
 
     def __init__(self, get_response):
@@ -27,3 +28,8 @@ class JsonNotFoundMiddleware:
         ):
             return not_found(request)
         return response
+
+    def process_exception(self, request, exception):
+        if isinstance(exception, RequestDataTooBig):
+            return bad_request(request, exception)  # 413, JSON
+        return None

@@ -67,7 +67,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "shop.middleware.JsonNotFoundMiddleware",
+    "shop.middleware.JsonErrorsMiddleware",
 ]
 
 ROOT_URLCONF = "shop.urls"
@@ -284,7 +284,7 @@ if not DEBUG:
 # tasks run eagerly: in the process that queues them, before `delay()` returns.
 CELERY_TASK_ALWAYS_EAGER = not os.environ.get("CELERY_BROKER_URL")
 # (An in-memory transport stands in when eager: nothing is ever sent to it.)
-CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL") or "memory://"
+CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL") or "memory://localhost/"
 CELERY_TASK_EAGER_PROPAGATES = True
 # Outcomes are recorded in the project's own tables (a run's record), not in Celery's.
 CELERY_TASK_IGNORE_RESULT = True

@@ -174,21 +174,11 @@ def _import(
                         if watcher.cancelled or _cancel_asked(run):
                             raise RunCancelled()
     except RunCancelled:
-        return finish_run(
-            run,
-            status=Status.CANCELLED,
-            error="cancelled while running",
-            **_read(reader, rejections),
-        )
-    except OperationalError:
-        if watcher is not None and watcher.cancelled:
-            return finish_run(
-                run,
-                status=Status.CANCELLED,
-                error="cancelled while running",
-                **_read(reader, rejections),
-            )
-        _crashed(run)
+        return _cancelled(run, reader, rejections)
+    except OperationalError as error:
+        if watcher is not None and watcher.cancelled:  # the watcher interrupted the statement
+            return _cancelled(run, reader, rejections)
+        _crashed(run, error)
         raise
     except BackfillFileError as error:
         finish_run(run, status=Status.FAILED, error=str(error), **_read(reader, rejections))

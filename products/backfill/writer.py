@@ -141,26 +141,35 @@ class Writer:
         """Creates and updates products from the staging table: (created, updated, unchanged)."""
         raise NotImplementedError
 
-    def _upsert_sql(self, returning=""):
+    def _upsert_sql(self, returning="", skip_unchanged=True, plain=False):
         table = self.table
         columns = ", ".join(("sku", *DATA_COLUMNS, "created_at", "updated_at"))
         changed = self.changed(table, "excluded")
         updates = ", ".join(f"{c} = excluded.{c}" for c in (*DATA_COLUMNS, "updated_at"))
-        differs = self.changed("q", "s")
         p = self.placeholder
         # The join keeps only new and changed rows: one hash join is much cheaper than
         # probing the unique index and comparing a million unchanged rows one by one,
-        # which makes a re-run of an unchanged file fast. ON CONFLICT still settles a
-        # product created meanwhile by someone else. (The WHERE clause also tells
-        # SQLite's parser where the SELECT ends and the upsert clause begins.) New products
-        # get their ids in the file's order.
-        return (
+        # which makes a re-run of an unchanged file fast. Into a catalogue that is small
+        # beside the file (a first load) the join only costs: every row is new. ON
+        # CONFLICT settles a product created meanwhile by someone else either way. (The
+        # WHERE clause also tells SQLite's parser where the SELECT ends and the upsert
+        # clause begins.) New products get their ids in the file's order.
+        source = f"{STAGING} s"
+        if skip_unchanged:
+            source += f" LEFT JOIN {table} q ON q.sku = s.sku WHERE q.id IS NULL OR "
+            source += self.changed("q", "s")
+        insert = (
             f"INSERT INTO {table} ({columns}) "
             f"SELECT s.sku, {', '.join(f's.{c}' for c in DATA_COLUMNS)}, {p}, {p} "
-            f"FROM {STAGING} s LEFT JOIN {table} q ON q.sku = s.sku "
-            f"WHERE q.id IS NULL OR {differs} ORDER BY s.line "
-            f"ON CONFLICT (sku) DO UPDATE SET {updates} WHERE {changed} {returning}"
+            f"FROM {source} ORDER BY s.line"
         )
+        if plain:
+            return insert
+        return f"{insert} ON CONFLICT (sku) DO UPDATE SET {updates} WHERE {changed} {returning}"
+
+    def count_products(self):
+        self.cursor.execute(f"SELECT COUNT(*) FROM {self.table}")
+        return self.cursor.fetchone()[0]
 
     def changed(self, old, new):
         """SQL: some data column differs between the rows `old` and `new` (NULL-safe:
@@ -210,23 +219,32 @@ class PostgresWriter(Writer):
         return written
 
     def upsert(self):
-        """The upsert, with the secondary indexes built after the rows when the load is
-        larger than the catalogue. Call inside a transaction (the DDL is part of it)."""
-        self.cursor.execute(f"SELECT COUNT(*) FROM {self.table}")
-        (existing,) = self.cursor.fetchone()
-        if self.staged <= existing:
+        """The upsert; when the load is larger than the catalogue (a first load), every row
+        is inserted without the join, and the secondary indexes are built after the rows.
+        Call inside a transaction (the DDL is part of it)."""
+        if self.staged <= self.count_products():
             return self._upsert()
+        # What dropping an index takes anyway, taken first: from here on nobody else writes
+        # (or reads) the catalogue until the commit, so the count below stays true.
+        self.cursor.execute(f"LOCK TABLE {self.table} IN ACCESS EXCLUSIVE MODE")
+        existing = self.count_products()
         indexes = list(Product._meta.indexes)
         # More memory for the sorts that build the indexes, for this transaction only.
         self.cursor.execute("SET LOCAL maintenance_work_mem = '256MB'")
         with self.connection.schema_editor(atomic=False) as editor:
             for index in indexes:
                 editor.remove_index(Product, index)
-        counts = self._upsert()
+        now = self._now()
+        # Into an empty catalogue nothing can conflict: a plain INSERT spares the
+        # speculative insertion ON CONFLICT makes for every row.
+        self.cursor.execute(self._upsert_sql(skip_unchanged=False, plain=not existing), (now, now))
+        changed = self.cursor.rowcount  # rows inserted plus rows updated
         with self.connection.schema_editor(atomic=False) as editor:
             for index in indexes:
                 editor.add_index(Product, index)
-        return counts
+        created = self.count_products() - existing if existing else changed
+        updated = changed - created
+        return created, updated, self.staged - created - updated
 
     def _upsert(self):
         now = self._now()
@@ -278,13 +296,9 @@ class SqliteWriter(Writer):
 
     def upsert(self):
         now = self._now()
-        cursor = self.cursor
-        cursor.execute(f"SELECT COUNT(*) FROM {self.table}")
-        (before,) = cursor.fetchone()
-        cursor.execute(self._upsert_sql(), (now, now))
-        changed = cursor.rowcount  # rows inserted plus rows updated
-        cursor.execute(f"SELECT COUNT(*) FROM {self.table}")
-        (after,) = cursor.fetchone()
-        created = after - before
+        before = self.count_products()
+        self.cursor.execute(self._upsert_sql(), (now, now))
+        changed = self.cursor.rowcount  # rows inserted plus rows updated
+        created = self.count_products() - before
         updated = changed - created
         return created, updated, self.staged - created - updated

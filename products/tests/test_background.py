@@ -189,3 +189,23 @@ def test_a_queued_run_cancelled_while_it_waits_for_the_lock_never_starts(postgre
 
     assert not waiting.is_alive()
     assert outcome[0].status == Status.CANCELLED and outcome[0].started_at is None
+
+
+def test_a_database_error_mid_import_fails_the_run_and_keeps_the_catalogue(csv_file, monkeypatch):
+    from django.db import OperationalError
+
+    from products.backfill.writer import Writer
+
+    Product.objects.create(sku="A-1", name="Before", price="1.00")
+
+    def broken(writer, *args, **kwargs):
+        raise OperationalError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(Writer, "remove_duplicates", broken)
+
+    with pytest.raises(OperationalError):
+        run_backfill(csv_file(CSV))
+
+    run = BackfillRun.objects.get()
+    assert run.status == Status.FAILED and "server closed the connection" in run.error
+    assert list(Product.objects.values_list("sku", "name")) == [("A-1", "Before")]

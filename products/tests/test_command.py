@@ -401,3 +401,17 @@ class TestTheOldServicesCatalogueFile:
 
         assert result.code == 1
         assert not Product.objects.exists()
+
+
+def test_a_load_larger_than_the_catalogue_counts_new_changed_and_unchanged(backfill, csv_file):
+    # More rows than products: on PostgreSQL the indexes are rebuilt after the rows.
+    Product.objects.create(sku="K-1", name="Kept", price="1.00")
+    Product.objects.create(sku="C-1", name="Changed", price="1.00")
+    content = "sku,name,price\nK-1,Kept,1.00\nC-1,Changed now,1.00\nN-1,New,2\nN-2,New too,3\n"
+
+    assert backfill(csv_file(content)).code == 0
+
+    run = BackfillRun.objects.get()
+    assert (run.created, run.updated, run.unchanged) == (2, 1, 1)
+    assert product("C-1").name == "Changed now"
+    assert Product.objects.filter(price__gte=2).count() == 2  # the price index is back in use

@@ -295,3 +295,13 @@ def test_each_log_line_is_printed_once_with_debug_on(tmp_path):
     )
 
     assert result.stderr.count("once please") == 1, result.stderr
+
+
+def test_a_body_too_large_is_json_413_with_debug_on_too(client, settings):
+    settings.DEBUG = True
+    body = '{"first_name": "' + "x" * (settings.DATA_UPLOAD_MAX_MEMORY_SIZE + 1) + '"}'
+
+    response = client.post("/users", body, content_type="application/json")
+
+    assert response.status_code == 413
+    assert response.json() == {"detail": "The request body is too large."}

@@ -120,14 +120,18 @@ class Command(BaseCommand):
     def summary(self, run, path, elapsed):
         rate = run.rows / elapsed if elapsed > 0 else 0.0
         would = "would be " if run.dry_run else ""
+        figures = [
+            (f"{would}created", f"{run.created:,}"),
+            (f"{would}updated", f"{run.updated:,}"),
+            ("unchanged", f"{run.unchanged:,}"),
+            ("rejected", f"{run.rejected:,}"),
+            ("elapsed", f"{elapsed:.2f} s ({run.rows:,} rows, {rate:,.0f} rows/s)"),
+        ]
+        width = max(len(label) for label, _ in figures)
         lines = [
             f"Backfill run {run.pk} of {path}: {run.status}"
             + (" (dry run: nothing was written)" if run.dry_run else ""),
-            f"  {would}created   {run.created:>10,}",
-            f"  {would}updated   {run.updated:>10,}",
-            f"  unchanged {run.unchanged:>10,}",
-            f"  rejected  {run.rejected:>10,}",
-            f"  elapsed   {elapsed:>10.2f} s ({run.rows:,} rows, {rate:,.0f} rows/s)",
+            *(f"  {label:<{width}} {value:>10}" for label, value in figures),
         ]
         style = self.style.SUCCESS if run.status == BackfillRun.Status.SUCCEEDED else str
         self.stdout.write(style("\n".join(lines)))

@@ -28,8 +28,8 @@ class Command(BaseCommand):
         if user is not None:
             self.stdout.write(
                 f"Staff account {user.email} exists.\n"
-                f"  New API token:  python manage.py issue_token {user.email}\n"
-                f"  New password:   python manage.py changepassword {user.email}"
+                f"  New API token:  .venv/bin/python manage.py issue_token {user.email}\n"
+                f"  New password:   .venv/bin/python manage.py changepassword {user.email}"
             )
             return
         password = secrets.token_urlsafe(12)
