@@ -19,7 +19,7 @@ from datetime import datetime
 from django.db import connection, transaction
 from django.http import JsonResponse
 from django.urls import path
-from rest_framework import serializers, status, viewsets
+from rest_framework import serializers, viewsets
 from rest_framework.authentication import TokenAuthentication
 from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import PageNumberPagination
@@ -37,7 +37,7 @@ from bench.analytics_sql import (
 from products.models import Product
 from products.serializers import ProductSerializer
 from purchases.models import Purchase
-from purchases.serializers import PurchaseSerializer, PurchaseWriteSerializer
+from purchases.views import PurchaseViewSet
 from shop.permissions import Customer, Staff
 from shop.urls import handler400, handler403, handler404, handler500  # noqa: F401
 from shop.urls import urlpatterns as project_urlpatterns
@@ -105,18 +105,15 @@ class HandWrittenProducts(HandWrittenRanking):
     money = ("price",)
 
 
-class PurchaseWithoutTotals(APIView):
-    """`POST /purchases` as it was before the sales totals: today's rate, to compare with.
+class PurchaseWithoutTotals(PurchaseViewSet):
+    """`POST /purchases` as it is served, with the service as it was before the sales totals.
 
-    The same body, validation, permission, row locks and answer as `POST /purchases`;
-    only the totals are not written.
+    The same viewset, body, validation, permission, `Idempotency-Key` handling and
+    answer; only the service's body is the old one (lock the customer, lock the product,
+    insert), which writes no totals: the rate `POST /purchases` is held to.
     """
 
-    permission_classes = [Customer]
-
-    def post(self, request):
-        serializer = PurchaseWriteSerializer(data=request.data, context={"request": request})
-        serializer.is_valid(raise_exception=True)
+    def perform_create(self, serializer):
         data = serializer.validated_data
         with transaction.atomic():
             users = User.objects.select_for_update(no_key=True).filter(pk=data["user_id"])
@@ -135,7 +132,7 @@ class PurchaseWithoutTotals(APIView):
                 product_name=product.name,
             )
             purchase.save()
-        return Response(PurchaseSerializer(purchase).data, status=status.HTTP_201_CREATED)
+        return purchase
 
 
 class PeerProductSerializer(serializers.ModelSerializer):
@@ -160,7 +157,7 @@ urlpatterns = [
     path("bench/signed-in-floor", SignedInFloor.as_view()),
     path("bench/sql/customers", HandWrittenCustomers.as_view()),
     path("bench/sql/products", HandWrittenProducts.as_view()),
-    path("bench/purchases-without-totals", PurchaseWithoutTotals.as_view()),
+    path("bench/purchases-without-totals", PurchaseWithoutTotals.as_view({"post": "create"})),
     path("bench/peer/products", PeerProductViewSet.as_view({"get": "list"})),
     path("bench/peer/products/<int:pk>", PeerProductViewSet.as_view({"get": "retrieve"})),
     *project_urlpatterns,

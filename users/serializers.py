@@ -3,6 +3,7 @@
 from django.contrib.auth import authenticate
 from rest_framework import serializers
 
+from shop.serializers import CachedFieldsMixin
 from users.models import User
 from users.services import DUPLICATE_EMAIL
 
@@ -17,7 +18,7 @@ def password_field(**options):
     )
 
 
-class UserSerializer(serializers.ModelSerializer):
+class UserSerializer(CachedFieldsMixin, serializers.ModelSerializer):
     """`id`, names, `email`, `gender`, `date_joined`; `password` is write-only.
 
     Staff flags and the password hash are not fields at all, so they can be

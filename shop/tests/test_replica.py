@@ -78,3 +78,19 @@ def test_a_csv_export_answers_when_the_replica_is_down(staff_client, unreachable
 
     assert response.status_code == 200
     assert b"staff@example.com" in b"".join(response.streaming_content)
+
+
+def test_analytics_and_the_sales_page_answer_when_the_replica_is_down(
+    staff_client, client, staff, unreachable_replica
+):
+    from products.models import Product
+    from purchases.services import create_purchase
+
+    create_purchase(user=staff, product=Product.objects.create(sku="R-1", name="R", price="2.00"))
+    client.force_login(staff)
+
+    response = staff_client.get("/purchases/analytic/most_popular_product")
+    page = client.get("/admin/purchases/purchase/sales/?period=all")
+
+    assert response.status_code == 200 and response.json()["sku"] == "R-1"
+    assert page.status_code == 200 and "R-1" in page.content.decode()
