@@ -324,5 +324,7 @@ SHOP_BACKFILL_MAX_UPLOAD_BYTES = int(
 )
 # Where uploads wait for their run in the default storage (deleted when the run ends).
 SHOP_BACKFILL_UPLOADS = "backfill-uploads"
+# How often a running import writes its progress (and looks for a cancel), in seconds.
+SHOP_BACKFILL_PROGRESS_SECONDS = float(os.environ.get("SHOP_BACKFILL_PROGRESS_SECONDS", "1"))
 # A queued run that no worker has taken after this many seconds is marked failed.
 SHOP_BACKFILL_QUEUE_TIMEOUT = int(os.environ.get("SHOP_BACKFILL_QUEUE_TIMEOUT", str(6 * 3600)))

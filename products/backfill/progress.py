@@ -3,10 +3,10 @@
 Two helpers, one per phase of an import:
 
 - `Checkpoint`, called by the writer between two batches while the file is read
-  and staged (no catalogue row written yet, no transaction open): at most once
-  a second it writes `progress` and `rows` to the run's record — committed at
-  once, so other requests and processes see them — and reads whether someone
-  asked to cancel; if so it raises `RunCancelled`.
+  and staged (no catalogue row written yet, no transaction open): about once a
+  second (`SHOP_BACKFILL_PROGRESS_SECONDS`) it writes `progress` and `rows` to the
+  run's record — committed at once, so other requests and processes see them —
+  and reads whether someone asked to cancel; if so it raises `RunCancelled`.
 - `CancelWatcher`, a thread alive while the one long statement that writes the
   catalogue runs (the upsert, inside its transaction): it polls the record on
   a connection of its own and, when a cancel is asked for, interrupts that
@@ -18,24 +18,26 @@ import contextlib
 import threading
 import time
 
+from django.conf import settings
 from django.db import connection, connections
 
 from products.backfill.runs import RunCancelled, record_progress
 from products.models import BackfillRun
 
-INTERVAL = 1.0  # seconds between two progress writes, and between two polls for a cancel
+INTERVAL = 1.0  # seconds between two polls for a cancel
 
 
 class Checkpoint:
-    """Writes the run's progress every `INTERVAL` seconds; raises `RunCancelled` when asked to.
+    """Writes the run's progress every `SHOP_BACKFILL_PROGRESS_SECONDS` (1 s); raises
+    `RunCancelled` when asked to.
 
     `run` may be None (a run without a record to update: nothing is written).
     """
 
-    def __init__(self, run, reader, *, interval=INTERVAL, on_progress=None):
+    def __init__(self, run, reader, *, interval=None, on_progress=None):
         self.run = run
         self.reader = reader
-        self.interval = interval
+        self.interval = settings.SHOP_BACKFILL_PROGRESS_SECONDS if interval is None else interval
         self.on_progress = on_progress
         self.last = time.monotonic()
 
