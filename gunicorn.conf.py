@@ -22,3 +22,14 @@ accesslog = "-" if os.environ.get("GUNICORN_ACCESS_LOG", "0") == "1" else None
 # URLs up to 8 KB reach Django (nginx answers a JSON 414 past that; gunicorn's own default,
 # 4 KB, would answer its HTML 414 to URLs nginx lets through).
 limit_request_line = 8190
+
+
+def post_worker_init(worker):
+    """Once the worker has loaded the project: its modules, settings, URL patterns and
+    serializer fields live as long as the worker, so they leave the garbage collector's
+    generations (`gc.freeze`); every later collection walks only what requests make,
+    and a request that triggers one waits less (the latency tail under load)."""
+    import gc
+
+    gc.collect()
+    gc.freeze()

@@ -20,7 +20,6 @@ class Staff(BasePermission):
         return bool(request.user and request.user.is_authenticated and request.user.is_staff)
 
 
-
 class AnonymousOrStaff(BasePermission):
     """Signing up: for visitors, and for staff creating customers; a signed-in customer may not."""
 

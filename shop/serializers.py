@@ -14,7 +14,9 @@ class CachedFieldsMixin:
     serializer is instantiated; for the read endpoints that is a large share of
     the request. The fields depend only on the class (`Meta` and the declared
     fields), never on the instance or the context, so each class builds them once
-    and every serializer gets a deep copy, as DRF does for declared fields.
+    and every serializer gets copies. A plain field is copied shallowly (binding it
+    sets only its own attributes; DRF's deep copy would build it anew from its
+    arguments); a nested serializer or a list field, which binds children, deeply.
     """
 
     def get_fields(self):
@@ -23,7 +25,14 @@ class CachedFieldsMixin:
         if prototype is None:
             prototype = super().get_fields()
             cls._cached_fields = prototype
-        return copy.deepcopy(prototype)
+        return {name: _copy(field) for name, field in prototype.items()}
+
+
+BINDS_CHILDREN = (serializers.BaseSerializer, serializers.ListField, serializers.DictField)
+
+
+def _copy(field):
+    return copy.deepcopy(field) if isinstance(field, BINDS_CHILDREN) else copy.copy(field)
 
 
 class QueryIntegerField(serializers.IntegerField):

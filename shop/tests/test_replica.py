@@ -44,9 +44,7 @@ def test_reports_read_the_replica_when_there_is_one(replica_is_configured):
     assert read_report(lambda alias: alias) == REPLICA
 
 
-def test_an_unreachable_replica_is_logged_and_reports_read_the_primary(
-    unreachable_replica, caplog
-):
+def test_an_unreachable_replica_is_logged_and_reports_read_the_primary(unreachable_replica, caplog):
     def count_runs(alias):
         return BackfillRun.objects.using(alias).count()
 
