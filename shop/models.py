@@ -3,8 +3,9 @@
 from django.db import DatabaseError, models
 from django.utils import timezone
 
-# What Django says when an UPDATE that had to happen touched no row (the row is gone).
-_NO_ROW_UPDATED = ("Forced update did not affect any rows.", "did not affect any rows")
+# What Django says when an UPDATE that had to happen touched no row (the row is gone):
+# "Forced update did not affect any rows." (and the like for `update_fields`).
+_NO_ROW_UPDATED = "did not affect any rows."
 
 
 class ShopModel(models.Model):
