@@ -48,23 +48,29 @@ def exception_handler(exc, context):
     return drf_exception_handler(as_api_exception(exc), context)
 
 
+def json_error(detail, status):
+    """An error answered by Django itself, written as DRF writes its own (compact JSON)."""
+    return JsonResponse({"detail": detail}, status=status, json_dumps_params=COMPACT)
+
+
+COMPACT = {"separators": (",", ":"), "ensure_ascii": False}
+
+
 def not_found(request, exception=None):
     """JSON 404 for paths no route matches (the API's clients never want an HTML page)."""
-    return JsonResponse({"detail": "Not found."}, status=404)
+    return json_error("Not found.", 404)
 
 
 def server_error(request):
-    return JsonResponse({"detail": "Internal server error."}, status=500)
+    return json_error("Internal server error.", 500)
 
 
 def bad_request(request, exception=None):
     """JSON 400; a body past `DATA_UPLOAD_MAX_MEMORY_SIZE` is 413, as the upload limit is."""
     if isinstance(exception, RequestDataTooBig):
-        return JsonResponse({"detail": "The request body is too large."}, status=413)
-    return JsonResponse({"detail": "Bad request."}, status=400)
+        return json_error("The request body is too large.", 413)
+    return json_error("Bad request.", 400)
 
 
 def permission_denied(request, exception=None):
-    return JsonResponse(
-        {"detail": "You do not have permission to perform this action."}, status=403
-    )
+    return json_error("You do not have permission to perform this action.", 403)
