@@ -19,6 +19,8 @@ import json
 import random
 import re
 import secrets
+import subprocess
+import sys
 import threading
 import time
 import urllib.parse
@@ -31,7 +33,8 @@ from django.contrib.auth.hashers import PBKDF2PasswordHasher
 from conftest import PASSWORD
 from products.models import Product
 from purchases.models import Purchase
-from shop.tests.conftest import BEHIND_PROXY, database_name, token_for
+from shop.tests.conftest import BEHIND_PROXY, database_name, database_url, token_for
+from shop.tests.servers import ROOT, production_env
 from users.models import User
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -77,14 +80,28 @@ def topology(replica, server_process, nginx_proxy, celery_worker, redis_url, tmp
         **BEHIND_PROXY,
         # One secret for every instance (it signs sessions and the admin's session hashes).
         "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
+        # Collected below, as a release does: production settings serve the admin's static
+        # files from the collected manifest.
+        "DJANGO_STATIC_ROOT": str(tmp_path / "static"),
         "CELERY_BROKER_URL": redis_url,
         "DATABASE_REPLICA_URL": replica.url(database_name()),
         "DJANGO_MEDIA_ROOT": str(tmp_path / "media"),
         "SHOP_SIGNUP_RATE": f"{SIGNUP_RATE}/minute",
         "SHOP_TOKEN_RATE": f"{TOKEN_RATE}/minute",
     }
+    collect_static(env)
     first, second = server_process(env=env), server_process(env=env)
     return Topology(first, second, nginx_proxy(first, second), celery_worker(env=env), replica)
+
+
+def collect_static(env):
+    subprocess.run(
+        [sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"],
+        cwd=ROOT,
+        env=production_env(database_url(), extra=env),
+        check=True,
+        timeout=120,
+    )
 
 
 def with_retries(port, method, path, *, token=None, body, key, deadline=30):
