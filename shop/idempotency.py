@@ -89,8 +89,7 @@ def claim(scope, key, fingerprint):
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute(f"SET LOCAL lock_timeout = '{WAIT}'")
-    expired = timezone.now() - timedelta(hours=IdempotencyKey.KEEP_HOURS)
-    IdempotencyKey.objects.filter(scope=scope, key=key, created_at__lt=expired).delete()
+    _expired().filter(scope=scope, key=key).delete()
     mine = uuid.uuid4()
     IdempotencyKey.objects.bulk_create(
         [IdempotencyKey(scope=scope, key=key, fingerprint=fingerprint, claim=mine)],
@@ -115,6 +114,11 @@ def replay(record):
 
 def expire_keys():
     """Deletes the keys older than `IdempotencyKey.KEEP_HOURS`; returns how many."""
-    expired = timezone.now() - timedelta(hours=IdempotencyKey.KEEP_HOURS)
-    deleted, _ = IdempotencyKey.objects.filter(created_at__lt=expired).delete()
+    deleted, _ = _expired().delete()
     return deleted
+
+
+def _expired():
+    """The keys past `IdempotencyKey.KEEP_HOURS`: a reused one counts as new again."""
+    cutoff = timezone.now() - timedelta(hours=IdempotencyKey.KEEP_HOURS)
+    return IdempotencyKey.objects.filter(created_at__lt=cutoff)
