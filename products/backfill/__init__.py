@@ -26,10 +26,12 @@ from products.backfill.runs import (
     Rejections,
     RunCancelled,
     backfill_lock,
+    cancel_asked,
     claim_run,
     finish_run,
     is_queued,
     start_run,
+    started_by,
     sweep_stale_runs,
 )
 from products.backfill.writer import writer_for
@@ -85,7 +87,7 @@ def run_backfill(
         run = start_run(
             source=str(source_name or source)[:500],
             origin=origin,
-            started_by=user if user is not None and user.is_authenticated else None,
+            started_by=started_by(user),
             dry_run=dry_run,
             strict=strict,
         )
@@ -171,7 +173,7 @@ def _import(
                     with transaction.atomic():
                         created, updated, unchanged = writer.upsert()
                         # A cancel that came as the upsert ended still rolls it back.
-                        if watcher.cancelled or _cancel_asked(run):
+                        if watcher.cancelled or cancel_asked(run):
                             raise RunCancelled()
     except RunCancelled:
         return _cancelled(run, reader, rejections)
@@ -213,10 +215,6 @@ def _cancelled(run, reader, rejections):
     return finish_run(
         run, status=Status.CANCELLED, error="cancelled while running", **_read(reader, rejections)
     )
-
-
-def _cancel_asked(run):
-    return BackfillRun.objects.filter(pk=run.pk, cancel_requested=True).exists()
 
 
 def _crashed(run, error):

@@ -21,8 +21,7 @@ import time
 from django.conf import settings
 from django.db import connection, connections
 
-from products.backfill.runs import RunCancelled, record_progress
-from products.models import BackfillRun
+from products.backfill.runs import RunCancelled, cancel_asked, record_progress
 
 INTERVAL = 1.0  # seconds between two polls for a cancel
 
@@ -99,7 +98,7 @@ class CancelWatcher:
         # The record may be invisible to this connection (a test's open transaction) or
         # the database briefly busy: either way, not a cancel; look again next time.
         with contextlib.suppress(Exception):
-            return BackfillRun.objects.filter(pk=self.run.pk, cancel_requested=True).exists()
+            return cancel_asked(self.run)
         return False
 
 

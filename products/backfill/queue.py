@@ -9,7 +9,14 @@ from kombu.exceptions import OperationalError as BrokerUnreachable
 
 from products.backfill import uploads
 from products.backfill.reader import BackfillFileError, ProductCsvReader
-from products.backfill.runs import BackfillLocked, finish_run, lock_is_held, queue_run, start_run
+from products.backfill.runs import (
+    BackfillLocked,
+    finish_run,
+    lock_is_held,
+    queue_run,
+    start_run,
+    started_by,
+)
 from products.models import BackfillRun
 from products.tasks import run_backfill_job
 from shop.celery import jobs_run_eagerly
@@ -45,7 +52,7 @@ def queue_backfill(file, *, origin, user=None, dry_run=False, strict=False):
     fields = {
         "source": f"upload: {file.name}"[:500],
         "origin": origin,
-        "started_by": user if user is not None and user.is_authenticated else None,
+        "started_by": started_by(user),
         "dry_run": dry_run,
         "strict": strict,
     }

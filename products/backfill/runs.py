@@ -171,6 +171,11 @@ def runs():
     return BackfillRun.objects.all()
 
 
+def started_by(user):
+    """The user to record as having started a run: None for nobody or an anonymous one."""
+    return user if user is not None and user.is_authenticated else None
+
+
 def start_run(**fields):
     """A record for a run that starts now (the command, `GET`): `running` from the outset."""
     now = timezone.now()
@@ -200,10 +205,15 @@ def is_queued(run):
     return BackfillRun.objects.filter(pk=run.pk, status=Status.QUEUED).exists()
 
 
+def cancel_asked(run):
+    """Whether someone has asked the running `run` to stop (read from the database)."""
+    return BackfillRun.objects.filter(pk=run.pk, cancel_requested=True).exists()
+
+
 def record_progress(run, *, progress, rows):
     """Writes how far the run has read (committed at once); says whether it was cancelled."""
     BackfillRun.objects.filter(pk=run.pk).update(progress=progress, rows=rows)
-    return BackfillRun.objects.filter(pk=run.pk, cancel_requested=True).exists()
+    return cancel_asked(run)
 
 
 def finish_run(run, *, status, error="", **counts):
