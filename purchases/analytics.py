@@ -19,6 +19,10 @@ from products.models import Product
 from purchases.models import CustomerSales, ProductSales, Purchase
 from users.models import User
 
+# SQLite: what was paid, summed exactly in integer cents (see `Spend`). The sales totals'
+# rebuild sums the purchases with it too, so both agree to the cent.
+SQLITE_CENTS_TOTAL = "TOTAL(CAST(ROUND({paid} * 100) AS INTEGER))"
+
 
 class Spend(Sum):
     """Sum of quantity * unit_price.
@@ -38,7 +42,7 @@ class Spend(Sum):
         )
 
     def as_sqlite(self, compiler, connection, **extra_context):
-        template = "TOTAL(CAST(ROUND(%(expressions)s * 100) AS INTEGER)) / 100"
+        template = SQLITE_CENTS_TOTAL.format(paid="%(expressions)s") + " / 100"
         return self.as_sql(compiler, connection, template=template, **extra_context)
 
 

@@ -32,6 +32,7 @@ from decimal import ROUND_HALF_UP
 
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
 
+from purchases.analytics import SQLITE_CENTS_TOTAL
 from purchases.models import CustomerSales, ProductSales, Purchase
 
 
@@ -146,7 +147,7 @@ def apply_change(before=None, after=None, *, using=DEFAULT_DB_ALIAS):
 def _paid_cents_sum(connection):
     """SQL summing what was paid, in cents, as `analytics.Spend` does on each database."""
     if connection.vendor == "sqlite":
-        return "TOTAL(CAST(ROUND(quantity * unit_price * 100) AS INTEGER))"
+        return SQLITE_CENTS_TOTAL.format(paid="quantity * unit_price")
     return "SUM(quantity * unit_price) * 100"
 
 
