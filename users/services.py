@@ -65,11 +65,17 @@ def create_user(*, email, first_name="", last_name="", gender="", password=None,
     return _save(user)
 
 
-def _lock_active_staff(also):
-    """Locks the active staff's rows and `also`'s, in id order (no deadlock between two
-    staff changing each other), and returns them by id."""
-    rows = User.objects.select_for_update().filter(Q(pk=also) | Q(is_staff=True, is_active=True))
-    return {user.pk: user for user in rows.order_by("pk")}
+def _lock_with_active_staff(user):
+    """Locks `user`'s row and the active staff's, in id order (no deadlock between two
+    staff changing each other): `(user as it is now, {id: row} of all of them)`.
+
+    Raises `User.DoesNotExist` if `user` has been deleted meanwhile.
+    """
+    rows = User.objects.select_for_update().filter(Q(pk=user.pk) | Q(is_staff=True, is_active=True))
+    rows = {row.pk: row for row in rows.order_by("pk")}
+    if user.pk not in rows:
+        raise User.DoesNotExist(f"User {user.pk} no longer exists.")
+    return rows[user.pk], rows
 
 
 def _ensure_staff_remains(rows, leaving):
@@ -91,10 +97,7 @@ def update_user(user, *, keep_token=None, password=None, **fields):
         fields["email"] = User.objects.normalize_email(fields["email"])
     with transaction.atomic():
         if any(name in fields for name in STAFF_FIELDS):
-            rows = _lock_active_staff(user.pk)
-            current = rows.get(user.pk)
-            if current is None:
-                raise User.DoesNotExist(f"User {user.pk} no longer exists.")
+            current, rows = _lock_with_active_staff(user)
             loses_staff = not (fields.get("is_staff", True) and fields.get("is_active", True))
             if current.is_staff and current.is_active and loses_staff:
                 _ensure_staff_remains(rows, current)
@@ -121,10 +124,7 @@ def delete_user(user):
     own account while another active staff member remains.
     """
     with transaction.atomic():
-        rows = _lock_active_staff(user.pk)
-        current = rows.get(user.pk)
-        if current is None:
-            raise User.DoesNotExist(f"User {user.pk} no longer exists.")
+        current, rows = _lock_with_active_staff(user)
         if current.is_staff and current.is_active:
             _ensure_staff_remains(rows, current)
         current.delete()
