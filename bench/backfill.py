@@ -179,6 +179,22 @@ def pg_count(database_url):
         return conn.execute(f"SELECT count(*) FROM {TABLE}").fetchone()[0]
 
 
+def copy_to_staging(cursor, path, staging):
+    """The file, as is, into a temporary table `staging` by `COPY` (dropped at commit)."""
+    cursor.execute(
+        f"CREATE TEMPORARY TABLE {staging} (sku text, name text, description text, "
+        "category text, price numeric(12, 2)) ON COMMIT DROP"
+    )
+    with (
+        open(path, "rb") as source,
+        cursor.copy(
+            f"COPY {staging} ({', '.join(COLUMNS)}) FROM STDIN WITH (FORMAT csv, HEADER)"
+        ) as copy,
+    ):
+        while block := source.read(1 << 20):
+            copy.write(block)
+
+
 def pg_raw(path, database_url, skip_unchanged=False):
     """COPY of the file into a staging table, then one upsert: no validation.
 
@@ -188,18 +204,7 @@ def pg_raw(path, database_url, skip_unchanged=False):
     """
     started = time.perf_counter()
     with pg_connect(database_url) as conn, conn.transaction(), conn.cursor() as cursor:
-        cursor.execute(
-            "CREATE TEMPORARY TABLE raw_staging (sku text, name text, description text, "
-            "category text, price numeric(12, 2)) ON COMMIT DROP"
-        )
-        with (
-            open(path, "rb") as source,
-            cursor.copy(
-                f"COPY raw_staging ({', '.join(COLUMNS)}) FROM STDIN WITH (FORMAT csv, HEADER)"
-            ) as copy,
-        ):
-            while block := source.read(1 << 20):
-                copy.write(block)
+        copy_to_staging(cursor, path, "raw_staging")
         cursor.execute("ANALYZE raw_staging")
         source_rows = (
             f"SELECT {', '.join(f's.{c}' for c in COLUMNS)}, now(), now() FROM raw_staging s"
@@ -239,18 +244,7 @@ def pg_lean_raw(path, database_url):
     started = time.perf_counter()
     changed = " OR ".join(f"{LEAN}.{c} <> excluded.{c}" for c in COLUMNS[1:])
     with pg_connect(database_url) as conn, conn.transaction(), conn.cursor() as cursor:
-        cursor.execute(
-            "CREATE TEMPORARY TABLE lean_staging (sku text, name text, description text, "
-            "category text, price numeric(12, 2)) ON COMMIT DROP"
-        )
-        with (
-            open(path, "rb") as source,
-            cursor.copy(
-                f"COPY lean_staging ({', '.join(COLUMNS)}) FROM STDIN WITH (FORMAT csv, HEADER)"
-            ) as copy,
-        ):
-            while block := source.read(1 << 20):
-                copy.write(block)
+        copy_to_staging(cursor, path, "lean_staging")
         cursor.execute(
             f"INSERT INTO {LEAN} ({', '.join(COLUMNS)}, created_at, updated_at) "
             f"SELECT {', '.join(COLUMNS)}, now(), now() FROM lean_staging "
