@@ -93,9 +93,11 @@ def job_child(path):
     sys.path.insert(0, str(ROOT))
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "shop.settings")
     os.environ.pop("CELERY_BROKER_URL", None)
+    import shutil
     import tempfile
 
-    os.environ["DJANGO_MEDIA_ROOT"] = tempfile.mkdtemp(prefix="bench-media-")
+    media = tempfile.mkdtemp(prefix="bench-media-")
+    os.environ["DJANGO_MEDIA_ROOT"] = media
     import django
 
     django.setup()
@@ -104,8 +106,12 @@ def job_child(path):
     from products.backfill.queue import queue_backfill
     from products.models import BackfillRun
 
-    with open(path, "rb") as source:
-        run = queue_backfill(File(source, name=Path(path).name), origin=BackfillRun.Origin.API)
+    try:
+        with open(path, "rb") as source:
+            upload = File(source, name=Path(path).name)
+            run = queue_backfill(upload, origin=BackfillRun.Origin.API)
+    finally:
+        shutil.rmtree(media, ignore_errors=True)  # the upload's storage, emptied by the run
     if run.status != BackfillRun.Status.SUCCEEDED:
         sys.exit(f"the job ended {run.status}: {run.error}")
 
