@@ -42,6 +42,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 THREADS = 6
 BURST_SECONDS, KILL_AFTER = 6.0, 2.0
 SIGNUP_RATE, TOKEN_RATE = 60, 12  # per minute and client address, for every instance together
+LOCK_ROWS = 600_000  # a run of several seconds on this machine
 GONE = {None, 502, 503, 504}  # no answer, or nginx saying the instance it chose is gone
 
 
@@ -339,8 +340,10 @@ def test_nothing_lives_in_one_instance(topology, staff, make_user, tmp_path):
     assert response.status == 200 and "Back office" in response.read().decode()
     connection.close()
 
-    # A backfill queued on one instance is seen, and holds the lock, on the other.
-    rows = "".join(f"X-{n:07d},Product {n},Some words,Misc,1.00\n" for n in range(150_000))
+    # A backfill queued on one instance is seen, and holds the lock, on the other. The
+    # other's GET waits a second for the lock: the run must last well beyond that
+    # (150,000 rows took about one second, and the GET then got the lock as it ended).
+    rows = "".join(f"X-{n:07d},Product {n},Some words,Misc,1.00\n" for n in range(LOCK_ROWS))
     content = ("sku,name,description,category,price\n" + rows).encode()
     boundary = uuid.uuid4().hex
     body = (
@@ -381,4 +384,4 @@ def test_nothing_lives_in_one_instance(topology, staff, make_user, tmp_path):
     )["status"] == "running":
         assert time.monotonic() < deadline, seen
         time.sleep(0.2)
-    assert seen["status"] == "succeeded" and seen["created"] == 150_000
+    assert seen["status"] == "succeeded" and seen["created"] == LOCK_ROWS
