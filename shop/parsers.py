@@ -1,4 +1,9 @@
-"""Request body parsers: DRF's, with every malformed body a 400 and JSON numbers kept exact."""
+"""Request body parsers: DRF's, with every malformed body a 400 and JSON numbers kept exact.
+
+Every JSON body this API reads is an object: a body of another JSON type (`null`, a
+number, a string, an array) is refused here, once, before any view or throttle looks
+inside it expecting a mapping.
+"""
 
 import codecs
 from decimal import Decimal
@@ -25,16 +30,24 @@ class JSONNumber(Decimal):
         return number
 
 
+NOT_AN_OBJECT = "The request body must be a JSON object ({{...}}), not {kind}."
+JSON_KINDS = {type(None): "null", bool: "a boolean", str: "a string", list: "an array"}
+
+
 class JSONParser(parsers.JSONParser):
-    """DRF's JSON parser, with exact numbers (`JSONNumber`), and a body nested deeper than
-    Python's recursion limit a 400, not a 500 (`json` parses `[[[[…` recursively)."""
+    """DRF's JSON parser, with exact numbers (`JSONNumber`), a body nested deeper than
+    Python's recursion limit a 400, not a 500 (`json` parses `[[[[…` recursively), and
+    a body that is not a JSON object a 400."""
 
     def parse(self, stream, media_type=None, parser_context=None):
         try:
             # DRF's own charset rule (it refuses bytes-to-bytes codecs such as bz2).
             decoded = codecs.getreader(get_encoding(parser_context or {}))(stream)
-            return json.load(decoded, parse_float=JSONNumber)
+            data = json.load(decoded, parse_float=JSONNumber)
         except ValueError as error:
             raise ParseError(f"JSON parse error - {error}") from None
         except RecursionError:
             raise ParseError("JSON parse error - the document is nested too deeply.") from None
+        if not isinstance(data, dict):
+            raise ParseError(NOT_AN_OBJECT.format(kind=JSON_KINDS.get(type(data), "a number")))
+        return data
