@@ -92,6 +92,8 @@ def update_user(user, *, keep_token=None, password=None, **fields):
     fields given are written. A new password revokes the user's other API tokens
     (`User.set_password`); `keep_token`, the token the change was made with, stays.
     Taking staff status or activity from the last active staff member is a `Conflict`.
+    Deactivating a user revokes all their API tokens, so reactivating them later does
+    not bring old tokens back.
     """
     if "email" in fields:
         fields["email"] = User.objects.normalize_email(fields["email"])
@@ -103,6 +105,7 @@ def update_user(user, *, keep_token=None, password=None, **fields):
                 _ensure_staff_remains(rows, current)
         else:
             current = locked(User, user.pk, no_key=True)
+        deactivated = current.is_active and fields.get("is_active", True) is False
         for name, value in fields.items():
             setattr(current, name, value)
         changed = list(fields)
@@ -111,6 +114,9 @@ def update_user(user, *, keep_token=None, password=None, **fields):
             changed.append("password")
         if changed:
             _save(current, update_fields=changed)
+        if deactivated:
+            # An inactive user's tokens are refused; revoked, they stay dead on reactivation.
+            revoke_tokens(current)
     return current
 
 
