@@ -26,6 +26,12 @@ class Conflict(ShopError):
     default_message = "The request conflicts with the current state of the resource."
 
 
+class Forbidden(ShopError):
+    """The actor may not do this to this object (plain staff against a superuser)."""
+
+    default_message = "You do not have permission to perform this action."
+
+
 class PayloadTooLarge(ShopError):
     """An upload or body larger than the configured limit."""
 

@@ -16,6 +16,7 @@ from shop import errors
 # The HTTP answer of each of the project's exceptions: (status, code for clients).
 ANSWERS = {
     errors.Conflict: (status.HTTP_409_CONFLICT, "conflict"),
+    errors.Forbidden: (status.HTTP_403_FORBIDDEN, "permission_denied"),
     errors.PayloadTooLarge: (status.HTTP_413_REQUEST_ENTITY_TOO_LARGE, "payload_too_large"),
     errors.Busy: (status.HTTP_503_SERVICE_UNAVAILABLE, "busy"),
     errors.QueueUnavailable: (status.HTTP_503_SERVICE_UNAVAILABLE, "queue_unavailable"),

@@ -2,13 +2,16 @@
 
 Saving and deleting go through `users.services`, as the API does, so the same
 rules hold here: a duplicate email caught by the index, the last active staff
-member kept. The purchases app adds a customer's purchases to this page
-(`purchases.admin.CustomerAdmin`).
+member kept, a superuser's account and tokens left to superusers (plain staff see
+a superuser's page read-only; its password, change and delete pages are 403). The
+purchases app adds a customer's purchases to this page (`purchases.admin.CustomerAdmin`).
 """
 
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
+from knox.admin import AuthTokenAdmin
+from knox.models import AuthToken
 
 from shop.admin import StaffMayManage, adopt, changed_fields
 from users import services
@@ -92,9 +95,19 @@ class UserAdmin(StaffMayManage, DjangoUserAdmin):
             ]
         return super().get_form(request, obj, **kwargs)
 
+    def has_change_permission(self, request, obj=None):
+        return super().has_change_permission(request, obj) and (
+            obj is None or services.may_manage(request.user, obj)
+        )
+
+    def has_delete_permission(self, request, obj=None):
+        return super().has_delete_permission(request, obj) and (
+            obj is None or services.may_manage(request.user, obj)
+        )
+
     def save_model(self, request, obj, form, change):
         if change:
-            saved = services.update_user(obj, **changed_fields(form))
+            saved = services.update_user(obj, by=request.user, **changed_fields(form))
         else:
             usable = form.cleaned_data.get("set_usable_password", True)
             saved = services.create_user(
@@ -107,7 +120,33 @@ class UserAdmin(StaffMayManage, DjangoUserAdmin):
         adopt(obj, saved)
 
     def delete_model(self, request, obj):
-        services.delete_user(obj)
+        services.delete_user(obj, by=request.user)
+
+
+admin.site.unregister(AuthToken)
+
+
+@admin.register(AuthToken)
+class ApiTokenAdmin(StaffMayManage, AuthTokenAdmin):
+    """knox's token admin (digests only), with issuing and revoking through `users.services`:
+    plain staff neither issue nor revoke a superuser's tokens."""
+
+    def has_change_permission(self, request, obj=None):
+        return False  # a token has nothing to edit: it is issued or revoked
+
+    def has_delete_permission(self, request, obj=None):
+        return super().has_delete_permission(request, obj) and (
+            obj is None or services.may_manage(request.user, obj.user)
+        )
+
+    def save_model(self, request, obj, form, change):
+        token, text = services.issue_token(obj.user, by=request.user)
+        # Shown once, as knox's own admin does.
+        self.message_user(request, f"TOKEN {text}")
+        adopt(obj, token)
+
+    def delete_model(self, request, obj):
+        services.revoke_tokens(obj.user, only=obj, by=request.user)
 
 
 def _without(fields, hidden):

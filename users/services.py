@@ -2,8 +2,11 @@
 
 The API, the admin and the management commands all come here, so every rule
 holds whichever door a change comes through: the email's uniqueness under a
-race, the password validators, "never leave the shop without staff", and a
-row deleted meanwhile not coming back.
+race, the password validators, "never leave the shop without staff", "only a
+superuser manages a superuser", and a row deleted meanwhile not coming back.
+
+`by` is the user acting (the API's and the admin's `request.user`); `None` is the
+shop itself (management commands, run by whoever holds the server).
 """
 
 from django.contrib.auth import user_logged_in
@@ -14,7 +17,7 @@ from django.db.models import Q
 from django.utils import timezone
 from knox.models import AuthToken
 
-from shop.errors import Conflict
+from shop.errors import Conflict, Forbidden
 from shop.services import locked, save_unique
 from users.models import User
 
@@ -23,8 +26,24 @@ LAST_STAFF = (
     "{user} is the last active staff member: the shop would be left without anyone to run "
     "it. Give another account staff status first."
 )
+ONLY_SUPERUSERS = "Only a superuser may change or remove a superuser's account or tokens."
 # Fields that decide whether an account is an active staff member.
 STAFF_FIELDS = ("is_staff", "is_active")
+# What signs an account in or decides its powers: a superuser's are a superuser's to change.
+ACCOUNT_FIELDS = frozenset({"email", "password", "is_staff", "is_active", "is_superuser"})
+
+
+def may_manage(actor, target):
+    """Whether `actor` may change `target`'s sign-in and powers (its email, password, staff
+    and active flags, tokens) or delete it: anyone staff may, but only a superuser may do
+    that to a superuser. `actor` None is the shop itself (a management command)."""
+    return actor is None or actor.is_superuser or not target.is_superuser
+
+
+def ensure_may_manage(actor, target):
+    """Raises `Forbidden` unless `may_manage(actor, target)`."""
+    if not may_manage(actor, target):
+        raise Forbidden(ONLY_SUPERUSERS)
 
 
 def _set_password(user, password, keep_token=None):
@@ -84,7 +103,7 @@ def _ensure_staff_remains(rows, leaving):
         raise Conflict(LAST_STAFF.format(user=leaving.email))
 
 
-def update_user(user, *, keep_token=None, password=None, **fields):
+def update_user(user, *, by=None, keep_token=None, password=None, **fields):
     """Changes profile fields (and flags, from the admin) and, when given, the password.
 
     The row is locked and re-read first, so two changes apply one after the other
@@ -93,7 +112,8 @@ def update_user(user, *, keep_token=None, password=None, **fields):
     (`User.set_password`); `keep_token`, the token the change was made with, stays.
     Taking staff status or activity from the last active staff member is a `Conflict`.
     Deactivating a user revokes all their API tokens, so reactivating them later does
-    not bring old tokens back.
+    not bring old tokens back. Changing a superuser's `ACCOUNT_FIELDS` takes a superuser
+    (`ensure_may_manage`): `Forbidden`.
     """
     if "email" in fields:
         fields["email"] = User.objects.normalize_email(fields["email"])
@@ -105,6 +125,8 @@ def update_user(user, *, keep_token=None, password=None, **fields):
                 _ensure_staff_remains(rows, current)
         else:
             current = locked(User, user.pk, no_key=True)
+        if ACCOUNT_FIELDS.intersection(fields) or password is not None:
+            ensure_may_manage(by, current)
         deactivated = current.is_active and fields.get("is_active", True) is False
         for name, value in fields.items():
             setattr(current, name, value)
@@ -120,33 +142,38 @@ def update_user(user, *, keep_token=None, password=None, **fields):
     return current
 
 
-def delete_user(user):
+def delete_user(user, *, by=None):
     """Deletes an account; their purchases stay, detached (`SET_NULL`, with the email kept).
 
     The row is locked before anything that refers to it is touched, so a purchase
     being recorded for this user either commits first (and is detached with the
     others) or finds the user gone (a 400), never a broken reference at commit.
     Deleting the last active staff member is a `Conflict`; staff may delete their
-    own account while another active staff member remains.
+    own account while another active staff member remains. Only a superuser deletes a
+    superuser (`Forbidden`).
     """
     with transaction.atomic():
         current, rows = _lock_with_active_staff(user)
+        ensure_may_manage(by, current)
         if current.is_staff and current.is_active:
             _ensure_staff_remains(rows, current)
         current.delete()
     return current
 
 
-def issue_token(user, *, request=None):
+def issue_token(user, *, by=None, request=None):
     """A new API token for `user`: `(AuthToken, token text)`; the text is shown once.
 
     The user's expired tokens are swept here (rather than on every request) and
     Django's `user_logged_in` is sent, whichever way the token is asked for (the
     API, `ensure_staff`, `issue_token`). The user's row is locked against deletion
-    so that the token never points at a user deleted at the same moment.
+    so that the token never points at a user deleted at the same moment. Staff issuing
+    a token for someone else (the admin) is `by` them: never for a superuser unless
+    they are one.
     """
     with transaction.atomic():
         current = locked(User, user.pk, no_key=True)
+        ensure_may_manage(by, current)
         AuthToken.objects.filter(user=current, expiry__lt=timezone.now()).delete()
         instance, token = AuthToken.objects.create(user=current)
         # Inside the lock: its receiver (`update_last_login`) saves the user's row.
@@ -154,9 +181,11 @@ def issue_token(user, *, request=None):
     return instance, token
 
 
-def revoke_tokens(user, *, only=None):
+def revoke_tokens(user, *, only=None, by=None):
     """Revokes `user`'s API tokens — `only` that one (signing out), or all (everywhere);
-    returns how many. A token revoked meanwhile counts for nothing, and is no error."""
+    returns how many. A token revoked meanwhile counts for nothing, and is no error.
+    Only a superuser revokes a superuser's tokens (`Forbidden`)."""
+    ensure_may_manage(by, user)
     tokens = AuthToken.objects.filter(user=user)
     if only is not None:
         tokens = tokens.filter(pk=only.pk)

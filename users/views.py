@@ -60,12 +60,13 @@ class UserViewSet(CSVExportMixin, ShopViewSet):
         in_use = self.request.auth
         serializer.instance = services.update_user(
             serializer.instance,
+            by=self.request.user,
             keep_token=in_use if isinstance(in_use, AuthToken) else None,
             **serializer.validated_data,
         )
 
     def perform_destroy(self, instance):
-        services.delete_user(instance)
+        services.delete_user(instance, by=self.request.user)
 
 
 RevokedSerializer = inline_serializer(
