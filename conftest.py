@@ -11,6 +11,7 @@ from django.db import connection, connections
 from knox.models import AuthToken
 from rest_framework.test import APIClient
 
+from shop.models import RateCounter
 from users.models import User
 
 PASSWORD = "correct-horse-battery-staple"
@@ -24,11 +25,11 @@ def _fast_password_hashing(settings):
 
 @pytest.fixture(autouse=True)
 def _fresh_caches(request, django_db_blocker):
-    """Each test starts with empty caches, throttle counters included.
+    """Each test starts with empty caches and rate-limit counters.
 
-    The throttle cache is a table of the test database, and a transactional test
-    (a live server) commits its counters, so they are cleared at every start of a
-    test that uses the database (the others cannot touch it).
+    The counters are a table of the test database, and a transactional test (a live
+    server) commits them, so they are cleared at every start of a test that uses the
+    database (the others cannot touch it).
     """
     if not uses_database(request):
         caches["default"].clear()
@@ -37,6 +38,7 @@ def _fresh_caches(request, django_db_blocker):
     with django_db_blocker.unblock():
         for cache in caches.all():
             cache.clear()
+        RateCounter.objects.all().delete()
 
 
 DATABASE_FIXTURES = {"db", "transactional_db", "live_server", "client", "admin_client"}

@@ -1,4 +1,12 @@
 from django.apps import AppConfig, apps
+from django.contrib.admin import apps as admin_apps
+
+
+class ShopAdminConfig(admin_apps.AdminConfig):
+    """Django's admin, on the shop's site (`shop.admin_site`)."""
+
+    default = False  # named in INSTALLED_APPS; `ShopConfig` stays the shop app's own
+    default_site = "shop.admin_site.ShopAdminSite"
 
 
 class ShopConfig(AppConfig):

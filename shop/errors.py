@@ -51,6 +51,19 @@ class Busy(ShopError):
         self.retry_after = retry_after
 
 
+class RateLimited(ShopError):
+    """A rate limit is used up (`shop.ratelimit`): nothing was done or checked.
+
+    `retry_after` is how many seconds until the limit's window ends.
+    """
+
+    default_message = "Too many requests; try again later."
+
+    def __init__(self, message=None, *, retry_after):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class QueueUnavailable(ShopError):
     """The job queue (Celery's broker) cannot be reached: the job was not queued."""
 

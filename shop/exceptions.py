@@ -20,6 +20,7 @@ ANSWERS = {
     errors.PayloadTooLarge: (status.HTTP_413_REQUEST_ENTITY_TOO_LARGE, "payload_too_large"),
     errors.Busy: (status.HTTP_503_SERVICE_UNAVAILABLE, "busy"),
     errors.QueueUnavailable: (status.HTTP_503_SERVICE_UNAVAILABLE, "queue_unavailable"),
+    errors.RateLimited: (status.HTTP_429_TOO_MANY_REQUESTS, "throttled"),
     errors.IdempotencyKeyReused: (status.HTTP_422_UNPROCESSABLE_ENTITY, "idempotency_key_reused"),
 }
 
@@ -38,8 +39,8 @@ def as_api_exception(exc):
         if isinstance(exc, kind):
             answer = exceptions.APIException(exc.message, code)
             answer.status_code = status_code
-            if isinstance(exc, errors.Busy):
-                answer.wait = exc.retry_after  # sent as `Retry-After`, as for a 429
+            if isinstance(exc, errors.Busy | errors.RateLimited):
+                answer.wait = exc.retry_after  # sent as `Retry-After` by DRF's handler
             return answer
     return exc
 

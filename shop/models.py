@@ -1,4 +1,4 @@
-"""What every model of the shop shares, and the project-wide records (idempotency keys)."""
+"""What every model of the shop shares, and project-wide records (idempotency keys, rate counts)."""
 
 from django.db import DatabaseError, models
 from django.utils import timezone
@@ -61,3 +61,18 @@ class IdempotencyKey(models.Model):
 
     def __str__(self):
         return f"{self.scope} {self.key}"
+
+
+class RateCounter(models.Model):
+    """A rate limit's count in its current window (`shop.ratelimit`, when the database counts).
+
+    Written only by one atomic upsert per request; a row past `window_ends` counts for
+    nothing and is deleted by the periodic task `shop.purge_rate_counters`.
+    """
+
+    bucket = models.CharField(max_length=255, primary_key=True)
+    hits = models.BigIntegerField()
+    window_ends = models.FloatField(db_index=True, help_text="Unix time the window ends.")
+
+    def __str__(self):
+        return f"{self.bucket}: {self.hits}"

@@ -215,6 +215,10 @@ class ShopAutoSchema(AutoSchema):
         }
 
     def throttled(self):
+        """A DRF throttle, or a password check (the sign-in limits: `checks_passwords`)."""
+        action = getattr(self.view, "action", None) or self.method.lower()
+        if action in getattr(self.view, "checks_passwords", ()):
+            return True
         try:
             return bool(self.view.get_throttles())
         except Exception:  # a view whose throttles depend on a real request

@@ -40,7 +40,7 @@ ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1")
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", "")
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "shop.apps.ShopAdminConfig",  # django.contrib.admin, on the shop's site
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -212,11 +212,7 @@ REST_FRAMEWORK = {
     ],
     "EXCEPTION_HANDLER": "shop.exceptions.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "shop.schema.ShopAutoSchema",
-    "DEFAULT_THROTTLE_RATES": {
-        "signup": os.environ.get("SHOP_SIGNUP_RATE", "20/hour"),
-        "token": os.environ.get("SHOP_TOKEN_RATE", "30/minute"),
-    },
-    # How many reverse proxies stand in front: throttling keys on the client's
+    # How many reverse proxies stand in front: rate limits key on the client's
     # address. 0 (none) means the socket's address; DRF's default (unset) would
     # trust any `X-Forwarded-For` a client makes up, and so never throttle it.
     "NUM_PROXIES": int(os.environ.get("DJANGO_NUM_PROXIES") or "0"),
@@ -248,17 +244,15 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_SETTINGS": {"persistAuthorization": True},
 }
 
-CACHES = {
-    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
-    # Throttle counters must be shared by every worker process (and every host),
-    # or each gunicorn worker would allow the whole rate: they live in a table
-    # of the database (created by the `shop` app's migration).
-    "throttle": {
-        "BACKEND": "django.core.cache.backends.db.DatabaseCache",
-        "LOCATION": "shop_throttle_cache",
-        "OPTIONS": {"MAX_ENTRIES": 100_000},
-    },
-}
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+# Rate limits (`shop/ratelimit.py`), exact across every process and host: anonymous
+# sign-ups per client address, and every password check (API tokens, the admin's login,
+# a current password) per account and per client address.
+SHOP_SIGNUP_RATE = os.environ.get("SHOP_SIGNUP_RATE", "20/hour")
+SHOP_TOKEN_RATE = os.environ.get("SHOP_TOKEN_RATE", "30/minute")
+# Where the counters live: this Redis (e.g. redis://host:6379/1) if set, else the database.
+SHOP_RATE_LIMIT_REDIS_URL = os.environ.get("SHOP_RATE_LIMIT_REDIS_URL", "")
 
 # --- Production hardening (active when DJANGO_DEBUG=0) ----------------------
 
@@ -304,6 +298,8 @@ CELERY_BEAT_SCHEDULE = {
     "sweep-stale-backfill-runs": {"task": "products.sweep_stale_backfill_runs", "schedule": 60.0},
     # Retried POSTs are recognised for 24 hours; older keys are deleted every hour.
     "expire-idempotency-keys": {"task": "shop.expire_idempotency_keys", "schedule": 3600.0},
+    # Rate-limit counters whose window has ended (the database's; Redis expires its own).
+    "purge-rate-counters": {"task": "shop.purge_rate_counters", "schedule": 3600.0},
 }
 
 # --- The shop ------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from celery import shared_task
 
+from shop import ratelimit
 from shop.idempotency import expire_keys
 
 
@@ -9,3 +10,9 @@ from shop.idempotency import expire_keys
 def expire_idempotency_keys():
     """Deletes `Idempotency-Key` records past their 24 hours."""
     return expire_keys()
+
+
+@shared_task(name="shop.purge_rate_counters")
+def purge_rate_counters():
+    """Deletes the rate-limit counters of the database whose window has ended."""
+    return ratelimit.purge_expired()

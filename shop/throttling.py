@@ -1,42 +1,20 @@
-"""Rate limits for the two doors open to anonymous clients: sign-up and token requests."""
+"""DRF throttles of the API, on the exact counters of `shop.ratelimit`.
 
-from django.core.cache import caches
-from rest_framework.settings import api_settings
-from rest_framework.throttling import SimpleRateThrottle
+Password checks are limited where they are made (`users.sign_in`), for the API and
+the admin alike; this is the one limit that is only the API's.
+"""
 
-
-class ClientAddressThrottle(SimpleRateThrottle):
-    """Limits requests per client address, at the rate named by `scope`.
-
-    The rate is read on each request, so `DEFAULT_THROTTLE_RATES` stays the one
-    place to change it (and tests can override it). `signed_in_exempt` lets
-    signed-in users through unlimited.
-    """
-
-    signed_in_exempt = False
-
-    @property
-    def cache(self):
-        """The database cache (`CACHES["throttle"]`): one count for all workers and hosts."""
-        return caches["throttle"]
-
-    def get_rate(self):
-        return api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)
-
-    def get_cache_key(self, request, view):
-        if self.signed_in_exempt and request.user and request.user.is_authenticated:
-            return None
-        return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
+from shop.ratelimit import AddressThrottle
 
 
-class SignupThrottle(ClientAddressThrottle):
-    """Anonymous sign-ups; staff (the only signed-in users allowed to) create customers freely."""
+class SignupThrottle(AddressThrottle):
+    """Anonymous sign-ups per client address (`SHOP_SIGNUP_RATE`); staff, the only signed-in
+    users allowed to create accounts, are not limited."""
 
     scope = "signup"
-    signed_in_exempt = True
+    rate_setting = "SHOP_SIGNUP_RATE"
 
-
-class TokenThrottle(ClientAddressThrottle):
-    """Every password guess counts, whatever token the request also carries."""
-
-    scope = "token"
+    def allow_request(self, request, view):
+        if request.user and request.user.is_authenticated:
+            return True
+        return super().allow_request(request, view)

@@ -15,7 +15,12 @@ from knox.models import AuthToken
 
 from shop.admin import StaffMayManage, adopt, changed_fields
 from users import services
+from users.forms import AdminOwnPasswordChangeForm, AdminSignInForm
 from users.models import User
+
+# Every password the admin checks counts against the sign-in limits (`users.sign_in`).
+admin.site.login_form = AdminSignInForm
+admin.site.password_change_form = AdminOwnPasswordChangeForm
 
 # What only a superuser sees and changes: who holds which Django permission.
 SUPERUSER_ONLY_FIELDS = ("is_superuser", "groups", "user_permissions")

@@ -1,5 +1,7 @@
 """The one user model: customers and staff alike, signing in by email."""
 
+import unicodedata
+
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
 from django.db import models
 from django.db.models import Value
@@ -8,6 +10,13 @@ from django.db.models.lookups import Exact
 from django.utils import timezone
 
 from shop.models import ShopModel
+
+
+def email_key(email):
+    """What makes two emails the same account: NFKC, then Unicode case folding
+    (`Ada@Example.com`, `ADA@example.com`, and `ada` written in full-width letters are one
+    key; so are `ss` and `ß`, or the Kelvin sign and `k`)."""
+    return unicodedata.normalize("NFKC", email).casefold()
 
 
 class UserQuerySet(models.QuerySet):

@@ -1,11 +1,11 @@
 """The user object of SPEC 4.1 and the token request."""
 
-from django.contrib.auth import authenticate
 from rest_framework import serializers
 
 from shop.serializers import CachedFieldsMixin
 from users.models import User
 from users.services import DUPLICATE_EMAIL
+from users.sign_in import authenticate_limited, check_password_limited
 
 WRONG_CURRENT_PASSWORD = "Your current password is not correct."
 CURRENT_PASSWORD_NEEDED = "To change your own password, also send your current password."
@@ -73,7 +73,8 @@ class UserSerializer(CachedFieldsMixin, serializers.ModelSerializer):
         if changes_own_password:
             if current is None:
                 raise serializers.ValidationError({"current_password": [CURRENT_PASSWORD_NEEDED]})
-            if not self.instance.check_password(current):
+            # A guess at the current password counts like a guess at sign-in.
+            if not check_password_limited(request, self.instance, current):
                 raise serializers.ValidationError({"current_password": [WRONG_CURRENT_PASSWORD]})
         return attrs
 
@@ -83,7 +84,7 @@ class TokenRequestSerializer(serializers.Serializer):
     password = password_field()
 
     def validate(self, attrs):
-        user = authenticate(
+        user = authenticate_limited(
             self.context["request"], email=attrs["email"], password=attrs["password"]
         )
         if user is None:

@@ -12,7 +12,7 @@ from shop.exports import CSVExportMixin
 from shop.idempotency import idempotent
 from shop.permissions import AnonymousOrStaff, Anyone, ByAction, Customer
 from shop.schema import CONFLICT, DeletedSerializer
-from shop.throttling import SignupThrottle, TokenThrottle
+from shop.throttling import SignupThrottle
 from shop.viewsets import ShopViewSet
 from users import services
 from users.filters import UserFilter
@@ -41,13 +41,11 @@ class UserViewSet(CSVExportMixin, ShopViewSet):
         ByAction(create=AnonymousOrStaff, retrieve=Customer, partial_update=Customer)
     ]
 
+    # A `current_password` is checked against the sign-in limits (`users.sign_in`).
+    checks_passwords = ("partial_update",)
+
     def get_throttles(self):
-        if self.action == "create":
-            return [SignupThrottle()]
-        if self.action == "partial_update" and "current_password" in self.request.data:
-            # A guess at the current password counts like a guess at sign-in.
-            return [TokenThrottle()]
-        return []
+        return [SignupThrottle()] if self.action == "create" else []
 
     @idempotent
     def create(self, request, *args, **kwargs):
@@ -77,7 +75,8 @@ RevokedSerializer = inline_serializer(
 class TokenView(APIView):
     """`POST`: trade an email and password for an API token. `DELETE`: revoke the token in use."""
 
-    throttle_classes = [TokenThrottle]
+    # Each password is checked against the sign-in limits (`users.sign_in`).
+    checks_passwords = ("post",)
 
     def get_permissions(self):
         return [Anyone()] if self.request.method == "POST" else [IsAuthenticated()]

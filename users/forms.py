@@ -1,0 +1,44 @@
+"""The admin's forms that check a password, counted against the sign-in limits (`users.sign_in`)."""
+
+from django import forms
+from django.contrib.admin.forms import AdminAuthenticationForm, AdminPasswordChangeForm
+
+from shop.errors import RateLimited
+from users.sign_in import authenticate_limited, check_password_limited
+
+
+class AdminSignInForm(AdminAuthenticationForm):
+    """The admin's login: the same limits as `POST /auth/token`, with their message on the page."""
+
+    def clean(self):
+        email = self.cleaned_data.get("username")
+        password = self.cleaned_data.get("password")
+        if email is not None and password:
+            try:
+                self.user_cache = authenticate_limited(self.request, email=email, password=password)
+            except RateLimited as refused:
+                raise forms.ValidationError(str(refused), code="rate_limited") from None
+            if self.user_cache is None:
+                raise self.get_invalid_login_error()
+            self.confirm_login_allowed(self.user_cache)
+        return self.cleaned_data
+
+
+class AdminOwnPasswordChangeForm(AdminPasswordChangeForm):
+    """The admin's "change password" page: the old password is checked within the limits."""
+
+    def __init__(self, user, *args, request=None, **kwargs):
+        super().__init__(user, *args, **kwargs)
+        self.request = request
+
+    def clean_old_password(self):
+        old_password = self.cleaned_data["old_password"]
+        try:
+            correct = check_password_limited(self.request, self.user, old_password)
+        except RateLimited as refused:
+            raise forms.ValidationError(str(refused), code="rate_limited") from None
+        if not correct:
+            raise forms.ValidationError(
+                self.error_messages["password_incorrect"], code="password_incorrect"
+            )
+        return old_password
