@@ -13,20 +13,26 @@ until the first commits (then replays it) or rolls back (then goes ahead itself)
 it never sees a half-done first request. A first request that dies takes its
 claim with it, so the retry runs as new. Keys are scoped to the signed-in user
 (anonymous sign-ups share one scope), kept 24 hours, and expired by a periodic task.
+
+What is stored: the first answer's exact bytes and content type (replayed as they
+were), and a fingerprint of the request that is an HMAC keyed with `SECRET_KEY`, so
+that a row (with a sign-up's password in the body it fingerprints) lets nobody test a
+guessed password without the server's secret. A retry is recognised under the current
+key or any of `SECRET_KEY_FALLBACKS`.
 """
 
 import functools
-import hashlib
 import json
 import re
 import uuid
 from datetime import timedelta
 
+from django.conf import settings
 from django.db import OperationalError, connection, transaction
+from django.http import HttpResponse
 from django.utils import timezone
+from django.utils.crypto import constant_time_compare, salted_hmac
 from rest_framework.exceptions import ValidationError
-from rest_framework.renderers import JSONRenderer
-from rest_framework.response import Response
 
 from shop.errors import Conflict, IdempotencyKeyReused
 from shop.models import IdempotencyKey
@@ -57,11 +63,11 @@ def idempotent(handler):
             with transaction.atomic():
                 record, ours = claim(scope, key, fingerprint)
                 if not ours:
-                    if record.fingerprint != fingerprint:
+                    if not same_request(record, request):
                         raise IdempotencyKeyReused()
                     return replay(record)
                 response = handler(view, request, *args, **kwargs)
-                remember(record, response)
+                remember(record, view, request, response)
                 return response
         except OperationalError as error:
             if "lock timeout" in str(error):
@@ -72,12 +78,26 @@ def idempotent(handler):
     return create
 
 
-def fingerprint_of(request):
-    """What makes two requests "the same": method, path (either slash form) and body."""
+FINGERPRINT_SALT = "shop.idempotency.fingerprint"
+
+
+def fingerprint_of(request, secret=None):
+    """What makes two requests "the same": method, path (either slash form) and body, as an
+    HMAC-SHA-256 keyed with `secret` (`SECRET_KEY` by default)."""
     data = request.data
     body = dict(data.lists()) if hasattr(data, "lists") else data
     text = json.dumps([request.method, request.path.rstrip("/"), body], sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()
+    return salted_hmac(FINGERPRINT_SALT, text, secret=secret, algorithm="sha256").hexdigest()
+
+
+def same_request(record, request):
+    """Whether `request` is the one `record` was claimed by, under the current secret or a
+    fallback (a retry made across a rotation of `SECRET_KEY`)."""
+    secrets = [settings.SECRET_KEY, *settings.SECRET_KEY_FALLBACKS]
+    return any(
+        constant_time_compare(record.fingerprint, fingerprint_of(request, secret))
+        for secret in secrets
+    )
 
 
 def claim(scope, key, fingerprint):
@@ -99,17 +119,26 @@ def claim(scope, key, fingerprint):
     return record, record.claim == mine
 
 
-def remember(record, response):
-    """Keeps the answer in the key's row (same transaction as the write it answers)."""
+def remember(record, view, request, response):
+    """Keeps the answer, rendered now as it will be sent, in the key's row (same
+    transaction as the write it answers)."""
+    response.accepted_renderer = request.accepted_renderer
+    response.accepted_media_type = request.accepted_media_type
+    response.renderer_context = view.get_renderer_context()
+    response.render()
     record.status_code = response.status_code
-    record.response = json.loads(JSONRenderer().render(response.data) or b"null")
-    record.save(update_fields=["status_code", "response"])
+    record.body = response.content
+    record.content_type = response["Content-Type"]
+    record.save(update_fields=["status_code", "body", "content_type"])
 
 
 def replay(record):
-    return Response(
-        record.response, status=record.status_code, headers={"Idempotent-Replayed": "true"}
+    """The first answer again, byte for byte, marked as a replay."""
+    response = HttpResponse(
+        bytes(record.body), status=record.status_code, content_type=record.content_type
     )
+    response["Idempotent-Replayed"] = "true"
+    return response
 
 
 def expire_keys():

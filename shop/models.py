@@ -47,11 +47,14 @@ class IdempotencyKey(models.Model):
     scope = models.CharField(max_length=64)
     key = models.CharField(max_length=255)
     fingerprint = models.CharField(
-        max_length=64, help_text="SHA-256 of the method, path and body of the first request."
+        max_length=64,
+        help_text="HMAC-SHA-256, keyed with SECRET_KEY, of the method, path and body of the "
+        "first request.",
     )
     claim = models.UUIDField(help_text="Which request wrote the row (it knows its own).")
     status_code = models.PositiveSmallIntegerField(null=True)
-    response = models.JSONField(null=True)
+    body = models.BinaryField(null=True, help_text="The first answer's body, byte for byte.")
+    content_type = models.CharField(max_length=255, blank=True)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
 
     class Meta:

@@ -36,6 +36,10 @@ if not DEBUG and (SECRET_KEY == DEV_SECRET_KEY or len(SECRET_KEY) < 50):
         '(python -c "import secrets; print(secrets.token_urlsafe(50))")'
     )
 
+# Keys being rotated out: what they signed (admin sessions, Idempotency-Key fingerprints)
+# is still recognised. Remove them once those have expired (a day).
+SECRET_KEY_FALLBACKS = env_list("DJANGO_SECRET_KEY_FALLBACKS", "")
+
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1")
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", "")
 

@@ -143,3 +143,61 @@ def test_the_same_key_at_once_from_many_threads_makes_one_purchase(postgres_only
     assert {status for status, _ in answers} == {201}
     assert len({body["id"] for _, body in answers}) == 1
     assert Purchase.objects.count() == 1
+
+
+SIGN_UP = {
+    "first_name": "Ada",
+    "last_name": "Lovelace",
+    "email": "ada@example.com",
+    "gender": "female",
+    "password": "analytical-engine-1843",
+}
+
+
+def test_a_stored_record_does_not_let_anyone_test_a_password_offline(anon_client):
+    import hashlib
+    import json
+
+    anon_client.post("/users", SIGN_UP, format="json", HTTP_IDEMPOTENCY_KEY="ada-1")
+    record = IdempotencyKey.objects.get(key="ada-1")
+    # An attacker with the row and a guess at the password hashes the request as the
+    # code did: it must not match (the fingerprint is keyed with the server's secret).
+    guess = json.dumps(["POST", "/users", SIGN_UP], sort_keys=True, default=str)
+
+    assert record.fingerprint != hashlib.sha256(guess.encode()).hexdigest()
+    row_text = json.dumps([record.fingerprint, record.body.hex() if record.body else None])
+    assert SIGN_UP["password"] not in row_text
+    assert SIGN_UP["password"].encode().hex() not in row_text
+
+
+def test_after_the_secret_rotates_a_retry_still_replays_while_the_old_one_is_a_fallback(
+    anon_client, settings
+):
+    first = anon_client.post("/users", SIGN_UP, format="json", HTTP_IDEMPOTENCY_KEY="rot-1")
+    settings.SECRET_KEY_FALLBACKS = [settings.SECRET_KEY]
+    settings.SECRET_KEY = "a-new-secret-key-" + "x" * 40
+
+    retry = anon_client.post("/users", SIGN_UP, format="json", HTTP_IDEMPOTENCY_KEY="rot-1")
+
+    assert retry.status_code == 201 and retry["Idempotent-Replayed"] == "true"
+    assert retry.content == first.content
+
+
+def test_after_the_secret_rotates_without_a_fallback_a_retry_creates_nothing(anon_client, settings):
+    anon_client.post("/users", SIGN_UP, format="json", HTTP_IDEMPOTENCY_KEY="rot-2")
+    settings.SECRET_KEY = "a-new-secret-key-" + "y" * 40
+
+    retry = anon_client.post("/users", SIGN_UP, format="json", HTTP_IDEMPOTENCY_KEY="rot-2")
+
+    assert retry.status_code == 422
+    assert User.objects.filter(email="ada@example.com").count() == 1
+
+
+def test_a_replay_is_the_first_answer_byte_for_byte(customer_client, customer, product):
+    first = buy(customer_client, customer, product, "bytes-1")
+    retry = buy(customer_client, customer, product, "bytes-1")
+
+    assert retry.content == first.content
+    assert retry["Content-Type"] == first["Content-Type"]
+    # As the serializer writes them (`id` first): JSONB would have reordered them.
+    assert first.content.startswith(b'{"id":')
