@@ -62,9 +62,10 @@ LOAD_SQL = [
     "TRUNCATE purchases_purchase, products_product, users_user RESTART IDENTITY CASCADE",
     "SELECT setseed(0.42)",
     """
-    INSERT INTO users_user (password, is_superuser, email, first_name, last_name, gender,
-                            is_staff, is_active, date_joined)
-    SELECT '!', false, 'user' || g || '@bench.example', 'First' || g, 'Last' || g,
+    INSERT INTO users_user (password, is_superuser, email, email_key, first_name, last_name,
+                            gender, is_staff, is_active, date_joined)
+    SELECT '!', false, 'user' || g || '@bench.example', 'user' || g || '@bench.example',
+           'First' || g, 'Last' || g,
            CASE WHEN mod(g, 2) = 0 THEN 'female' ELSE 'male' END, false, true,
            now() - interval '3 years'
     FROM generate_series(1, %(users)s) AS g

@@ -110,6 +110,7 @@ def load(sizes):
             (
                 User(
                     email=f"user{n}@bench.example",
+                    email_key=f"user{n}@bench.example",
                     first_name=f"First{n}",
                     last_name=f"Last{n}",
                     gender="female" if n % 2 == 0 else "male",

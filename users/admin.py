@@ -7,6 +7,7 @@ a superuser's page read-only; its password, change and delete pages are 403). Th
 purchases app adds a customer's purchases to this page (`purchases.admin.CustomerAdmin`).
 """
 
+from django import forms
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
@@ -26,13 +27,25 @@ admin.site.password_change_form = AdminOwnPasswordChangeForm
 SUPERUSER_ONLY_FIELDS = ("is_superuser", "groups", "user_permissions")
 
 
-class UserCreationForm(AdminUserCreationForm):
+class EmailTakenCheck:
+    """Says on the form that the email is taken in another spelling (`email_key`), before
+    the service's save meets the unique index."""
+
+    def clean_email(self):
+        email = self.cleaned_data["email"]
+        existing = self.instance if self.instance.pk else None
+        if User.objects.email_taken(email, exclude=existing):
+            raise forms.ValidationError(services.DUPLICATE_EMAIL, code="unique")
+        return email
+
+
+class UserCreationForm(EmailTakenCheck, AdminUserCreationForm):
     class Meta:
         model = User
         fields = ("email", "first_name", "last_name", "gender")
 
 
-class UserEditForm(UserChangeForm):
+class UserEditForm(EmailTakenCheck, UserChangeForm):
     class Meta:
         model = User
         fields = "__all__"

@@ -4,9 +4,6 @@ import unicodedata
 
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
 from django.db import models
-from django.db.models import Value
-from django.db.models.functions import Lower
-from django.db.models.lookups import Exact
 from django.utils import timezone
 
 from shop.models import ShopModel
@@ -15,14 +12,19 @@ from shop.models import ShopModel
 def email_key(email):
     """What makes two emails the same account: NFKC, then Unicode case folding
     (`Ada@Example.com`, `ADA@example.com`, and `ada` written in full-width letters are one
-    key; so are `ss` and `ß`, or the Kelvin sign and `k`)."""
-    return unicodedata.normalize("NFKC", email).casefold()
+    key; so are `ss`, `ß` and two long s, or the Kelvin sign and `k`).
+
+    Folding turns the capital I with a dot into `i` and a combining dot above; that dot,
+    invisible on an `i`, is dropped, so that `İ` is `i` as it is to PostgreSQL's `lower()`.
+    """
+    return unicodedata.normalize("NFKC", email).casefold().replace("i\u0307", "i")
 
 
 class UserQuerySet(models.QuerySet):
     def with_email(self, email):
-        """Users whose email equals `email` ignoring case (served by the unique index)."""
-        return self.filter(Exact(Lower("email"), Lower(Value(email))))
+        """Users whose email is `email` in any case or Unicode form (`email_key`; served by
+        the key's unique index)."""
+        return self.filter(email_key=email_key(email))
 
     def email_taken(self, email, *, exclude=None):
         """Whether another account (not `exclude`) has this email, ignoring case."""
@@ -42,7 +44,8 @@ class UserManager(BaseUserManager.from_queryset(UserQuerySet)):
     def create_user(self, email, password=None, **fields):
         if not email:
             raise ValueError("A user needs an email address.")
-        user = self.model(email=self.normalize_email(email), **fields)
+        email = self.normalize_email(email)
+        user = self.model(email=email, email_key=email_key(email), **fields)
         user.set_password(password)  # None makes the password unusable
         user.save(using=self._db)
         return user
@@ -56,6 +59,12 @@ class User(ShopModel, AbstractBaseUser, PermissionsMixin):
     """A customer of the shop, or (with `is_staff`) one of its staff."""
 
     email = models.EmailField("email address", unique=True)
+    email_key = models.CharField(
+        max_length=1024,
+        unique=True,
+        editable=False,
+        help_text="The email as uniqueness and sign-in compare it (`email_key()`).",
+    )
     first_name = models.CharField(max_length=150, blank=True)
     last_name = models.CharField(max_length=150, blank=True)
     gender = models.CharField(max_length=64, blank=True)
@@ -79,11 +88,10 @@ class User(ShopModel, AbstractBaseUser, PermissionsMixin):
         verbose_name = "user"
         ordering = ["id"]
         constraints = [
-            # `unique=True` above keeps Django's auth checks content; this is the real rule.
-            models.UniqueConstraint(
-                Lower("email"),
-                name="users_user_email_ci_unique",
-                violation_error_message="A user with that email address already exists.",
+            # A row written without its key (by a path that skipped the manager and the
+            # service) would escape the uniqueness of emails.
+            models.CheckConstraint(
+                condition=~models.Q(email_key=""), name="users_user_email_key_set"
             ),
         ]
 

@@ -19,7 +19,7 @@ from knox.models import AuthToken
 
 from shop.errors import Conflict, Forbidden
 from shop.services import locked, save_unique
-from users.models import User
+from users.models import User, email_key
 
 DUPLICATE_EMAIL = "A user with that email address already exists."
 LAST_STAFF = (
@@ -30,7 +30,9 @@ ONLY_SUPERUSERS = "Only a superuser may change or remove a superuser's account o
 # Fields that decide whether an account is an active staff member.
 STAFF_FIELDS = ("is_staff", "is_active")
 # What signs an account in or decides its powers: a superuser's are a superuser's to change.
-ACCOUNT_FIELDS = frozenset({"email", "password", "is_staff", "is_active", "is_superuser"})
+ACCOUNT_FIELDS = frozenset(
+    {"email", "email_key", "password", "is_staff", "is_active", "is_superuser"}
+)
 
 
 def may_manage(actor, target):
@@ -70,8 +72,10 @@ def create_user(*, email, first_name="", last_name="", gender="", password=None,
     `flags` are the admin's and the commands' (`is_staff`, `is_superuser`,
     `is_active`); the API never passes them.
     """
+    email = User.objects.normalize_email(email)
     user = User(
-        email=User.objects.normalize_email(email),
+        email=email,
+        email_key=email_key(email),
         first_name=first_name,
         last_name=last_name,
         gender=gender,
@@ -117,6 +121,7 @@ def update_user(user, *, by=None, keep_token=None, password=None, **fields):
     """
     if "email" in fields:
         fields["email"] = User.objects.normalize_email(fields["email"])
+        fields["email_key"] = email_key(fields["email"])
     with transaction.atomic():
         if any(name in fields for name in STAFF_FIELDS):
             current, rows = _lock_with_active_staff(user)

@@ -98,8 +98,19 @@ def test_email_differing_only_in_case_is_a_duplicate(anon_client, customer):
 def test_database_refuses_case_variant_emails(customer):
     from django.db import IntegrityError, transaction
 
+    from users.models import email_key
+
     with pytest.raises(IntegrityError), transaction.atomic():
-        User.objects.create(email="Alice@EXAMPLE.com", first_name="x", last_name="y")
+        User.objects.create(
+            email="Alice@EXAMPLE.com", email_key=email_key("Alice@EXAMPLE.com"), first_name="x"
+        )
+
+
+def test_database_refuses_a_user_without_the_key_of_their_email(db):
+    from django.db import IntegrityError, transaction
+
+    with pytest.raises(IntegrityError), transaction.atomic():
+        User.objects.create(email="keyless@example.com", first_name="x", last_name="y")
 
 
 def test_gender_longer_than_64_characters_is_rejected(anon_client):
