@@ -209,6 +209,8 @@ REST_FRAMEWORK = {
         "rest_framework.renderers.JSONRenderer",
         "rest_framework.renderers.BrowsableAPIRenderer",
     ],
+    # `Accept` with its quality values (`q`), which DRF's own negotiation ignores.
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "shop.negotiation.ShopContentNegotiation",
     "DEFAULT_PARSER_CLASSES": [
         "shop.parsers.JSONParser",
         "rest_framework.parsers.FormParser",
