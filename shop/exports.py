@@ -31,7 +31,7 @@ from django.utils.http import content_disposition_header
 from rest_framework.renderers import BaseRenderer
 from rest_framework.response import Response
 
-from shop.replica import streaming_reports_database
+from shop.replica import stream_report
 
 # Rows read from the database at a time (a server-side cursor's fetch on PostgreSQL),
 # and written to the client at a time: memory stays flat whatever the row count.
@@ -166,11 +166,12 @@ def csv_chunks(headers, rows):
 def csv_response(queryset, columns, filename):
     """A `text/csv` attachment of every row of `queryset` under `columns`, streamed.
 
-    An export is a report: it reads the replica when there is one (`shop.replica`).
+    An export is a report: it reads the replica when there is one and its first query
+    there answers, else the primary (`shop.replica.stream_report`).
     """
-    queryset = queryset.using(streaming_reports_database())
+    rows = stream_report(lambda alias: export_rows(queryset.using(alias), columns))
     response = StreamingHttpResponse(
-        csv_chunks(list(columns), export_rows(queryset, columns)),
+        csv_chunks(list(columns), rows),
         content_type="text/csv; charset=utf-8",
     )
     response["Content-Disposition"] = content_disposition_header(True, filename)

@@ -92,3 +92,80 @@ def test_analytics_and_the_sales_page_answer_when_the_replica_is_down(
 
     assert response.status_code == 200 and response.json()["sku"] == "R-1"
     assert page.status_code == 200 and "R-1" in page.content.decode()
+
+
+@pytest.fixture
+def schemaless_replica(replica_is_configured, tmp_path):
+    """The replica's connection pointed at a database that answers but has none of the
+    shop's tables (a URL naming the wrong database, or one not yet migrated)."""
+    settings_dict = dict(connections.settings[REPLICA])
+    settings_dict.update(
+        ENGINE="django.db.backends.sqlite3", NAME=str(tmp_path / "empty.sqlite3"), OPTIONS={}
+    )
+    empty = load_backend(settings_dict["ENGINE"]).DatabaseWrapper(settings_dict, "schemaless")
+    own = connections[REPLICA]
+    connections[REPLICA] = empty
+    yield empty
+    connections[REPLICA] = own
+    empty.close()
+
+
+def test_a_replica_without_the_schema_is_logged_and_reports_read_the_primary(
+    schemaless_replica, caplog
+):
+    BackfillRun.objects.create(source="kept.csv", status=BackfillRun.Status.SUCCEEDED)
+
+    with caplog.at_level(logging.WARNING, logger="shop.replica"):
+        assert read_report(lambda alias: BackfillRun.objects.using(alias).count()) == 1
+
+    assert "read replica cannot be used" in caplog.text
+
+
+def test_reports_answer_when_the_replica_has_no_schema(
+    staff_client, client, staff, schemaless_replica
+):
+    from products.models import Product
+    from purchases.services import create_purchase
+
+    create_purchase(user=staff, product=Product.objects.create(sku="S-1", name="S", price="2.00"))
+    BackfillRun.objects.create(source="kept.csv", status=BackfillRun.Status.SUCCEEDED)
+    client.force_login(staff)
+
+    runs = staff_client.get("/products/data/backfill/runs")
+    analytics = staff_client.get("/purchases/analytic/most_popular_product")
+    page = client.get("/admin/purchases/purchase/sales/?period=all")
+
+    assert runs.status_code == 200 and runs.json()[0]["source"] == "kept.csv"
+    assert analytics.status_code == 200 and analytics.json()["sku"] == "S-1"
+    assert page.status_code == 200 and "S-1" in page.content.decode()
+
+
+@pytest.mark.parametrize("path", ["/users?format=csv", "/purchases?format=csv"])
+def test_a_csv_export_is_whole_when_the_replica_has_no_schema(
+    staff_client, staff, schemaless_replica, path
+):
+    from products.models import Product
+    from purchases.services import create_purchase
+
+    create_purchase(user=staff, product=Product.objects.create(sku="S-2", name="S", price="2.00"))
+
+    response = staff_client.get(path)
+
+    lines = b"".join(response.streaming_content).decode().splitlines()
+    assert response.status_code == 200
+    assert len(lines) == 2 and "staff@example.com" in lines[1]
+
+
+def test_check_warns_when_the_replica_lacks_the_primarys_migrations(schemaless_replica):
+    from django.core.checks import run_checks
+
+    warnings = [message for message in run_checks() if message.id == "shop.W001"]
+
+    assert len(warnings) == 1
+    assert "lacks" in warnings[0].msg and "auth.0001_initial" in warnings[0].msg
+
+
+def test_check_is_quiet_when_the_replica_has_every_migration(replica_is_configured):
+    from django.core.checks import run_checks
+
+    assert not [message for message in run_checks() if message.id == "shop.W001"]
