@@ -325,7 +325,8 @@ def test_nothing_lives_in_one_instance(topology, staff, make_user, tmp_path):
     ]
     assert statuses == [201] * SIGNUP_RATE + [429]
     client = {"X-Forwarded-For": "10.8.8.8"}
-    guess = {"email": staff.email, "password": "a wrong guess"}
+    # (An account not signed in to above: what is measured is the limit per address.)
+    guess = {"email": "guessed@example.com", "password": "a wrong guess"}
     statuses = [
         call((a, b)[n % 2], "POST", "/auth/token", body=guess, headers=client)[0]
         for n in range(TOKEN_RATE + 1)
