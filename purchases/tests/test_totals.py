@@ -498,7 +498,13 @@ def manage(*args):
     """Runs `manage.py` in a process of its own on the test database (committed data only)."""
     db = connection.settings_dict
     url = f"postgres://{db['USER']}@{db['HOST'] or 'localhost'}:{db['PORT'] or 5432}/{db['NAME']}"
-    env = {**os.environ, "DATABASE_URL": url, "DJANGO_SETTINGS_MODULE": "shop.settings"}
+    # The replica too: `manage.py check` (shop.W001) compares it with the primary.
+    env = {
+        **os.environ,
+        "DATABASE_URL": url,
+        "DATABASE_REPLICA_URL": url,
+        "DJANGO_SETTINGS_MODULE": "shop.settings",
+    }
     root = Path(__file__).resolve().parents[2]
     command = [sys.executable, "manage.py", *args]
     return subprocess.run(command, cwd=root, env=env, capture_output=True, text=True, timeout=60)
