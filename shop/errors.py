@@ -6,6 +6,8 @@ gone meanwhile is Django's own `Model.DoesNotExist`; a bad value is Django's
 `ValidationError`.
 """
 
+from django.db import OperationalError
+
 
 class ShopError(Exception):
     """Base class: `str(error)` is a sentence for a person."""
@@ -80,3 +82,19 @@ class IdempotencyKeyReused(ShopError):
         "This Idempotency-Key was already used for a different request; use a new key for a "
         "new request."
     )
+
+
+class DatabaseUnavailable(ShopError, OperationalError):
+    """A database connection could not be made (the server is down, unreachable, or full).
+
+    Raised where connections are made (`shop.backends.postgresql`), so that a request that
+    could not reach the database is told apart from one whose query failed. It is Django's
+    `OperationalError` too: code that falls back on one (reports and the replica) still does.
+    `retry_after` is how many seconds a client is asked to wait.
+    """
+
+    default_message = "The database cannot be reached; retry shortly."
+
+    def __init__(self, message=None, *, retry_after=5):
+        super().__init__(message)
+        self.retry_after = retry_after

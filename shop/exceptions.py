@@ -4,6 +4,9 @@ The one place where the project's own exceptions (`shop.errors`) and Django's
 (`ValidationError`, `Model.DoesNotExist`) become HTTP answers.
 """
 
+import logging
+import sys
+
 from django.core.exceptions import ObjectDoesNotExist, RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import OperationalError
@@ -22,7 +25,10 @@ ANSWERS = {
     errors.QueueUnavailable: (status.HTTP_503_SERVICE_UNAVAILABLE, "queue_unavailable"),
     errors.RateLimited: (status.HTTP_429_TOO_MANY_REQUESTS, "throttled"),
     errors.IdempotencyKeyReused: (status.HTTP_422_UNPROCESSABLE_ENTITY, "idempotency_key_reused"),
+    errors.DatabaseUnavailable: (status.HTTP_503_SERVICE_UNAVAILABLE, "database_unavailable"),
 }
+
+logger = logging.getLogger(__name__)
 
 
 def as_api_exception(exc):
@@ -39,7 +45,7 @@ def as_api_exception(exc):
         if isinstance(exc, kind):
             answer = exceptions.APIException(exc.message, code)
             answer.status_code = status_code
-            if isinstance(exc, errors.Busy | errors.RateLimited):
+            if isinstance(exc, errors.Busy | errors.RateLimited | errors.DatabaseUnavailable):
                 answer.wait = exc.retry_after  # sent as `Retry-After` by DRF's handler
             return answer
     return exc
@@ -47,7 +53,16 @@ def as_api_exception(exc):
 
 def exception_handler(exc, context):
     """DRF's handler, after turning the project's and Django's exceptions into DRF's."""
+    if isinstance(exc, errors.DatabaseUnavailable):
+        log_unavailable(exc)
     return drf_exception_handler(as_api_exception(exc), context)
+
+
+def log_unavailable(exc):
+    """The reason a database connection could not be made (the client is told only to retry)."""
+    cause = exc.__cause__ or exc
+    reason = str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
+    logger.error("The database cannot be reached: %s", reason)
 
 
 def json_error(detail, status):
@@ -64,6 +79,17 @@ def not_found(request, exception=None):
 
 
 def server_error(request):
+    """JSON 500; a database that cannot be reached is 503 with `Retry-After` (nothing was done).
+
+    Django calls it while handling the exception (a view's outside DRF, the admin's, or a
+    middleware's), so the exception is `sys.exception()`.
+    """
+    exc = sys.exception()
+    if isinstance(exc, errors.DatabaseUnavailable):
+        log_unavailable(exc)
+        response = json_error(exc.message, 503)
+        response["Retry-After"] = str(exc.retry_after)
+        return response
     return json_error("Internal server error.", 500)
 
 

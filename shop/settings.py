@@ -63,6 +63,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: /healthz and /readyz answer before host checks, the HTTPS redirect or sessions.
+    "shop.health.HealthMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -118,6 +120,19 @@ if os.environ.get("DATABASE_REPLICA_URL"):
             "connect_timeout": int(os.environ.get("SHOP_REPLICA_CONNECT_TIMEOUT", "2")),
             **DATABASES["replica"].get("OPTIONS", {}),
         }
+
+# PostgreSQL through the project's backend, which tells a connection that cannot be made
+# from other database errors (the API answers it 503 with Retry-After, not 500). The primary
+# gives up connecting after SHOP_DB_CONNECT_TIMEOUT seconds: a server that accepts and never
+# answers would otherwise hold every request thread that asks for it.
+for _database in DATABASES.values():
+    if _database["ENGINE"] == "django.db.backends.postgresql":
+        _database["ENGINE"] = "shop.backends.postgresql"
+if DATABASES["default"]["ENGINE"].endswith("postgresql"):
+    DATABASES["default"]["OPTIONS"] = {
+        "connect_timeout": int(os.environ.get("SHOP_DB_CONNECT_TIMEOUT", "5")),
+        **DATABASES["default"].get("OPTIONS", {}),
+    }
 
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     # SQLite has no covering indexes: it builds the plain index, which is all it needs.

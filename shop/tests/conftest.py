@@ -8,6 +8,8 @@ SQLite's in-memory test database.
 """
 
 import os
+import socket
+import threading
 
 import pytest
 from django.db import connection
@@ -137,3 +139,29 @@ def celery_worker(postgres_only, redis_url):
     yield start
     for worker in workers:
         worker.stop(timeout=10)
+
+
+@pytest.fixture
+def hanging_server():
+    """A loopback TCP server that accepts connections and never says a word: its address."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    accepted, stop = [], threading.Event()
+
+    def accept():
+        listener.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                accepted.append(listener.accept()[0])
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield listener.getsockname()
+    stop.set()
+    thread.join(timeout=5)
+    listener.close()
+    for peer in accepted:
+        peer.close()
