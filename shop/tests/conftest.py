@@ -8,7 +8,9 @@ SQLite's in-memory test database.
 """
 
 import os
+import shutil
 import socket
+import subprocess
 import threading
 
 import pytest
@@ -74,14 +76,15 @@ def nginx_proxy():
     """Starts nginx (deploy/nginx/) in front of servers: `nginx_proxy(server, …)` → `Nginx`.
 
     Servers are `Server`s, ports or "host:port"; start them with `env=BEHIND_PROXY`.
+    Options are `Nginx`'s (`tls=(cert, key)`, `trusted_proxies=…`).
     Every nginx started is stopped at the end, its directory removed.
     """
     if nginx_binary() is None:
         pytest.skip("live test: no nginx (apt-get install nginx-light)")
     proxies = []
 
-    def start(*servers):
-        proxy = Nginx([getattr(server, "port", server) for server in servers])
+    def start(*servers, **options):
+        proxy = Nginx([getattr(server, "port", server) for server in servers], **options)
         proxies.append(proxy)
         return proxy
 
@@ -165,3 +168,39 @@ def hanging_server():
     listener.close()
     for peer in accepted:
         peer.close()
+
+
+@pytest.fixture(scope="session")
+def tls_certificate(tmp_path_factory):
+    """A self-signed certificate for 127.0.0.1 and localhost: (certificate, key) file paths."""
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        pytest.skip("live test: no openssl (apt-get install openssl)")
+    folder = tmp_path_factory.mktemp("tls")
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(
+        [
+            openssl,
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1,DNS:localhost",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    return cert, key

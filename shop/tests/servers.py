@@ -179,19 +179,23 @@ def nginx_binary():
 class Nginx:
     """nginx with deploy/nginx/shop.conf.template in front of `upstreams`, on a free loopback port.
 
-    `upstreams` are gunicorn addresses (`"127.0.0.1:8001"`) or ports. Everything nginx
-    writes (pid, logs, temp files) stays in a prefix directory of its own, removed by
-    `stop()`; nothing under /etc/nginx or /var/log/nginx is read or written. It runs in
-    the foreground in its own process group, so that `stop()` takes its workers too.
+    `upstreams` are gunicorn addresses (`"127.0.0.1:8001"`) or ports. With `tls` (a
+    certificate and key file) it also ends TLS on `tls_port` and plain HTTP only redirects
+    there; `trusted_proxies` are front proxies whose X-Forwarded-* headers it believes.
+    Everything nginx writes (pid, logs, temp files) stays in a prefix directory of its
+    own, removed by `stop()`; nothing under /etc/nginx or /var/log/nginx is read or
+    written. It runs in the foreground in its own process group, so that `stop()` takes
+    its workers too.
     """
 
-    def __init__(self, upstreams, *, timeout=30):
+    def __init__(self, upstreams, *, tls=None, trusted_proxies=(), timeout=30):
         binary = nginx_binary()
         if binary is None:
             raise RuntimeError("no nginx (apt-get install nginx-light)")
         renderer = load_nginx_renderer()
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        self.tls_port = free_port() if tls else None
         self.prefix = Path(tempfile.mkdtemp(prefix="shop-nginx-"))
         # nginx's workers drop root for the user of the configuration: they must reach
         # the temp directories inside the prefix.
@@ -203,7 +207,12 @@ class Nginx:
             upstreams=addresses,
             prefix=self.prefix,
             user=self.worker_user(),
+            tls_listen=f"127.0.0.1:{self.tls_port}" if tls else None,
+            tls_cert=tls and tls[0],
+            tls_key=tls and tls[1],
+            trusted_proxies=trusted_proxies,
         )
+        self.binary = binary
         self.config_path = self.prefix / "nginx.conf"
         self.config_path.write_text(self.config)
         self.error_log = self.prefix / "logs/error.log"
@@ -227,9 +236,24 @@ class Nginx:
         )
         try:
             wait_for(self.accepts, timeout, message=f"nginx on {self.url}")
+            if tls:
+                wait_for(lambda: self.accepts(self.tls_port), timeout, message="nginx's TLS")
         except Exception:
             self.stop()
             raise
+
+    def command(self, *options):
+        """An nginx command line for this nginx's files (`-s reload`, `-t`)."""
+        return [
+            self.binary,
+            "-p",
+            f"{self.prefix}/",
+            "-e",
+            str(self.error_log),
+            "-c",
+            str(self.config_path),
+            *options,
+        ]
 
     @staticmethod
     def worker_user():
@@ -240,13 +264,14 @@ class Nginx:
             return "nobody"
         return "www-data"
 
-    def accepts(self):
+    def accepts(self, port=None):
         if self.process.poll() is not None:
             self.log.seek(0)
             output = self.log.read().decode(errors="replace")
             errors = self.error_log.read_text() if self.error_log.exists() else ""
             raise RuntimeError(f"nginx exited: {output}{errors}")
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port), 1):
+        address = ("127.0.0.1", port or self.port)
+        with contextlib.suppress(OSError), socket.create_connection(address, 1):
             return True
         return False
 
