@@ -22,6 +22,14 @@ accesslog = "-" if os.environ.get("GUNICORN_ACCESS_LOG", "0") == "1" else None
 # URLs up to 8 KB reach Django (nginx answers a JSON 414 past that; gunicorn's own default,
 # 4 KB, would answer its HTML 414 to URLs nginx lets through).
 limit_request_line = 8190
+# gunicornc's control socket: one per instance, or none. gunicorn's default is one path for
+# every instance a user runs on a host ($XDG_RUNTIME_DIR or ~/.gunicorn/gunicorn.ctl): each
+# instance that starts takes it over, and the first one stopped deletes it for the others.
+# The systemd unit (deploy/systemd/shop-web@.service) gives each its own runtime directory.
+if os.environ.get("GUNICORN_CONTROL_SOCKET"):
+    control_socket = os.environ["GUNICORN_CONTROL_SOCKET"]
+else:
+    control_socket_disable = True
 
 
 def post_worker_init(worker):

@@ -6,8 +6,9 @@ configured, tasks run eagerly, in the process that queues them.
 """
 
 import os
+from pathlib import Path
 
-from celery import Celery
+from celery import Celery, beat
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "shop.settings")
 
@@ -19,3 +20,15 @@ app.autodiscover_tasks()
 def jobs_run_eagerly():
     """Whether queued jobs run at once in the queuing process (no broker configured)."""
     return bool(app.conf.task_always_eager)
+
+
+class PersistentScheduler(beat.PersistentScheduler):
+    """Beat's own scheduler, which makes the directory of its schedule file (`--schedule`).
+
+    Celery's opens the file where it is told and crashes at start when its directory
+    is missing (a fresh host, a state directory not made yet).
+    """
+
+    def _open_schedule(self):
+        Path(self.schedule_filename).parent.mkdir(parents=True, exist_ok=True)
+        return super()._open_schedule()

@@ -313,6 +313,8 @@ CELERY_TASK_PUBLISH_RETRY = False
 CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": CELERY_BROKER_CONNECTION_TIMEOUT}
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_TIMEZONE = TIME_ZONE
+# Beat's schedule file (`--schedule PATH`) may live in a directory that does not exist yet.
+CELERY_BEAT_SCHEDULER = "shop.celery:PersistentScheduler"
 # Housekeeping, run by `celery -A shop beat` (one beat process for the whole deployment).
 CELERY_BEAT_SCHEDULE = {
     # Runs whose worker died are marked failed even when nobody looks at them.
