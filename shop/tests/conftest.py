@@ -11,6 +11,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import threading
 
 import pytest
@@ -18,7 +19,8 @@ from django.db import connection
 from knox.models import AuthToken
 from rest_framework.test import APIClient
 
-from shop.tests.servers import CeleryWorker, Nginx, Replica, Server, nginx_binary
+from shop.tests.servers import DEPLOY, ROOT, CeleryWorker, Nginx, Replica, Server, nginx_binary
+from shop.tests.units import Systemd
 
 # The environment of a gunicorn instance behind nginx: one proxy to trust in
 # X-Forwarded-For, so that the rate limits key on the client (deploy/README.md).
@@ -204,3 +206,31 @@ def tls_certificate(tmp_path_factory):
         timeout=60,
     )
     return cert, key
+
+
+@pytest.fixture
+def systemd(tmp_path):
+    """deploy/systemd/'s units, run as systemd would (`shop.tests.units`), on the test's paths.
+
+    /srv/shop/current is a link to this checkout (its .venv the running interpreter's),
+    /etc/shop and /var/lib are directories of the test's; write /etc/shop/shop.env with
+    `systemd.paths["/etc/shop"]`. Every service started is stopped at the end.
+    """
+    current = tmp_path / "srv-shop-current"
+    current.symlink_to(ROOT)
+    etc, var_lib = tmp_path / "etc-shop", tmp_path / "var-lib"
+    etc.mkdir()
+    var_lib.mkdir()
+    manager = Systemd(
+        tmp_path / "systemd",
+        units=DEPLOY / "systemd",
+        paths={
+            "/srv/shop/current/.venv": sys.prefix,
+            "/srv/shop/current": str(current),
+            "/etc/shop": str(etc),
+            "/var/lib/": f"{var_lib}/",
+            "/usr/sbin/nginx": nginx_binary() or "/usr/sbin/nginx",
+        },
+    )
+    yield manager
+    manager.stop_all()
