@@ -8,11 +8,13 @@ SQLite's in-memory test database.
 """
 
 import os
+import secrets
 import shutil
 import socket
 import subprocess
 import sys
 import threading
+from pathlib import Path
 
 import pytest
 from django.db import connection
@@ -208,13 +210,38 @@ def tls_certificate(tmp_path_factory):
     return cert, key
 
 
+def unit_environment(systemd, **values):
+    """Writes /etc/shop/shop.env for `systemd`'s units: production settings, the test database.
+
+    `values` add to or override the defaults; returns the environment written.
+    """
+    env = {
+        "DJANGO_DEBUG": "0",
+        "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
+        "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "DJANGO_SECURE_SSL_REDIRECT": "0",
+        "DJANGO_LOG_LEVEL": "WARNING",
+        "DATABASE_URL": database_url(),
+        "DATABASE_REPLICA_URL": database_url(),
+        "DJANGO_MEDIA_ROOT": str(systemd.state_root / "shop/media"),
+        "DJANGO_STATIC_ROOT": str(systemd.state_root / "shop/static"),
+        "HOST": "127.0.0.1",
+        "WEB_CONCURRENCY": "1",
+        "GUNICORN_THREADS": "4",
+        **values,
+    }
+    lines = [f"{key}='{value}'" if " " in value else f"{key}={value}" for key, value in env.items()]
+    Path(systemd.mapped("/etc/shop/shop.env")).write_text("\n".join(lines) + "\n")
+    return env
+
+
 @pytest.fixture
 def systemd(tmp_path):
     """deploy/systemd/'s units, run as systemd would (`shop.tests.units`), on the test's paths.
 
     /srv/shop/current is a link to this checkout (its .venv the running interpreter's),
-    /etc/shop and /var/lib are directories of the test's; write /etc/shop/shop.env with
-    `systemd.paths["/etc/shop"]`. Every service started is stopped at the end.
+    /etc/shop and /var/lib are directories of the test's; `unit_environment(systemd, …)`
+    writes /etc/shop/shop.env. Every service started is stopped at the end.
     """
     current = tmp_path / "srv-shop-current"
     current.symlink_to(ROOT)

@@ -16,7 +16,6 @@ and its stop signals as its `KillMode=`/`KillSignal=` say (`shop/tests/units.py`
 
 import http.client
 import json
-import secrets
 import shutil
 import signal
 import subprocess
@@ -27,7 +26,7 @@ from pathlib import Path
 
 import pytest
 
-from shop.tests.conftest import database_url, token_for
+from shop.tests.conftest import token_for, unit_environment
 from shop.tests.servers import DEPLOY, ROOT, Server, free_port, load_nginx_renderer, wait_for
 from shop.tests.units import Systemd, parse_unit_file, seconds
 
@@ -51,28 +50,6 @@ def status_of(port, path):
         return get(port, path, timeout=5)[0]
     except (OSError, http.client.HTTPException, ValueError):
         return None
-
-
-def write_environment(systemd, **values):
-    """/etc/shop/shop.env for the test's units: production settings, on the test database."""
-    env = {
-        "DJANGO_DEBUG": "0",
-        "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
-        "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
-        "DJANGO_SECURE_SSL_REDIRECT": "0",
-        "DJANGO_LOG_LEVEL": "WARNING",
-        "DATABASE_URL": database_url(),
-        "DATABASE_REPLICA_URL": database_url(),
-        "DJANGO_MEDIA_ROOT": str(systemd.state_root / "shop/media"),
-        "DJANGO_STATIC_ROOT": str(systemd.state_root / "shop/static"),
-        "HOST": "127.0.0.1",
-        "WEB_CONCURRENCY": "1",
-        "GUNICORN_THREADS": "4",
-        **values,
-    }
-    lines = [f"{key}='{value}'" if " " in value else f"{key}={value}" for key, value in env.items()]
-    Path(systemd.mapped("/etc/shop/shop.env")).write_text("\n".join(lines) + "\n")
-    return env
 
 
 def control_command(socket_path, command):
@@ -164,7 +141,7 @@ def test_two_web_instances_each_have_their_own_control_socket(
 ):
     host, port = hanging_server
     # A hanging broker makes /readyz a request that lasts 1.5 s: one under way at a stop.
-    write_environment(systemd, CELERY_BROKER_URL=f"redis://{host}:{port}/0")
+    unit_environment(systemd, CELERY_BROKER_URL=f"redis://{host}:{port}/0")
     first_port, second_port = free_port(), free_port()
     first = systemd.start(f"shop-web@{first_port}")
     systemd.start(f"shop-web@{second_port}")
@@ -217,7 +194,7 @@ def test_plain_gunicorn_makes_no_control_socket(tmp_path):
 def test_a_worker_stopped_mid_import_finishes_its_job(postgres_only, systemd, redis_url, staff):
     from shop.tests.test_backfill_live import Client, catalogue
 
-    write_environment(systemd, CELERY_BROKER_URL=redis_url, CELERY_CONCURRENCY="1")
+    unit_environment(systemd, CELERY_BROKER_URL=redis_url, CELERY_CONCURRENCY="1")
     web_port = free_port()
     systemd.start(f"shop-web@{web_port}")
     worker = systemd.start("shop-worker@1")

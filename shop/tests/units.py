@@ -270,6 +270,9 @@ class Service:
                 os.killpg(pid, kill_signal)
         timeout = seconds(self.value("TimeoutStopSec", "90"))
         process = self.systemd.processes.pop(self.name, None)
+        if process is not None and process.pid != pid:  # restarted by another process since
+            process.poll()  # reaps it
+            process = None
         status = None
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
