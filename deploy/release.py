@@ -23,8 +23,10 @@ static files collected (deploy/README.md, "Releasing"). In order:
    code runs, `rebuild_sales_totals --check` finds any drift and `rebuild_sales_totals`
    recomputes them.
 
-`--no-migrate` skips the migrations (rolling back to the previous release, whose code
-runs on the newer schema). Standard library only.
+Its management commands run here (`--python`, `--env-file`), or on an application host
+through `--manage` (`ssh 10.0.0.11 shop-manage --release NEW`). `--no-migrate` skips the
+migrations (rolling back to the previous release, whose code runs on the newer schema).
+Standard library only.
 """
 
 import argparse
@@ -93,15 +95,23 @@ class Release:
     # --- Steps ------------------------------------------------------------------------
 
     def manage(self, *arguments, check=True):
-        """Runs a management command of the new release: (exit status, its standard output)."""
+        """Runs a management command of the new release: (exit status, its standard output).
+
+        Here, with `--python` and `--env-file`; or through `--manage` (another host's
+        `shop-manage --release …`), followed by the command's arguments.
+        """
         started = time.monotonic()
-        done = subprocess.run(
-            [self.python, "manage.py", *arguments],
-            cwd=self.release,
-            env=self.env,
-            capture_output=True,
-            text=True,
-        )
+        if self.args.manage:
+            command = f"{self.args.manage} {shlex.join(arguments)}"
+            done = subprocess.run(command, shell=True, capture_output=True, text=True)
+        else:
+            done = subprocess.run(
+                [self.python, "manage.py", *arguments],
+                cwd=self.release,
+                env=self.env,
+                capture_output=True,
+                text=True,
+            )
         if check and done.returncode != 0:
             output = (done.stdout + done.stderr).strip()
             raise ReleaseError(f"manage.py {' '.join(arguments)} failed:\n{output}")
@@ -252,6 +262,10 @@ def main(argv=None):
     parser.add_argument("--current", help="the link the units run from, pointed at --release")
     parser.add_argument("--env-file", help="the processes' environment (/etc/shop/shop.env)")
     parser.add_argument("--python", help="default: RELEASE/.venv/bin/python")
+    parser.add_argument(
+        "--manage",
+        help="runs manage.py elsewhere, e.g. 'ssh 10.0.0.11 shop-manage --release DIR'",
+    )
     parser.add_argument("--nginx-conf", required=True, help="rendered by deploy/nginx/render.py")
     parser.add_argument("--nginx", help="the nginx binary (default: found on PATH)")
     parser.add_argument(

@@ -269,7 +269,14 @@ def test_a_release_migrating_while_old_code_writes_leaves_the_sales_totals_right
         f" --state {site.systemd.state_dir} restart shop-web@{{port}}"
     )
 
-    status, output = site.release("--restart", restart)
+    # Its management commands run the way deploy/shop-manage runs them on an application
+    # host: with a unit's environment and directory.
+    manage = (
+        f"{sys.executable} {UNITS} --state {site.systemd.state_dir} exec shop-web@0"
+        " /srv/shop/current/.venv/bin/python manage.py"
+    )
+
+    status, output = site.release("--restart", restart, "--manage", manage)
     old_code.thread.join(timeout=30)
 
     print(f"\n{output}\nold code's inserts: {dict(old_code.inserted)}")

@@ -15,6 +15,11 @@ the test's by prefix (`paths`). Standard library only, and a command too, so tha
 deploy/release.py can restart a unit that a test started:
 
     python shop/tests/units.py --state DIR restart shop-web@8001
+    python shop/tests/units.py --state DIR exec shop-web@8001 /srv/shop/current/.venv/bin/python \
+        manage.py check
+
+(`exec` runs a command with a unit's environment and directory, as deploy/shop-manage does
+with systemd-run.)
 """
 
 import argparse
@@ -299,6 +304,17 @@ class Service:
         self.stop()
         return self.start()
 
+    def execute(self, argv):
+        """Runs `argv` as the unit's commands run (its environment, directory), as
+        `systemd-run -p EnvironmentFile=… --working-directory=…` does: its exit status."""
+        env = self.environment()
+        done = subprocess.run(
+            self.command(shlex.join(self.systemd.mapped(word) for word in argv), env),
+            env=env,
+            cwd=self.value("WorkingDirectory", "/"),
+        )
+        return done.returncode
+
     # --- Its state ----------------------------------------------------------------
 
     def record(self, pid):
@@ -379,10 +395,13 @@ class Systemd:
 def main(argv=None):
     parser = argparse.ArgumentParser(description="systemctl for the tests' units")
     parser.add_argument("--state", required=True, help="the state directory of a Systemd")
-    parser.add_argument("action", choices=["start", "stop", "restart", "reload"])
+    parser.add_argument("action", choices=["start", "stop", "restart", "reload", "exec"])
     parser.add_argument("unit")
+    parser.add_argument("command", nargs=argparse.REMAINDER, help="exec: a command to run")
     args = parser.parse_args(argv)
     service = Systemd.from_state(args.state).service(args.unit)
+    if args.action == "exec":
+        return service.execute(args.command)
     try:
         getattr(service, args.action)()
     except UnitError as error:
