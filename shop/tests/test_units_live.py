@@ -132,6 +132,15 @@ def test_the_example_environment_names_only_variables_the_project_reads():
             assert f"`{name}`" in documented, name
 
 
+def test_shop_manage_says_how_to_use_it_when_given_no_command():
+    script = DEPLOY / "shop-manage"
+    assert subprocess.run(["bash", "-n", str(script)], timeout=30).returncode == 0
+    done = subprocess.run([str(script)], capture_output=True, text=True, timeout=30)
+
+    assert done.returncode == 2
+    assert "shop-manage [--release DIR] COMMAND" in done.stderr
+
+
 # --- Live: gunicorn ----------------------------------------------------------------
 
 
