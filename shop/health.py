@@ -31,6 +31,7 @@ from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import DEFAULT_DB_ALIAS, connections
+from django.db.utils import load_backend
 from django.http import JsonResponse
 
 from shop.replica import REPLICA, replica_configured
@@ -45,17 +46,19 @@ STORAGE_PROBES = "readyz"
 _running = {name: threading.Lock() for name in ("primary", "replica", "broker", "storage")}
 
 
-def fresh_connection(alias):
-    """A connection of its own to database `alias`, not shared with the thread's requests.
-
-    Built from the alias's current settings (in the tests, those of the database it mirrors).
-    """
-    current = connections[alias]
-    return type(current)(current.settings_dict, alias)
+def settings_of(alias):
+    """The connection settings in force for database `alias`, read in the request's thread
+    (in the tests, the replica's are those of the database it mirrors)."""
+    return connections[alias].settings_dict
 
 
-def check_database(alias):
-    connection = fresh_connection(alias)
+def fresh_connection(alias, settings_dict):
+    """A connection of its own, made in the check's thread (Django's belong to one thread)."""
+    return load_backend(settings_dict["ENGINE"]).DatabaseWrapper(settings_dict, alias)
+
+
+def check_database(settings_dict):
+    connection = fresh_connection(DEFAULT_DB_ALIAS, settings_dict)
     try:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
@@ -65,9 +68,9 @@ def check_database(alias):
     return {}
 
 
-def check_replica():
+def check_replica(settings_dict):
     """The replica answers; on PostgreSQL, how far its replay is behind (seconds, or None)."""
-    connection = fresh_connection(REPLICA)
+    connection = fresh_connection(REPLICA, settings_dict)
     try:
         with connection.cursor() as cursor:
             if connection.vendor != "postgresql":
@@ -118,12 +121,14 @@ def check_storage():
 
 def dependencies():
     """(name, required, check) of every dependency this instance is configured with."""
+    primary = settings_of(DEFAULT_DB_ALIAS)
     found = [
-        ("primary", True, lambda: check_database(DEFAULT_DB_ALIAS)),
+        ("primary", True, lambda: check_database(primary)),
         ("storage", True, check_storage),
     ]
     if replica_configured():
-        found.append(("replica", False, check_replica))
+        replica = settings_of(REPLICA)
+        found.append(("replica", False, lambda: check_replica(replica)))
     if not settings.CELERY_TASK_ALWAYS_EAGER:
         found.append(("broker", False, check_broker))
     return found
