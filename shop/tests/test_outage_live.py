@@ -104,8 +104,8 @@ def test_with_the_primary_unreachable_requests_are_503_with_retry_after_never_50
                 auth,
                 None,
             ),
-            "a sign-up (throttle table)": ("POST", "/users", None, sign_up),
-            "a token (throttle table)": (
+            "a sign-up (rate counters)": ("POST", "/users", None, sign_up),
+            "a token (rate counters)": (
                 "POST",
                 "/auth/token",
                 None,

@@ -13,6 +13,7 @@ from deploy/nginx/ with a self-signed certificate made for the test:
 import http.client
 import json
 import ssl
+import uuid
 import warnings
 
 import pytest
@@ -23,7 +24,7 @@ from shop.tests.servers import Server, load_nginx_renderer, nginx_binary
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-RATE = 3  # token requests per minute and client
+RATE = 3  # password checks per minute, per client address (and per account)
 PRODUCTION = {
     **BEHIND_PROXY,
     "DJANGO_SECURE_SSL_REDIRECT": "1",
@@ -150,7 +151,8 @@ def test_a_trusted_front_proxys_https_is_believed_and_does_not_loop(behind_front
 
 
 def token_attempt(port, source, forwarded_for):
-    body = json.dumps({"email": "nobody@example.com", "password": "not the password"})
+    # An account of its own each time: the limit per account must not be the one that bites.
+    body = json.dumps({"email": f"{uuid.uuid4().hex}@example.com", "password": "not it"})
     headers = {
         "Content-Type": "application/json",
         "X-Forwarded-Proto": "https",
@@ -160,8 +162,8 @@ def token_attempt(port, source, forwarded_for):
 
 
 def test_a_trusted_front_proxys_client_address_is_believed_and_no_one_elses(behind_front_proxy):
-    """The token rate (3 a minute) counts per client: the one the front proxy names, or
-    the address itself for anyone else, whatever X-Forwarded-For they make up."""
+    """The password checks (3 a minute) count per client: the one the front proxy names,
+    or the address itself for anyone else, whatever X-Forwarded-For they make up."""
     port = behind_front_proxy.port
 
     # The front proxy appends the client it saw; what the client claimed before is ignored.
