@@ -9,11 +9,13 @@ superuser manages a superuser", and a row deleted meanwhile not coming back.
 shop itself (management commands, run by whoever holds the server).
 """
 
+from dataclasses import dataclass, field
+
 from django.contrib.auth import user_logged_in
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
-from django.db import transaction
-from django.db.models import Q
+from django.db import IntegrityError, transaction
+from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 from knox.models import AuthToken
 
@@ -196,3 +198,91 @@ def revoke_tokens(user, *, only=None, by=None):
         tokens = tokens.filter(pk=only.pk)
     revoked, _ = tokens.delete()
     return revoked
+
+
+@dataclass
+class FilledKeys:
+    """What `fill_email_keys` did: keys written, and the accounts it could not give one."""
+
+    written: int = 0
+    collisions: list[str] = field(default_factory=list)
+
+
+def fill_email_keys(*, batch_size=1000):
+    """Gives every account the key of its email (`email_key`), in batches of `batch_size`
+    rows, each its own short transaction; running it again changes nothing.
+
+    The previous release does not know the key: the accounts it creates have none, and an
+    email it changes keeps its old key. Run right after `migrate` (the rows before it) and
+    once no instance runs that release (what it wrote meanwhile): deploy/release.py does
+    both. An account whose key another account already has (one address in two spellings,
+    which the previous release let through) is left as it is and named in `collisions`,
+    for a person to merge or rename, then run this again.
+    """
+    filled = FilledKeys()
+    after = 0
+    while True:
+        rows = list(
+            User.objects.filter(pk__gt=after)
+            .order_by("pk")
+            .values_list("pk", "email", "email_key")[:batch_size]
+        )
+        if not rows:
+            return filled
+        after = rows[-1][0]
+        wanted = {
+            pk: (email, email_key(email))
+            for pk, email, stored in rows
+            if email_key(email) != stored
+        }
+        if wanted:
+            filled.written += _write_keys(wanted, filled.collisions)
+
+
+def _write_keys(wanted, collisions):
+    """Writes `{pk: (email, key)}` but the keys another account holds; returns how many.
+
+    A row whose email changed meanwhile is left for the next run (its key is the new
+    email's, or the next run computes it)."""
+    holders = {
+        key: (pk, email)
+        for pk, email, key in User.objects.filter(
+            email_key__in=[key for _, key in wanted.values()]
+        ).values_list("pk", "email", "email_key")
+    }
+    writable = {}
+    for pk, (email, key) in wanted.items():
+        holder = holders.get(key)
+        if holder is not None and holder[0] != pk:
+            collisions.append(f"{holder[1]!r} (id {holder[0]}) and {email!r} (id {pk})")
+            continue
+        holders[key] = (pk, email)
+        writable[pk] = (email, key)
+    if not writable:
+        return 0
+    try:
+        with transaction.atomic():
+            return _update_keys(writable)
+    except IntegrityError:
+        # A key taken meanwhile (a sign-up, an email changed): one row at a time.
+        written = 0
+        for pk, (email, key) in writable.items():
+            try:
+                with transaction.atomic():
+                    written += _update_keys({pk: (email, key)})
+            except IntegrityError:
+                collisions.append(f"{email!r} (id {pk}), whose key another account took meanwhile")
+        return written
+
+
+def _update_keys(writable):
+    """One UPDATE: each row its key, if its email is still the one the key was made from;
+    returns how many rows now have theirs."""
+    User.objects.filter(pk__in=list(writable)).update(
+        email_key=Case(
+            *(When(pk=pk, email=email, then=Value(key)) for pk, (email, key) in writable.items()),
+            default=F("email_key"),
+        )
+    )
+    now = User.objects.filter(pk__in=list(writable)).values_list("pk", "email_key")
+    return sum(1 for pk, stored in now if stored == writable[pk][1])

@@ -1,0 +1,34 @@
+"""`manage.py fill_email_keys`: every account the key of its email (`email_key`)."""
+
+from django.core.management.base import BaseCommand, CommandError
+
+from users import services
+from users.models import User
+
+
+class Command(BaseCommand):
+    help = (
+        "Gives every account the key of its email (uniqueness and sign-in compare it), in "
+        "batches: the accounts the previous release created without one or whose email it "
+        "changed. Run after migrate and once no instance runs the previous release "
+        "(deploy/release.py does). Changes nothing when every key is right. Exit status 1 "
+        "if two accounts are one address in two spellings, named for a person to merge."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--batch-size", type=int, default=1000, help="rows per transaction")
+
+    def handle(self, *args, batch_size, **options):
+        if batch_size < 1:
+            raise CommandError("--batch-size must be 1 or more.")
+        filled = services.fill_email_keys(batch_size=batch_size)
+        missing = User.objects.filter(email_key__isnull=True).count()
+        summary = f"Wrote {filled.written:,} email keys; {missing:,} accounts have none."
+        if filled.collisions:
+            raise CommandError(
+                "These accounts have one email in two spellings, which are one account now: "
+                + "; ".join(filled.collisions)
+                + ". Merge them, or change one's email, then run fill_email_keys again. "
+                + summary
+            )
+        self.stdout.write(summary)
