@@ -30,16 +30,16 @@ def same_lowercase_email(email):
 
 
 class UserQuerySet(models.QuerySet):
-    """Emails compared by `email_key`; and a row without its key (written by the previous
-    release, until `manage.py fill_email_keys`) by its email, so that such an account still
-    signs in and still holds its address."""
+    """Emails compared by `email_key`; and, until `manage.py fill_email_keys` has run after a
+    release, a row the previous release wrote (no key, or the key of the email it replaced)
+    by its email too, so that such an account still signs in and still holds its address."""
 
     def with_email(self, email):
         """Users whose email is `email` in any case or Unicode form (`email_key`, served by
-        its unique index); a row without its key, when its email is `email` but for its case
-        (as the previous release found it, served by the index on `LOWER(email)`)."""
-        unkeyed = Q(email_key__isnull=True) & Q(same_lowercase_email(email))
-        return self.filter(Q(email_key=email_key(email)) | unkeyed)
+        its unique index), or whose email is `email` but for its case as the database lowers
+        it (the previous release's rule, served by the index on `LOWER(email)`): that finds
+        a row it wrote without a key, or whose email it changed without changing the key."""
+        return self.filter(Q(email_key=email_key(email)) | Q(same_lowercase_email(email)))
 
     def email_taken(self, email, *, exclude=None):
         """Whether another account (not `exclude`) has this email in any case or Unicode form.

@@ -59,6 +59,11 @@ def _set_password(user, password, keep_token=None):
 
 
 def _save(user, **save_options):
+    writes_email = user.pk is None or "email" in save_options.get("update_fields", ["email"])
+    if writes_email and User.objects.email_taken(user.email, exclude=user if user.pk else None):
+        # The unique index of the key cannot see a row without one (written by the previous
+        # release, until fill_email_keys): `email_taken` does.
+        raise ValidationError({"email": [DUPLICATE_EMAIL]})
     return save_unique(
         user,
         field="email",
