@@ -84,7 +84,7 @@ ACCEPTED = {
         "Safe for the release before it: `email_key` is a new column, NULL in every row "
         "(a unique column admits any number of NULLs), which that release neither reads nor "
         "writes; the index on LOWER(email) it relies on stays; fill_email_keys fills the keys "
-        "outside the migration (test_migration_compat.py). PostgreSQL: the column's unique "
+        "outside the migration (users/tests/test_migrations.py). PostgreSQL: the column's unique "
         "index and its `_like` index are built under ADD COLUMN's lock, a scan of the users "
         "table during which writes to it wait (docs/operations.md, Releases, measures it). "
         "SQLite: " + SQLITE_REBUILD,
