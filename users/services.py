@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from django.contrib.auth import user_logged_in
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
-from django.db.models import Case, F, Q, Value, When
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 from knox.models import AuthToken
 
@@ -281,13 +281,14 @@ def _write_keys(wanted, collisions):
 
 
 def _update_keys(writable):
-    """One UPDATE: each row its key, if its email is still the one the key was made from;
-    returns how many rows now have theirs."""
-    User.objects.filter(pk__in=list(writable)).update(
-        email_key=Case(
-            *(When(pk=pk, email=email, then=Value(key)) for pk, (email, key) in writable.items()),
-            default=F("email_key"),
+    """Each row its key, if its email is still the one the key was made from; returns how
+    many rows now have theirs. One statement per row, sent together (`executemany`): an
+    UPDATE with a CASE of every row of the batch costs rows times rows."""
+    table = connection.ops.quote_name(User._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.executemany(
+            f"UPDATE {table} SET email_key = %s WHERE id = %s AND email = %s",
+            [(key, pk, email) for pk, (email, key) in writable.items()],
         )
-    )
     now = User.objects.filter(pk__in=list(writable)).values_list("pk", "email_key")
     return sum(1 for pk, stored in now if stored == writable[pk][1])

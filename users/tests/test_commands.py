@@ -4,6 +4,8 @@ import re
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.db import connection
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from shop.tests import previous_release
@@ -134,6 +136,22 @@ def test_fill_email_keys_names_two_keyless_accounts_of_one_address():
     assert keys()["\u017f\u017fmith@example.com"] is None
 
 
-def test_fill_email_keys_refuses_a_batch_size_below_one():
-    with pytest.raises(CommandError, match="--batch-size"):
-        run("fill_email_keys", "--batch-size", "0")
+@pytest.mark.parametrize("size", ["0", "5001"])
+def test_fill_email_keys_refuses_a_batch_size_out_of_its_range(size):
+    with pytest.raises(CommandError, match="--batch-size must be from 1 to 5000"):
+        run("fill_email_keys", "--batch-size", size)
+
+
+def test_fill_email_keys_fills_a_batch_of_the_largest_size():
+    with connection.cursor() as cursor:
+        cursor.executemany(
+            "INSERT INTO users_user (password, is_superuser, email, first_name, last_name,"
+            " gender, is_staff, is_active, date_joined) VALUES ('!', %s, %s, '', '', '', %s,"
+            " %s, %s)",
+            [(False, f"Bulk{n}@Example.com", False, True, timezone.now()) for n in range(5001)],
+        )
+
+    out, _ = run("fill_email_keys", "--batch-size", "5000")
+
+    assert "Wrote 5,001 email keys; 0 accounts have none." in out
+    assert User.objects.filter(email_key="bulk4999@example.com").exists()

@@ -5,6 +5,9 @@ from django.core.management.base import BaseCommand, CommandError
 from users import services
 from users.models import User
 
+# The largest `pk IN (…)` of a batch: within SQLite's 32,766 values a statement.
+LARGEST_BATCH = 5000
+
 
 class Command(BaseCommand):
     help = (
@@ -16,11 +19,16 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("--batch-size", type=int, default=1000, help="rows per transaction")
+        parser.add_argument(
+            "--batch-size",
+            type=int,
+            default=1000,
+            help=f"rows per transaction, 1 to {LARGEST_BATCH} (default: %(default)s)",
+        )
 
     def handle(self, *args, batch_size, **options):
-        if batch_size < 1:
-            raise CommandError("--batch-size must be 1 or more.")
+        if not 1 <= batch_size <= LARGEST_BATCH:
+            raise CommandError(f"--batch-size must be from 1 to {LARGEST_BATCH}.")
         filled = services.fill_email_keys(batch_size=batch_size)
         missing = User.objects.filter(email_key__isnull=True).count()
         summary = f"Wrote {filled.written:,} email keys; {missing:,} accounts have none."
