@@ -27,8 +27,10 @@ install: $(VENV)/.installed
 
 install-dev: $(VENV)/.installed-dev
 
+# fill_email_keys: the accounts a database written by an older version has without a key.
 migrate: install
 	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py fill_email_keys
 
 run: migrate
 	@if $(BIN)/python manage.py help backfill >/dev/null 2>&1; then \

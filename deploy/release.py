@@ -10,7 +10,9 @@ static files collected (deploy/README.md, "Releasing"). In order:
 
 1. `manage.py check --deploy` and `migrate`, with NEW's code and the environment file,
    while the old code still serves (its migrations must let it:
-   shop/tests/test_migrations.py holds them to that).
+   shop/tests/test_migrations.py holds them to that); then `fill_email_keys` gives the
+   accounts their email's key (a migration may only add the column). Two accounts that
+   are one address stop the release here, named, before any instance is restarted.
 2. `--current`, the link the units run from, now points at NEW.
 3. For each instance of nginx's configuration in turn: render it `down` and reload nginx
    (new requests go to the others), wait until nginx's old workers have finished with
@@ -22,6 +24,9 @@ static files collected (deploy/README.md, "Releasing"). In order:
    that introduced the totals could not count them) leave them drifting; once no old
    code runs, `rebuild_sales_totals --check` finds any drift and `rebuild_sales_totals`
    recomputes them.
+6. What the old code wrote in its own form meanwhile, now that none runs:
+   `fill_email_keys` (the accounts it created or whose email it changed) and
+   `seal_idempotency_keys` (its Idempotency-Key rows).
 
 Its management commands run here (`--python`, `--env-file`), or on an application host
 through `--manage` (`ssh 10.0.0.11 shop-manage --release NEW`). `--no-migrate` skips the
@@ -122,6 +127,11 @@ class Release:
         self.manage("check", "--deploy", "--fail-level", "WARNING")
         if self.args.migrate:
             self.manage("migrate", "--noinput")
+            self.fill_email_keys()
+
+    def fill_email_keys(self):
+        _, output = self.manage("fill_email_keys")
+        say(output.splitlines()[-1] if output else "email keys filled")
 
     def switch_current(self):
         if not self.args.current:
@@ -226,6 +236,12 @@ class Release:
         _, output = self.manage("rebuild_sales_totals")
         say(output.splitlines()[-1] if output else "rebuilt")
 
+    def previous_release_rows(self):
+        """Rows the old code wrote in its own form while it served beside the new code."""
+        self.fill_email_keys()
+        _, output = self.manage("seal_idempotency_keys")
+        say(output.splitlines()[-1] if output else "idempotency keys sealed")
+
     def run(self):
         started = time.monotonic()
         self.prepare()
@@ -233,6 +249,7 @@ class Release:
         self.roll()
         self.then()
         self.sales_totals()
+        self.previous_release_rows()
         say(f"done in {time.monotonic() - started:.1f} s")
 
 

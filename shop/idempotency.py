@@ -19,9 +19,18 @@ were), and a fingerprint of the request that is an HMAC keyed with `SECRET_KEY`,
 that a row (with a sign-up's password in the body it fingerprints) lets nobody test a
 guessed password without the server's secret. A retry is recognised under the current
 key or any of `SECRET_KEY_FALLBACKS`.
+
+Rows the previous release wrote (while a release rolls: its answer as JSON in
+`response`, no `body`, an unkeyed SHA-256 fingerprint) are recognised and replayed
+here too, until `manage.py seal_idempotency_keys` converts them once that release no
+longer serves. The other way round cannot be: that release compares fingerprints as
+unkeyed SHA-256, which this code never stores, so a retry that reaches an instance
+still running it with a key this code wrote answers 422 (the key "reused"), and
+creates nothing. docs/operations.md, "Releases", says so.
 """
 
 import functools
+import hashlib
 import json
 import re
 import uuid
@@ -33,6 +42,7 @@ from django.http import HttpResponse
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare, salted_hmac
 from rest_framework.exceptions import ValidationError
+from rest_framework.renderers import JSONRenderer
 
 from shop.errors import Conflict, IdempotencyKeyReused
 from shop.models import IdempotencyKey
@@ -81,18 +91,31 @@ def idempotent(handler):
 FINGERPRINT_SALT = "shop.idempotency.fingerprint"
 
 
-def fingerprint_of(request, secret=None):
-    """What makes two requests "the same": method, path (either slash form) and body, as an
-    HMAC-SHA-256 keyed with `secret` (`SECRET_KEY` by default)."""
+def request_text(request):
+    """What makes two requests "the same": method, path (either slash form) and body."""
     data = request.data
     body = dict(data.lists()) if hasattr(data, "lists") else data
-    text = json.dumps([request.method, request.path.rstrip("/"), body], sort_keys=True, default=str)
+    return json.dumps([request.method, request.path.rstrip("/"), body], sort_keys=True, default=str)
+
+
+def fingerprint_of(request, secret=None):
+    """`request_text` as an HMAC-SHA-256 keyed with `secret` (`SECRET_KEY` by default)."""
+    text = request_text(request)
     return salted_hmac(FINGERPRINT_SALT, text, secret=secret, algorithm="sha256").hexdigest()
+
+
+def written_by_previous_release(record):
+    """Whether the previous release wrote `record` (it stores no `body`)."""
+    return record.body is None and record.status_code is not None
 
 
 def same_request(record, request):
     """Whether `request` is the one `record` was claimed by, under the current secret or a
-    fallback (a retry made across a rotation of `SECRET_KEY`)."""
+    fallback (a retry made across a rotation of `SECRET_KEY`); for a row the previous
+    release wrote, by its unkeyed SHA-256 (compared, never stored by this code)."""
+    if written_by_previous_release(record):
+        unkeyed = hashlib.sha256(request_text(request).encode()).hexdigest()
+        return bool(record.fingerprint) and constant_time_compare(record.fingerprint, unkeyed)
     secrets = [settings.SECRET_KEY, *settings.SECRET_KEY_FALLBACKS]
     return any(
         constant_time_compare(record.fingerprint, fingerprint_of(request, secret))
@@ -134,11 +157,40 @@ def remember(record, view, request, response):
 
 def replay(record):
     """The first answer again, byte for byte, marked as a replay."""
-    response = HttpResponse(
-        bytes(record.body), status=record.status_code, content_type=record.content_type
-    )
+    if written_by_previous_release(record):
+        body, content_type = previous_release_answer(record)
+    else:
+        body, content_type = bytes(record.body), record.content_type
+    response = HttpResponse(body, status=record.status_code, content_type=content_type)
     response["Idempotent-Replayed"] = "true"
     return response
+
+
+def previous_release_answer(record):
+    """`(body, content type)` of an answer the previous release stored as JSON, as the API
+    renders JSON (that release replayed it through content negotiation)."""
+    return JSONRenderer().render(record.response), "application/json"
+
+
+def seal_previous_release_keys(batch_size=1000):
+    """The rows the previous release wrote: their answer stored as bytes, their unkeyed
+    fingerprint erased (a retry of one is then 422 and creates nothing, as a reused key).
+    Run once that release no longer serves; returns how many rows it converted."""
+    sealed = 0
+    while True:
+        with transaction.atomic():
+            rows = list(
+                IdempotencyKey.objects.select_for_update()
+                .filter(body__isnull=True, status_code__isnull=False)
+                .order_by("pk")[:batch_size]
+            )
+            for record in rows:
+                record.body, record.content_type = previous_release_answer(record)
+                record.fingerprint = ""
+            IdempotencyKey.objects.bulk_update(rows, ["body", "content_type", "fingerprint"])
+        sealed += len(rows)
+        if len(rows) < batch_size:
+            return sealed
 
 
 def expire_keys():

@@ -49,12 +49,19 @@ class IdempotencyKey(models.Model):
     fingerprint = models.CharField(
         max_length=64,
         help_text="HMAC-SHA-256, keyed with SECRET_KEY, of the method, path and body of the "
-        "first request.",
+        "first request (rows the previous release wrote: its unkeyed SHA-256, until "
+        "seal_idempotency_keys erases it).",
     )
     claim = models.UUIDField(help_text="Which request wrote the row (it knows its own).")
     status_code = models.PositiveSmallIntegerField(null=True)
     body = models.BinaryField(null=True, help_text="The first answer's body, byte for byte.")
-    content_type = models.CharField(max_length=255, blank=True)
+    # A database default: the previous release's inserts do not name the column.
+    content_type = models.CharField(max_length=255, blank=True, default="", db_default="")
+    response = models.JSONField(
+        null=True,
+        help_text="The answer as the previous release stored and replays it (JSON). Written "
+        "by it only; read for its rows until seal_idempotency_keys.",
+    )
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
 
     class Meta:

@@ -9,10 +9,12 @@ superuser manages a superuser", and a row deleted meanwhile not coming back.
 shop itself (management commands, run by whoever holds the server).
 """
 
+from dataclasses import dataclass, field
+
 from django.contrib.auth import user_logged_in
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 from knox.models import AuthToken
@@ -57,6 +59,11 @@ def _set_password(user, password, keep_token=None):
 
 
 def _save(user, **save_options):
+    writes_email = user.pk is None or "email" in save_options.get("update_fields", ["email"])
+    if writes_email and User.objects.email_taken(user.email, exclude=user if user.pk else None):
+        # The unique index of the key cannot see a row without one (written by the previous
+        # release, until fill_email_keys): `email_taken` does.
+        raise ValidationError({"email": [DUPLICATE_EMAIL]})
     return save_unique(
         user,
         field="email",
@@ -196,3 +203,92 @@ def revoke_tokens(user, *, only=None, by=None):
         tokens = tokens.filter(pk=only.pk)
     revoked, _ = tokens.delete()
     return revoked
+
+
+@dataclass
+class FilledKeys:
+    """What `fill_email_keys` did: keys written, and the accounts it could not give one."""
+
+    written: int = 0
+    collisions: list[str] = field(default_factory=list)
+
+
+def fill_email_keys(*, batch_size=1000):
+    """Gives every account the key of its email (`email_key`), in batches of `batch_size`
+    rows, each its own short transaction; running it again changes nothing.
+
+    The previous release does not know the key: the accounts it creates have none, and an
+    email it changes keeps its old key. Run right after `migrate` (the rows before it) and
+    once no instance runs that release (what it wrote meanwhile): deploy/release.py does
+    both. An account whose key another account already has (one address in two spellings,
+    which the previous release let through) is left as it is and named in `collisions`,
+    for a person to merge or rename, then run this again.
+    """
+    filled = FilledKeys()
+    after = 0
+    while True:
+        rows = list(
+            User.objects.filter(pk__gt=after)
+            .order_by("pk")
+            .values_list("pk", "email", "email_key")[:batch_size]
+        )
+        if not rows:
+            return filled
+        after = rows[-1][0]
+        wanted = {
+            pk: (email, email_key(email))
+            for pk, email, stored in rows
+            if email_key(email) != stored
+        }
+        if wanted:
+            filled.written += _write_keys(wanted, filled.collisions)
+
+
+def _write_keys(wanted, collisions):
+    """Writes `{pk: (email, key)}` but the keys another account holds; returns how many.
+
+    A row whose email changed meanwhile is left for the next run (its key is the new
+    email's, or the next run computes it)."""
+    holders = {
+        key: (pk, email)
+        for pk, email, key in User.objects.filter(
+            email_key__in=[key for _, key in wanted.values()]
+        ).values_list("pk", "email", "email_key")
+    }
+    writable = {}
+    for pk, (email, key) in wanted.items():
+        holder = holders.get(key)
+        if holder is not None and holder[0] != pk:
+            collisions.append(f"{holder[1]!r} (id {holder[0]}) and {email!r} (id {pk})")
+            continue
+        holders[key] = (pk, email)
+        writable[pk] = (email, key)
+    if not writable:
+        return 0
+    try:
+        with transaction.atomic():
+            return _update_keys(writable)
+    except IntegrityError:
+        # A key taken meanwhile (a sign-up, an email changed): one row at a time.
+        written = 0
+        for pk, (email, key) in writable.items():
+            try:
+                with transaction.atomic():
+                    written += _update_keys({pk: (email, key)})
+            except IntegrityError:
+                collisions.append(f"{email!r} (id {pk}), whose key another account took meanwhile")
+        return written
+
+
+def _update_keys(writable):
+    """Each row its key, if its email is still the one the key was made from; returns how
+    many rows now have theirs. One statement per row, sent together (`executemany`): an
+    UPDATE with a CASE of every row of the batch costs rows times rows."""
+    table = connection.ops.quote_name(User._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.executemany(
+            f"UPDATE {table} SET email_key = %s WHERE id = %s AND email = %s",
+            [(key, pk, email) for pk, (email, key) in writable.items()],
+        )
+    now = User.objects.filter(pk__in=list(writable)).values_list("pk", "email_key")
+    return sum(1 for pk, stored in now if stored == writable[pk][1])

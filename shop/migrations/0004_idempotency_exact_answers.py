@@ -1,25 +1,15 @@
-"""Idempotency keys keep the first answer's bytes, and fingerprints keyed with the secret.
+"""Idempotency keys keep the first answer's bytes and content type.
 
-Rows written before: their answer becomes compact JSON bytes (as the API writes it; the
-key order JSONB kept), and their unkeyed SHA-256 fingerprint, which let a sign-up's
-password be tested offline, is erased. A retry of such a key matches no request: it is
-422 and creates nothing, for the rest of the key's 24 hours.
+Additive only, so that the release before this one keeps serving while it runs and
+until its instances restart: `response`, the JSON it writes and replays, stays (the
+release after this one drops it), and `content_type` has a database default, since
+its inserts do not name the column. The rows it wrote (no `body`) are replayed by the
+new code from `response`; `manage.py seal_idempotency_keys`, run once no instance runs
+the older code (deploy/release.py), stores their answer as bytes and erases their
+unkeyed fingerprint.
 """
 
-import json
-
 from django.db import migrations, models
-
-
-def answers_to_bytes(apps, schema_editor):
-    IdempotencyKey = apps.get_model("shop", "IdempotencyKey")
-    for record in IdempotencyKey.objects.all().iterator():
-        if record.response is not None:
-            text = json.dumps(record.response, separators=(",", ":"), ensure_ascii=False)
-            record.body = text.encode()
-            record.content_type = "application/json"
-        record.fingerprint = ""
-        record.save(update_fields=["body", "content_type", "fingerprint"])
 
 
 class Migration(migrations.Migration):
@@ -38,20 +28,25 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name="idempotencykey",
             name="content_type",
-            field=models.CharField(blank=True, max_length=255),
+            field=models.CharField(blank=True, db_default="", default="", max_length=255),
         ),
         migrations.AlterField(
             model_name="idempotencykey",
             name="fingerprint",
             field=models.CharField(
                 help_text="HMAC-SHA-256, keyed with SECRET_KEY, of the method, path and body "
-                "of the first request.",
+                "of the first request (rows the previous release wrote: its unkeyed SHA-256, "
+                "until seal_idempotency_keys erases it).",
                 max_length=64,
             ),
         ),
-        migrations.RunPython(answers_to_bytes, migrations.RunPython.noop),
-        migrations.RemoveField(
+        migrations.AlterField(
             model_name="idempotencykey",
             name="response",
+            field=models.JSONField(
+                help_text="The answer as the previous release stored and replays it (JSON). "
+                "Written by it only; read for its rows until seal_idempotency_keys.",
+                null=True,
+            ),
         ),
     ]

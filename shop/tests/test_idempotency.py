@@ -1,8 +1,11 @@
 """`Idempotency-Key` on `POST /purchases` and `POST /users`: a retry replays, never doubles."""
 
+import json
 from datetime import timedelta
+from io import StringIO
 
 import pytest
+from django.core.management import call_command
 from django.db import connection
 from django.utils import timezone
 
@@ -10,6 +13,7 @@ from products.models import Product
 from purchases.models import Purchase
 from shop.idempotency import expire_keys
 from shop.models import IdempotencyKey
+from shop.tests import previous_release
 from shop.tests.integrity_helpers import call_concurrently
 from users.models import User
 
@@ -201,3 +205,82 @@ def test_a_replay_is_the_first_answer_byte_for_byte(customer_client, customer, p
     assert retry["Content-Type"] == first["Content-Type"]
     # As the serializer writes them (`id` first): JSONB would have reordered them.
     assert first.content.startswith(b'{"id":')
+
+
+class TestKeysThePreviousReleaseWrote:
+    """While a release rolls, the previous release writes keys in its own form (an answer
+    as JSON, an unkeyed fingerprint); a retry of one that reaches this code replays it."""
+
+    def old_key(self, customer, product, key="rolling-1", answer=None):
+        body = {"user_id": customer.pk, "product_id": product.pk, "quantity": 1}
+        answer = answer if answer is not None else {"id": 991, "quantity": 1, "note": "café"}
+        previous_release.insert_idempotency_key(
+            scope=f"user:{customer.pk}",
+            key=key,
+            fingerprint=previous_release.unkeyed_fingerprint("POST", "/purchases", body),
+            answer=answer,
+        )
+        return answer
+
+    def test_a_retry_of_one_replays_its_answer_and_creates_nothing(
+        self, customer_client, customer, product
+    ):
+        answer = self.old_key(customer, product)
+
+        retry = buy(customer_client, customer, product, "rolling-1", path="/purchases/")
+
+        assert retry.status_code == 201
+        assert retry["Idempotent-Replayed"] == "true"
+        assert retry["Content-Type"] == "application/json"
+        assert retry.json() == answer
+        assert Purchase.objects.count() == 0
+
+    def test_another_request_with_its_key_is_422(self, customer_client, customer, product):
+        self.old_key(customer, product)
+
+        response = buy(customer_client, customer, product, "rolling-1", quantity=2)
+
+        assert response.status_code == 422
+        assert Purchase.objects.count() == 0
+
+    def test_sealing_stores_its_answer_as_bytes_and_erases_its_unkeyed_fingerprint(
+        self, customer_client, customer, product
+    ):
+        self.old_key(customer, product)
+        ours = buy(customer_client, customer, product, "ours-1")
+        before = IdempotencyKey.objects.get(key="ours-1")
+
+        out = StringIO()
+        call_command("seal_idempotency_keys", "--batch-size", "1", stdout=out)
+
+        sealed = IdempotencyKey.objects.get(key="rolling-1")
+        assert json.loads(bytes(sealed.body)) == {"id": 991, "quantity": 1, "note": "café"}
+        assert (sealed.content_type, sealed.fingerprint) == ("application/json", "")
+        assert "Sealed 1 " in out.getvalue()
+        mine = IdempotencyKey.objects.get(key="ours-1")
+        assert (bytes(mine.body), mine.fingerprint) == (bytes(before.body), before.fingerprint)
+        assert buy(customer_client, customer, product, "rolling-1").status_code == 422
+        assert buy(customer_client, customer, product, "ours-1").content == ours.content
+        assert Purchase.objects.count() == 1
+
+    def test_sealing_again_changes_nothing(self, customer, product):
+        self.old_key(customer, product)
+        call_command("seal_idempotency_keys", stdout=StringIO())
+        out = StringIO()
+
+        call_command("seal_idempotency_keys", stdout=out)
+
+        assert "Sealed 0 " in out.getvalue()
+
+    def test_the_previous_release_takes_a_retry_of_a_key_this_code_wrote_for_another_request(
+        self, customer_client, customer, product
+    ):
+        # What docs/operations.md says: that release, comparing unkeyed fingerprints, takes
+        # a retry of this key for another request (422), and creates nothing.
+        buy(customer_client, customer, product, "ours-2")
+        body = {"user_id": customer.pk, "product_id": product.pk, "quantity": 1}
+
+        fingerprint, status, answer = previous_release.read_idempotency_key("ours-2")
+
+        assert fingerprint != previous_release.unkeyed_fingerprint("POST", "/purchases", body)
+        assert (status, answer) == (201, None)

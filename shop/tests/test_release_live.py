@@ -8,10 +8,12 @@ the units' restart (`shop/tests/units.py`, systemd's stand-in):
 - under a load of `POST /purchases` over HTTPS, each with an `Idempotency-Key` and retried
   with it on a connection error as a client would: no request fails, and every
   acknowledged purchase is there, once;
-- from the schema before the sales totals (purchases 0001), with old code writing
-  purchases straight into their table during the migration and until its instances are
-  restarted: the release finds the totals drifting and rebuilds them, and
-  `rebuild_sales_totals --check` is clean afterwards.
+- from the schema before the sales totals (purchases 0001), the email keys (users 0001)
+  and the exact idempotent answers (shop 0002), with old code writing purchases,
+  accounts and Idempotency-Key rows as it does, straight into their tables, during the
+  migration and until its instances are restarted: none of its writes fails; the
+  release finds the totals drifting and rebuilds them (`rebuild_sales_totals --check`
+  is clean afterwards), gives its accounts their email keys and seals its keys.
 """
 
 import http.client
@@ -24,6 +26,7 @@ import time
 import uuid
 from collections import Counter
 from pathlib import Path
+from types import SimpleNamespace
 
 import psycopg
 import pytest
@@ -33,8 +36,11 @@ from products.models import Product
 from purchases import totals
 from purchases.models import Purchase
 from purchases.services import create_purchase
+from shop.models import IdempotencyKey
+from shop.tests import previous_release
 from shop.tests.conftest import database_url, token_for, unit_environment
 from shop.tests.servers import DEPLOY, ROOT, free_port, load_nginx_renderer, nginx_binary
+from users.models import User
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -208,14 +214,19 @@ def _process_env():
 
 @pytest.fixture
 def schema_before_the_totals(postgres_only):
-    """The test database migrated back to purchases 0001, and forward again at the end."""
+    """The test database migrated back to the previous release's schema (purchases 0001,
+    users 0001, shop 0002), and forward again at the end."""
     migrate("purchases", "0001")
+    migrate("users", "0001")
+    migrate("shop", "0002")
     yield
     migrate()
 
 
 class OldCode:
-    """Old code's purchase writes: straight into the purchases table, no totals touched.
+    """Old code's writes: purchases straight into their table, no totals touched; an
+    account without an email key; an Idempotency-Key row with its answer as JSON and an
+    unkeyed fingerprint, no `body` or `content_type`.
 
     It writes until `stop_file` has a line for each instance restarted (then no old code
     runs), and notes, per insert, whether the totals' tables existed when it committed.
@@ -225,6 +236,7 @@ class OldCode:
         self.customer, self.product = customer, product
         self.stop_file, self.instances = stop_file, instances
         self.inserted = Counter()  # "before" / "after" the totals' tables existed
+        self.errors = []
         self.thread = threading.Thread(target=self.write)
         self.thread.start()
 
@@ -235,31 +247,58 @@ class OldCode:
     def write(self):
         with psycopg.connect(database_url(), autocommit=True) as old:
             while not self.stopped():
-                with old.transaction():
-                    old.execute(
-                        "INSERT INTO purchases_purchase (user_id, product_id, quantity,"
-                        " unit_price, customer_email, product_sku, product_name, created_at)"
-                        " VALUES (%s, %s, 2, %s, %s, %s, %s, now())",
-                        [
-                            self.customer.pk,
-                            self.product.pk,
-                            self.product.price,
-                            self.customer.email,
-                            self.product.sku,
-                            self.product.name,
-                        ],
-                    )
-                    (exists,) = old.execute(
-                        "SELECT to_regclass('purchases_productsales') IS NOT NULL"
-                    ).fetchone()
-                self.inserted["after" if exists else "before"] += 1
+                try:
+                    exists = self.write_once(old)
+                except psycopg.Error as error:
+                    self.errors.append(str(error))
+                else:
+                    self.inserted["after" if exists else "before"] += 1
                 time.sleep(0.01)
+
+    def write_once(self, old):
+        """One of each write, each its own transaction as in the old code (a sign-up, a
+        keyed request, a purchase); whether the totals' tables existed when the purchase
+        committed."""
+        n = sum(self.inserted.values()) + len(self.errors)
+        with old.transaction():
+            old.execute(
+                "INSERT INTO users_user (password, is_superuser, email, first_name, last_name,"
+                " gender, is_staff, is_active, date_joined)"
+                " VALUES ('!', false, %s, 'Old', 'Code', '', false, true, now())",
+                [f"Old-{n}@Example.com"],
+            )
+        with old.transaction():
+            old.execute(
+                "INSERT INTO shop_idempotencykey (scope, key, fingerprint, claim, status_code,"
+                " response, created_at) VALUES ('anonymous', %s, %s, %s, 201, %s, now())",
+                [f"old-{n}", "0" * 64, uuid.uuid4(), json.dumps({"id": n})],
+            )
+        with old.transaction():
+            old.execute(
+                "INSERT INTO purchases_purchase (user_id, product_id, quantity,"
+                " unit_price, customer_email, product_sku, product_name, created_at)"
+                " VALUES (%s, %s, 2, %s, %s, %s, %s, now())",
+                [
+                    self.customer.pk,
+                    self.product.pk,
+                    self.product.price,
+                    self.customer.email,
+                    self.product.sku,
+                    self.product.name,
+                ],
+            )
+            (exists,) = old.execute(
+                "SELECT to_regclass('purchases_productsales') IS NOT NULL"
+            ).fetchone()
+        return exists
 
 
 def test_a_release_migrating_while_old_code_writes_leaves_the_sales_totals_right(
-    schema_before_the_totals, site, make_user, tmp_path
+    schema_before_the_totals, site, tmp_path
 ):
-    customer = make_user()
+    # Created as the old code creates accounts: its schema has no email key yet.
+    email = "old-customer@example.com"
+    customer = SimpleNamespace(pk=previous_release.insert_user(email), email=email)
     product = Product.objects.create(sku="OLD-1", name="Old", price="4.25")
     stop_file = tmp_path / "restarted"
     old_code = OldCode(customer, product, stop_file, instances=len(site.ports))
@@ -281,11 +320,16 @@ def test_a_release_migrating_while_old_code_writes_leaves_the_sales_totals_right
 
     print(f"\n{output}\nold code's inserts: {dict(old_code.inserted)}")
     assert status == 0, output
+    assert old_code.errors == [], "the old code's writes all worked beside the new schema"
     assert old_code.inserted["before"] > 0, "old code wrote while the schema was the old one"
     assert old_code.inserted["after"] > 0, "and after the migration, until its restart"
     assert "the sales totals drifted" in output, "the migration could not count them"
     assert "Rebuilt the sales totals" in output
     assert totals.drift() == []
+    assert "email keys; 0 accounts have none." in output
+    assert not User.objects.filter(email_key__isnull=True).exists()
+    assert "idempotency keys the previous release wrote" in output
+    assert not IdempotencyKey.objects.filter(body__isnull=True).exists()
     checked = subprocess.run(
         [sys.executable, "manage.py", "rebuild_sales_totals", "--check"],
         cwd=ROOT,
@@ -296,7 +340,7 @@ def test_a_release_migrating_while_old_code_writes_leaves_the_sales_totals_right
     )
     assert checked.returncode == 0, checked.stdout + checked.stderr
     # And the new code keeps them right from here on.
-    create_purchase(user=customer, product=product, quantity=3)
+    create_purchase(user=User.objects.get(pk=customer.pk), product=product, quantity=3)
     assert totals.drift() == []
     assert connection.vendor == "postgresql"
 

@@ -1,39 +1,18 @@
 """Emails are compared by a stored key (NFKC, then case folding), unique in the database.
 
-The key replaces the unique index on `LOWER(email)`, which missed the case folding of
+The key fixes the unique index on `LOWER(email)`, which missed the case folding of
 Unicode (the long s, the Kelvin sign, the dotted capital I: and on SQLite every letter
-beyond ASCII). Existing rows get their key here; if two of them turn out to be one
-address, the migration stops and names them, for a person to merge or rename first.
+beyond ASCII). Additive only, so that the release before this one keeps serving while
+it runs and until its instances restart: the column may be NULL (that release does not
+set it; a unique column admits any number of NULLs), and the index on `LOWER(email)`,
+which that release relies on, stays (the release after this one drops it and makes the
+key NOT NULL). `manage.py fill_email_keys` fills the keys, in batches, right after
+`migrate` and again once no instance runs the older code (deploy/release.py); if two
+accounts turn out to be one address it names them, for a person to merge or rename.
+Until a row has its key, sign-in and uniqueness find it by its email (`UserQuerySet`).
 """
 
-import unicodedata
-
 from django.db import migrations, models
-
-
-def key_of(email):
-    # As `users.models.email_key` is at this migration (a migration keeps its own copy).
-    return unicodedata.normalize("NFKC", email).casefold().replace("i\u0307", "i")
-
-
-def fill_keys(apps, schema_editor):
-    User = apps.get_model("users", "User")
-    seen = {}
-    collisions = []
-    for pk, email in User.objects.order_by("pk").values_list("pk", "email").iterator():
-        key = key_of(email)
-        if key in seen:
-            collisions.append(f"{seen[key][1]!r} (id {seen[key][0]}) and {email!r} (id {pk})")
-        else:
-            seen[key] = (pk, email)
-    if collisions:
-        raise RuntimeError(
-            "These accounts have one email in two spellings, which would now be one account: "
-            + "; ".join(collisions)
-            + ". Merge them, or change one's email, then migrate again."
-        )
-    for key, (pk, _) in seen.items():
-        User.objects.filter(pk=pk).update(email_key=key)
 
 
 class Migration(migrations.Migration):
@@ -45,22 +24,14 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name="user",
             name="email_key",
-            field=models.CharField(editable=False, max_length=1024, null=True),
-        ),
-        migrations.RunPython(fill_keys, migrations.RunPython.noop),
-        migrations.AlterField(
-            model_name="user",
-            name="email_key",
             field=models.CharField(
                 editable=False,
-                help_text="The email as uniqueness and sign-in compare it (`email_key()`).",
+                help_text="The email as uniqueness and sign-in compare it (`email_key()`); "
+                "NULL until fill_email_keys for rows the previous release wrote.",
                 max_length=1024,
+                null=True,
                 unique=True,
             ),
-        ),
-        migrations.RemoveConstraint(
-            model_name="user",
-            name="users_user_email_ci_unique",
         ),
         migrations.AddConstraint(
             model_name="user",

@@ -6,10 +6,12 @@ sign-in (`POST /auth/token`, the admin), whichever door writes the email.
 """
 
 import pytest
+from django.contrib.auth.hashers import make_password
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
 
 from conftest import PASSWORD
+from shop.tests import previous_release
 from users import services
 from users.models import User, email_key
 
@@ -108,28 +110,63 @@ def test_the_key_column_is_unique_in_the_database():
     assert any(c["unique"] and c["columns"] == ["email_key"] for c in constraints.values())
 
 
-def test_the_migration_stops_and_names_the_accounts_when_existing_emails_collide():
-    import importlib
-
-    from django.apps import apps
-
-    migration = importlib.import_module("users.migrations.0002_email_keys")
-    User.objects.create(email="ssmith@example.com", email_key="placeholder-1")
-    User.objects.create(email="\u017f\u017fmith@example.com", email_key="placeholder-2")
-
-    with pytest.raises(RuntimeError, match=r"ssmith@example.com.*\(id \d+\).*Merge them"):
-        migration.fill_keys(apps, None)
+# --- Accounts the previous release wrote, before fill_email_keys gives them their key ------
 
 
-def test_the_migration_fills_the_keys_of_existing_rows():
-    import importlib
+def password_hash():
+    return make_password(PASSWORD)
 
-    from django.apps import apps
 
-    migration = importlib.import_module("users.migrations.0002_email_keys")
-    user = User.objects.create(email="Old@Example.com", email_key="placeholder")
+@pytest.mark.parametrize("typed", ["old@example.com", "OLD@Example.COM"])
+def test_an_account_the_previous_release_created_signs_in_by_its_email(anon_client, typed):
+    previous_release.insert_user("Old@Example.com", password=password_hash())
 
-    migration.fill_keys(apps, None)
+    response = anon_client.post(
+        "/auth/token", {"email": typed, "password": PASSWORD}, format="json"
+    )
 
-    user.refresh_from_db()
-    assert user.email_key == "old@example.com"
+    assert response.status_code == 200
+
+
+@pytest.mark.parametrize(("first", "second"), SAME, ids=IDS)
+def test_an_account_without_its_key_still_holds_its_address_in_every_spelling(first, second):
+    previous_release.insert_user(first)
+
+    with pytest.raises(ValidationError):
+        services.create_user(email=second)
+    assert User.objects.count() == 1
+
+
+@pytest.mark.parametrize(("first", "second"), VALID, ids=VALID_IDS)
+def test_the_api_refuses_another_spelling_of_an_account_without_its_key(
+    staff_client, first, second
+):
+    previous_release.insert_user(first)
+    body = {"first_name": "A", "last_name": "B", "gender": "x", "email": second}
+
+    response = staff_client.post("/users", body, format="json")
+
+    assert response.status_code == 400
+    assert response.json() == {"email": ["A user with that email address already exists."]}
+
+
+def test_an_email_the_previous_release_changed_signs_in_and_is_held(anon_client, make_user):
+    user = make_user(email="before@example.com")
+    previous_release.change_email(user.pk, "After@Example.com")  # its key still "before@…"
+
+    response = anon_client.post(
+        "/auth/token", {"email": "after@example.com", "password": PASSWORD}, format="json"
+    )
+
+    assert response.status_code == 200
+    with pytest.raises(ValidationError):
+        services.create_user(email="AFTER@example.com")
+
+
+def test_sign_in_takes_the_keyed_account_when_the_previous_release_wrote_another_spelling(
+    make_user,
+):
+    keyed = make_user(email="ssmith@example.com")
+    previous_release.insert_user("\u017f\u017fmith@example.com")  # LOWER() let it through
+
+    assert User.objects.get_by_natural_key("\u017f\u017fmith@example.com") == keyed
