@@ -1,13 +1,23 @@
-"""The admin site: Django's, with the forms that check passwords chosen by the apps.
+"""The admin site: Django's, with the forms that check passwords chosen by the apps, and a
+second factor for staff.
 
 Django's `AdminSite` lets a project choose its login form (`login_form`) but not the
 form of its "change password" page; here both are attributes, set by the users app
 (`users.admin`), so that every password the admin checks goes through the sign-in limits.
+
+No admin page opens to a session that has given only its password: the site admits a
+staff member once their session has passed a second factor (django-otp's middleware marks
+it). Until then the login page sends them to the page of `second_factor_view`, set by the
+users app, which enrols them or takes a code.
 """
+
+from urllib.parse import urlencode
 
 from django.contrib import admin
 from django.contrib.auth.views import PasswordChangeView
-from django.urls import reverse
+from django.http import Http404, HttpResponseRedirect
+from django.urls import path, reverse
+from django.views.decorators.cache import never_cache
 
 
 class RequestPasswordChangeView(PasswordChangeView):
@@ -17,9 +27,47 @@ class RequestPasswordChangeView(PasswordChangeView):
         return {**super().get_form_kwargs(), "request": self.request}
 
 
+def is_verified(user):
+    """Whether the session of `user` has passed the second factor (django-otp's middleware)."""
+    verified = getattr(user, "is_verified", None)
+    return bool(verified and verified())
+
+
 class ShopAdminSite(admin.AdminSite):
     # The form of the admin's "change password" page, taking `request` (None: Django's).
     password_change_form = None
+    # The page after the password: `view(request, site)` enrols a staff member or takes a code.
+    second_factor_view = None
+
+    def has_permission(self, request):
+        return super().has_permission(request) and is_verified(request.user)
+
+    def login(self, request, extra_context=None):
+        user = request.user
+        if user.is_active and user.is_staff and not is_verified(user):
+            return self.to_second_factor(request)
+        return super().login(request, extra_context)
+
+    def to_second_factor(self, request):
+        """A redirect to the second-factor page, keeping where the staff member was going."""
+        url = reverse("admin:second_factor", current_app=self.name)
+        going = request.POST.get("next") or request.GET.get("next")
+        return HttpResponseRedirect(f"{url}?{urlencode({'next': going})}" if going else url)
+
+    def second_factor(self, request):
+        if self.second_factor_view is None:
+            raise Http404("No second factor is configured.")
+        request.current_app = self.name
+        return self.second_factor_view(request, self)
+
+    def get_urls(self):
+        return [
+            path("second-factor/", never_cache(self.second_factor), name="second_factor"),
+            # Before Django's: a session between password and code may sign out too (Django's
+            # wrapper would send it back to the index, hence to the second-factor page).
+            path("logout/", never_cache(self.logout), name="logout"),
+            *super().get_urls(),
+        ]
 
     def password_change(self, request, extra_context=None):
         if self.password_change_form is None:

@@ -4,6 +4,7 @@ from django.utils import timezone
 from knox.auth import TokenAuthentication as KnoxTokenAuthentication
 from knox.signals import token_expired
 from rest_framework import exceptions
+from rest_framework.authentication import SessionAuthentication as DrfSessionAuthentication
 
 
 class TokenAuthentication(KnoxTokenAuthentication):
@@ -34,3 +35,19 @@ class TokenAuthentication(KnoxTokenAuthentication):
             token_expired.send(sender=self.__class__, username=username, source="auth_token")
             return True
         return False
+
+
+class SessionAuthentication(DrfSessionAuthentication):
+    """DRF's session authentication (the admin's session, for the browsable API), for staff
+    only once they have passed the second factor: a staff session that has only given its
+    password is anonymous here, as the admin treats it (`shop.admin_site`)."""
+
+    def authenticate(self, request):
+        answer = super().authenticate(request)
+        if answer is None:
+            return None
+        user, _ = answer
+        verified = getattr(request._request.user, "is_verified", None)
+        if user.is_staff and not (verified and verified()):
+            return None
+        return answer

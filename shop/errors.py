@@ -98,3 +98,21 @@ class DatabaseUnavailable(ShopError, OperationalError):
     def __init__(self, message=None, *, retry_after=5):
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class SecondFactorNeeded(ShopError):
+    """A staff member gave the right password but no second-factor code: nothing was issued."""
+
+    default_message = (
+        'A second-factor code is needed for a staff account: send "otp" with the current code '
+        "of your authenticator app, or one of your recovery codes."
+    )
+
+
+class SecondFactorRejected(ShopError):
+    """A second-factor code that is wrong, already used, or not (or no longer) enrolled."""
+
+    default_message = (
+        "The second-factor code is wrong or was already used: enter the current code of your "
+        "authenticator app, or an unused recovery code."
+    )

@@ -26,6 +26,8 @@ ANSWERS = {
     errors.RateLimited: (status.HTTP_429_TOO_MANY_REQUESTS, "throttled"),
     errors.IdempotencyKeyReused: (status.HTTP_422_UNPROCESSABLE_ENTITY, "idempotency_key_reused"),
     errors.DatabaseUnavailable: (status.HTTP_503_SERVICE_UNAVAILABLE, "database_unavailable"),
+    errors.SecondFactorNeeded: (status.HTTP_401_UNAUTHORIZED, "second_factor_required"),
+    errors.SecondFactorRejected: (status.HTTP_401_UNAUTHORIZED, "second_factor_rejected"),
 }
 
 logger = logging.getLogger(__name__)
@@ -55,7 +57,14 @@ def exception_handler(exc, context):
     """DRF's handler, after turning the project's and Django's exceptions into DRF's."""
     if isinstance(exc, errors.DatabaseUnavailable):
         log_unavailable(exc)
-    return drf_exception_handler(as_api_exception(exc), context)
+    answer = as_api_exception(exc)
+    view = context.get("view")
+    if getattr(answer, "status_code", None) == 401 and view is not None:
+        # A 401 names the scheme that would be accepted (`WWW-Authenticate`), as DRF's own do.
+        answer.auth_header = getattr(answer, "auth_header", None) or view.get_authenticate_header(
+            context["request"]
+        )
+    return drf_exception_handler(answer, context)
 
 
 def log_unavailable(exc):

@@ -35,7 +35,7 @@ class SessionAuthenticationScheme(OpenApiAuthenticationExtension):
     API clients do not have.
     """
 
-    target_class = "rest_framework.authentication.SessionAuthentication"
+    target_class = "shop.authentication.SessionAuthentication"
     name = []  # no scheme of its own in `components.securitySchemes`
 
     def get_security_requirement(self, auto_schema):

@@ -53,6 +53,9 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "knox",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -71,6 +74,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Tells which staff sessions have passed the second factor (`users.second_factor`).
+    "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "shop.middleware.JsonErrorsMiddleware",
@@ -211,7 +216,8 @@ REST_FRAMEWORK = {
         # The token scheme comes first so that a missing credential answers 401 with
         # `WWW-Authenticate: Token`, not 403.
         "shop.authentication.TokenAuthentication",
-        "rest_framework.authentication.SessionAuthentication",
+        # The admin's sessions, once past the second factor for staff.
+        "shop.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["shop.permissions.Staff"],
     "DEFAULT_FILTER_BACKENDS": [
@@ -274,6 +280,19 @@ SHOP_SIGNUP_RATE = os.environ.get("SHOP_SIGNUP_RATE", "20/hour")
 SHOP_TOKEN_RATE = os.environ.get("SHOP_TOKEN_RATE", "30/minute")
 # Where the counters live: this Redis (e.g. redis://host:6379/1) if set, else the database.
 SHOP_RATE_LIMIT_REDIS_URL = os.environ.get("SHOP_RATE_LIMIT_REDIS_URL", "")
+
+# --- Sessions and the second factor ---------------------------------------
+
+# Sessions are the admin's (staff; API clients use tokens): each ends after a working day
+# without a request, counted from the last one (every request saves the session).
+SESSION_COOKIE_AGE = int(float(os.environ.get("SHOP_STAFF_SESSION_IDLE_HOURS", "8")) * 3600)
+SESSION_SAVE_EVERY_REQUEST = True
+# The name authenticator apps show beside a staff member's codes (`users.second_factor`).
+OTP_TOTP_ISSUER = os.environ.get("SHOP_OTP_ISSUER", "Shop back office")
+# After a wrong code, a device refuses codes for 1, 2, 4, 8… seconds (django-otp's throttle),
+# on top of the sign-in limits that every code check counts against.
+OTP_TOTP_THROTTLE_FACTOR = 1
+OTP_STATIC_THROTTLE_FACTOR = 1
 
 # --- Production hardening (active when DJANGO_DEBUG=0) ----------------------
 

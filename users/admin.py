@@ -7,21 +7,96 @@ a superuser's page read-only; its password, change and delete pages are 403). Th
 purchases app adds a customer's purchases to this page (`purchases.admin.CustomerAdmin`).
 """
 
+import django_otp
+import segno
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
+from django.core.exceptions import ObjectDoesNotExist
+from django.http import HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django_otp.plugins.otp_static.models import StaticDevice
 from knox.admin import AuthTokenAdmin
 from knox.models import AuthToken
 
+from shop import ratelimit
 from shop.admin import StaffMayManage, adopt, changed_fields
-from users import services
-from users.forms import AdminOwnPasswordChangeForm, AdminSignInForm
+from shop.errors import Conflict, Forbidden, RateLimited, SecondFactorRejected
+from users import second_factor, services
+from users.forms import AdminOwnPasswordChangeForm, AdminSignInForm, SecondFactorForm
 from users.models import User
 
 # Every password the admin checks counts against the sign-in limits (`users.sign_in`).
 admin.site.login_form = AdminSignInForm
 admin.site.password_change_form = AdminOwnPasswordChangeForm
+
+
+def second_factor_page(request, site):
+    """After the password: a staff member without an authenticator app enrols one (a QR code,
+    its `otpauth://` URI and secret, then a code to confirm, then their recovery codes once);
+    one with an app gives a code or a recovery code. Then on to the admin (`users.second_factor`).
+    """
+    user = request.user
+    going = _next_page(request, site)
+    if not (user.is_authenticated and second_factor.required(user)):
+        return HttpResponseRedirect(reverse("admin:login", current_app=site.name))
+    if user.is_verified():
+        return HttpResponseRedirect(going)
+    enrolling = not second_factor.is_enrolled(user)
+    form = SecondFactorForm(request.POST or None)
+    context = {**site.each_context(request), "title": "Second factor", "next": going}
+    if form.is_valid():
+        code, address = form.cleaned_data["code"], ratelimit.client_address(request)
+        try:
+            if enrolling:
+                device, codes = second_factor.enrol(user, code, address=address)
+            else:
+                device = second_factor.verify(user, code, address=address)
+        except (SecondFactorRejected, RateLimited) as refused:
+            form.add_error("code", str(refused))
+        except Conflict:
+            # Enrolled meanwhile (another tab): this code is then asked for as a sign-in.
+            return HttpResponseRedirect(request.get_full_path())
+        else:
+            # A new session key for the session's new powers, as Django's own login does.
+            request.session.cycle_key()
+            django_otp.login(request, device)
+            if enrolling:
+                context["recovery_codes"] = codes
+                return TemplateResponse(request, "admin/users/second_factor.html", context)
+            if isinstance(device, StaticDevice):
+                left = second_factor.recovery_codes_left(user)
+                messages.warning(
+                    request,
+                    f"You signed in with a recovery code; {left} left. A superuser can reset "
+                    "your second factor so that you set up a new authenticator app.",
+                )
+            return HttpResponseRedirect(going)
+    if enrolling:
+        app = second_factor.pending_app(user)
+        context.update(
+            enrolling=True,
+            qr_svg=segno.make(app.config_url, error="m").svg_inline(scale=4, title="QR code"),
+            otpauth_uri=app.config_url,
+            secret=second_factor.secret(app),
+        )
+    context["form"] = form
+    return TemplateResponse(request, "admin/users/second_factor.html", context)
+
+
+def _next_page(request, site):
+    going = request.POST.get("next") or request.GET.get("next")
+    if going and url_has_allowed_host_and_scheme(
+        going, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return going
+    return reverse("admin:index", current_app=site.name)
+
+
+admin.site.second_factor_view = second_factor_page
 
 # What only a superuser sees and changes: who holds which Django permission.
 SUPERUSER_ONLY_FIELDS = ("is_superuser", "groups", "user_permissions")
@@ -59,6 +134,7 @@ class UserAdmin(StaffMayManage, DjangoUserAdmin):
     list_filter = ("is_staff", "is_active", "gender", "date_joined")
     search_fields = ("email", "first_name", "last_name")
     ordering = ("-date_joined",)
+    actions = ["reset_second_factor"]
     search_help_text = "Search by email, first name or last name."
     readonly_fields = ("date_joined", "last_login")
     fieldsets = (
@@ -139,6 +215,28 @@ class UserAdmin(StaffMayManage, DjangoUserAdmin):
 
     def delete_model(self, request, obj):
         services.delete_user(obj, by=request.user)
+
+    @admin.action(description="Reset the second factor (they set up a new app at next sign-in)")
+    def reset_second_factor(self, request, queryset):
+        address = ratelimit.client_address(request)
+        done, refused = [], []
+        for user in queryset.order_by("pk"):
+            try:
+                second_factor.reset(user, by=request.user, address=address)
+            except Forbidden:
+                refused.append(user.email)
+            except ObjectDoesNotExist:
+                continue  # deleted meanwhile: nothing left to reset
+            else:
+                done.append(user.email)
+        if done:
+            self.message_user(request, f"Second factor reset for {', '.join(done)}.")
+        if refused:
+            self.message_user(
+                request,
+                f"Not reset (only a superuser resets a superuser's): {', '.join(refused)}.",
+                messages.ERROR,
+            )
 
 
 admin.site.unregister(AuthToken)

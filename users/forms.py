@@ -42,3 +42,16 @@ class AdminOwnPasswordChangeForm(AdminPasswordChangeForm):
                 self.error_messages["password_incorrect"], code="password_incorrect"
             )
         return old_password
+
+
+class SecondFactorForm(forms.Form):
+    """A code after the password: from the authenticator app (6 digits), or a recovery code."""
+
+    code = forms.CharField(
+        label="Code",
+        max_length=32,
+        strip=True,
+        widget=forms.TextInput(
+            attrs={"autocomplete": "one-time-code", "autofocus": True, "spellcheck": "false"}
+        ),
+    )

@@ -2,7 +2,9 @@
 
 from rest_framework import serializers
 
+from shop.ratelimit import client_address
 from shop.serializers import CachedFieldsMixin
+from users import second_factor
 from users.models import User
 from users.services import DUPLICATE_EMAIL
 from users.sign_in import authenticate_limited, check_password_limited
@@ -80,17 +82,26 @@ class UserSerializer(CachedFieldsMixin, serializers.ModelSerializer):
 
 
 class TokenRequestSerializer(serializers.Serializer):
+    """An email and password; for a staff account also `otp`, its second factor
+    (`users.second_factor`): without it 401, wrong or used already 401 too."""
+
     email = serializers.EmailField()
     password = password_field()
+    otp = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=32,
+        help_text="Staff only: the current code of their authenticator app, or a recovery code.",
+    )
 
     def validate(self, attrs):
-        user = authenticate_limited(
-            self.context["request"], email=attrs["email"], password=attrs["password"]
-        )
+        request = self.context["request"]
+        user = authenticate_limited(request, email=attrs["email"], password=attrs["password"])
         if user is None:
             raise serializers.ValidationError(
                 "Unable to sign in with the given email and password.", code="authorization"
             )
+        second_factor.check_for_token(user, attrs.get("otp"), address=client_address(request))
         attrs["user"] = user
         return attrs
 

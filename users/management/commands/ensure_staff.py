@@ -3,10 +3,11 @@
 import os
 import secrets
 
+import segno
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
-from users import services
+from users import second_factor, services
 from users.models import User
 
 
@@ -29,7 +30,9 @@ class Command(BaseCommand):
             self.stdout.write(
                 f"Staff account {user.email} exists.\n"
                 f"  New API token:  .venv/bin/python manage.py issue_token {user.email}\n"
-                f"  New password:   .venv/bin/python manage.py changepassword {user.email}"
+                f"  New password:   .venv/bin/python manage.py changepassword {user.email}\n"
+                f"  New second factor (set up at next sign-in):  "
+                f".venv/bin/python manage.py reset_2fa {user.email}"
             )
             return
         password = secrets.token_urlsafe(12)
@@ -44,12 +47,19 @@ class Command(BaseCommand):
                 is_superuser=True,
             )
             _, token = services.issue_token(user)
+            app, recovery_codes = second_factor.give_app(user)
         self.stdout.write(
             self.style.SUCCESS("Created the staff account (shown once, keep it somewhere safe):")
             + f"\n  email:     {user.email}\n  password:  {password}\n  API token: {token}\n"
+            '  second factor, after the password (the admin, POST /auth/token\'s "otp"):\n'
+            f"    authenticator app secret: {second_factor.secret(app)}\n"
+            f"    or its URI (a QR code of it):  {app.config_url}\n"
+            f"    recovery codes (one use each): {' '.join(recovery_codes)}\n"
             "  Try: curl -H 'Authorization: Token "
             + token
             + "' http://127.0.0.1:"
             + os.environ.get("PORT", "8000")
             + "/users"
         )
+        # The app's QR code, to scan from the terminal.
+        segno.make(app.config_url, error="m").terminal(out=self.stdout, compact=True)
