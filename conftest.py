@@ -8,6 +8,10 @@ from pathlib import Path
 import pytest
 from django.core.cache import caches
 from django.db import connection, connections
+from django.test import Client
+from django_otp import DEVICE_ID_SESSION_KEY
+from django_otp.oath import totp
+from django_otp.plugins.otp_totp.models import TOTPDevice
 from knox.models import AuthToken
 from rest_framework.test import APIClient
 
@@ -39,6 +43,42 @@ def _fresh_caches(request, django_db_blocker):
         for cache in caches.all():
             cache.clear()
         RateCounter.objects.all().delete()
+
+
+@pytest.fixture(autouse=True)
+def _staff_signed_in_by_tests_pass_the_second_factor(monkeypatch):
+    """A test's `client.force_login(staff)` (and pytest-django's `admin_client`) signs staff
+    in as the admin's pages do: password and second factor, with a confirmed authenticator
+    app in the session, as django-otp records it. The rule itself is unchanged: the tests of
+    the second factor sign in through its pages, or with `password_only_login`."""
+    force_login = Client.force_login
+
+    def force_login_verified(client, user, backend=None):
+        force_login(client, user, backend)
+        if user.is_staff:
+            session = client.session
+            session[DEVICE_ID_SESSION_KEY] = confirmed_app(user).persistent_id
+            session.save()
+
+    monkeypatch.setattr(Client, "force_login", force_login_verified)
+
+
+def password_only_login(client, user, password=PASSWORD):
+    """Signs `user` in with their password alone (no second factor), as Django's login does."""
+    assert client.login(email=user.email, password=password)
+
+
+def confirmed_app(user):
+    """`user`'s confirmed authenticator app (made if they have none)."""
+    app = TOTPDevice.objects.filter(user=user, confirmed=True).order_by("pk").first()
+    return app or TOTPDevice.objects.create(user=user, name="Test app", confirmed=True)
+
+
+def current_code(device, *, steps_ahead=0):
+    """The code `device`'s authenticator app shows now (or `steps_ahead` periods later:
+    a device accepts one period either side, and each period's code once)."""
+    code = totp(device.bin_key, device.step, device.t0, device.digits, device.drift + steps_ahead)
+    return f"{code:0{device.digits}d}"
 
 
 DATABASE_FIXTURES = {"db", "transactional_db", "live_server", "client", "admin_client"}
@@ -223,11 +263,17 @@ def browser_page(request, live_server, monkeypatch):
 
 
 def admin_sign_in(page, user, password=PASSWORD):
-    """Signs `user` in on the admin's login form and waits for the admin home page."""
+    """Signs `user` in on the admin's login form, then its second-factor page with a code of
+    a new authenticator app (a code is accepted once: a later sign-in in the same test uses a
+    new app), and waits for the admin home page."""
+    TOTPDevice.objects.filter(user=user).delete()
+    app = TOTPDevice.objects.create(user=user, name="Test app", confirmed=True)
     page.goto("/admin/")
     page.fill("#id_username", user.email)
     page.fill("#id_password", password)
     page.click("input[type=submit]")
+    page.fill("#id_code", current_code(app))
+    page.click("#second-factor-form input[type=submit]")
     page.wait_for_selector("#shop-tools")
 
 

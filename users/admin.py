@@ -19,6 +19,7 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django_otp.plugins.otp_static.models import StaticDevice
+from django_otp.plugins.otp_totp.models import TOTPDevice
 from knox.admin import AuthTokenAdmin
 from knox.models import AuthToken
 
@@ -97,6 +98,11 @@ def _next_page(request, site):
 
 
 admin.site.second_factor_view = second_factor_page
+
+# A device's page would show its secret and let staff edit it; a staff member's second
+# factor is only reset (`UserAdmin.reset_second_factor`), never read or edited.
+admin.site.unregister(TOTPDevice)
+admin.site.unregister(StaticDevice)
 
 # What only a superuser sees and changes: who holds which Django permission.
 SUPERUSER_ONLY_FIELDS = ("is_superuser", "groups", "user_permissions")

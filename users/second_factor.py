@@ -40,8 +40,12 @@ RECOVERY_CODES = 10
 APP_NAME = "Authenticator app"
 RECOVERY_NAME = "Recovery codes"
 ALREADY_ENROLLED = "{user} already has an authenticator app; a superuser can reset it."
+NOT_ENROLLED = (
+    "This staff account has no authenticator app yet: sign in to the admin (/admin/) to set "
+    "one up, then send its code."
+)
 TOO_SOON = "Too many wrong second-factor codes; try again in {seconds} seconds."
-TOTP_CODE = re.compile(r"\d{6}")
+TOTP_CODE = re.compile(r"[0-9]{6}")
 
 
 def required(user):
@@ -119,6 +123,8 @@ def verify(user, code, *, address):
                 break
     if accepted is None:
         _failed(user, address, "sign-in")
+        if wait is None and not is_enrolled(user):
+            raise SecondFactorRejected(NOT_ENROLLED)
         _refuse(wait)
     return accepted
 

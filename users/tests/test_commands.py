@@ -1,4 +1,4 @@
-"""`ensure_staff` (run by `make run`), `issue_token` and `fill_email_keys`."""
+"""`ensure_staff` (run by `make run`), `issue_token`, `fill_email_keys` and `reset_2fa`."""
 
 import re
 
@@ -6,10 +6,13 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.db import connection
 from django.utils import timezone
+from django_otp.plugins.otp_totp.models import TOTPDevice
 from rest_framework.test import APIClient
 
+from conftest import confirmed_app
 from shop.tests import previous_release
 from users.models import User
+from users.tests.test_second_factor import code_for_secret
 
 pytestmark = pytest.mark.django_db
 
@@ -155,3 +158,47 @@ def test_fill_email_keys_fills_a_batch_of_the_largest_size():
 
     assert "Wrote 5,001 email keys; 0 accounts have none." in out
     assert User.objects.filter(email_key="bulk4999@example.com").exists()
+
+
+def test_first_run_prints_a_second_factor_that_works(anon_client):
+    out, _ = run("ensure_staff")
+
+    password = re.search(r"password:\s+(\S+)", out).group(1)
+    uri = re.search(r"(otpauth://totp/\S+)", out).group(1)
+    recovery = re.search(r"recovery codes \(one use each\):\s+(.+)", out).group(1).split()
+    secret = re.search(r"secret=([A-Z2-7]+)", uri).group(1)
+    printed = re.search(r"authenticator app secret:\s+(.+)", out).group(1).replace(" ", "")
+    assert printed == secret
+    assert len(recovery) == 10
+
+    def obtain(otp):
+        body = {"email": "admin@example.com", "password": password, "otp": otp}
+        return anon_client.post("/auth/token", body, format="json").status_code
+
+    assert obtain(code_for_secret(secret)) == 200
+    assert obtain(recovery[0]) == 200
+    assert obtain(recovery[0]) == 401  # used up
+
+
+def test_later_runs_say_how_to_reset_the_second_factor():
+    run("ensure_staff")
+
+    out, _ = run("ensure_staff")
+
+    assert "reset_2fa admin@example.com" in out
+    assert "otpauth://" not in out
+
+
+def test_reset_2fa_removes_the_staff_members_devices(staff, caplog):
+    confirmed_app(staff)
+
+    out, _ = run("reset_2fa", "STAFF@example.com")
+
+    assert "Second factor reset for staff@example.com" in out
+    assert not TOTPDevice.objects.filter(user=staff).exists()
+    assert any("reset by a management command" in r.getMessage() for r in caplog.records)
+
+
+def test_reset_2fa_for_unknown_email_is_a_clear_error():
+    with pytest.raises(CommandError, match="No user with email"):
+        run("reset_2fa", "nobody@example.com")

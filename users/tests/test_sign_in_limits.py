@@ -34,6 +34,9 @@ def api_token(user, address, password):
     if response.status_code == 429:
         assert int(response["Retry-After"]) > 0
         return "refused", response.json()["detail"]
+    # The password was right: a staff account is then asked for its second factor.
+    if response.status_code == 401 and "second-factor code is needed" in response.json()["detail"]:
+        return "ok", None
     return ("ok" if response.status_code == 200 else "wrong"), None
 
 
