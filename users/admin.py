@@ -240,7 +240,8 @@ class UserAdmin(StaffMayManage, DjangoUserAdmin):
         if refused:
             self.message_user(
                 request,
-                f"Not reset (only a superuser resets a superuser's): {', '.join(refused)}.",
+                f"Only a superuser resets a superuser's second factor: not reset for "
+                f"{', '.join(refused)}.",
                 messages.ERROR,
             )
 

@@ -11,7 +11,7 @@ from shop.authentication import TokenAuthentication
 from shop.exports import CSVExportMixin
 from shop.idempotency import idempotent
 from shop.permissions import AnonymousOrStaff, Anyone, ByAction, Customer
-from shop.schema import CONFLICT, DeletedSerializer
+from shop.schema import CONFLICT, DeletedSerializer, error
 from shop.throttling import SignupThrottle
 from shop.viewsets import ShopViewSet
 from users import services
@@ -67,13 +67,18 @@ class UserViewSet(CSVExportMixin, ShopViewSet):
         services.delete_user(instance, by=self.request.user)
 
 
+SECOND_FACTOR_MISSING_OR_WRONG = error(
+    'A staff account without "otp", or with a wrong or used second-factor code.'
+)
+
 RevokedSerializer = inline_serializer(
     "Revoked", {"detail": serializers.CharField(), "revoked": serializers.IntegerField()}
 )
 
 
 class TokenView(APIView):
-    """`POST`: trade an email and password for an API token. `DELETE`: revoke the token in use."""
+    """`POST`: trade an email and password (and for staff a second-factor code, `otp`) for an
+    API token. `DELETE`: revoke the token in use."""
 
     # Each password is checked against the sign-in limits (`users.sign_in`).
     checks_passwords = ("post",)
@@ -85,7 +90,11 @@ class TokenView(APIView):
         # Revoking needs the token itself; signing in needs no prior credential.
         return [TokenAuthentication()]
 
-    @extend_schema(request=TokenRequestSerializer, responses={200: TokenSerializer}, auth=[])
+    @extend_schema(
+        request=TokenRequestSerializer,
+        responses={200: TokenSerializer, 401: SECOND_FACTOR_MISSING_OR_WRONG},
+        auth=[],
+    )
     def post(self, request):
         serializer = TokenRequestSerializer(data=request.data, context={"request": request})
         serializer.is_valid(raise_exception=True)

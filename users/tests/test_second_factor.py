@@ -7,9 +7,10 @@ from datetime import timedelta
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from django.contrib import admin
 from django.contrib.sessions.models import Session
 from django.test import Client
-from django.urls import reverse
+from django.urls import NoReverseMatch, URLResolver, reverse
 from django.utils import timezone
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
@@ -58,6 +59,19 @@ def code_for_secret(text):
 
     device = TOTPDevice(key=base64.b32decode(text + "=" * (-len(text) % 8)).hex())
     return current_code(device)
+
+
+def admin_pages_without_arguments(patterns=None):
+    """The names of the admin's pages that take no argument, but the doors to signing in."""
+    for pattern in admin.site.get_urls() if patterns is None else patterns:
+        if isinstance(pattern, URLResolver):
+            yield from admin_pages_without_arguments(pattern.url_patterns)
+        elif pattern.name and pattern.name not in {"login", "logout", "second_factor"}:
+            try:
+                reverse(f"admin:{pattern.name}")
+            except NoReverseMatch:
+                continue
+            yield pattern.name
 
 
 # --- POST /auth/token ---------------------------------------------------------------------
@@ -224,6 +238,15 @@ class TestAdminEnrolment:
         for path in ("/admin/", "/admin/users/user/", f"/admin/users/user/{staff.pk}/change/"):
             response = client.get(path, follow=True)
             assert response.redirect_chain[-1][0].startswith(reverse("admin:second_factor"))
+
+    def test_every_admin_page_is_shut_to_a_password_only_session(self, client, staff):
+        password_only_login(client, staff)
+        pages = [reverse(f"admin:{name}") for name in admin_pages_without_arguments()]
+        assert len(pages) > 10
+
+        opened = [page for page in pages if client.get(page).status_code != 302]
+
+        assert opened == []
 
     def test_reloading_the_page_keeps_the_secret(self, client, staff):
         password_only_login(client, staff)
@@ -429,7 +452,7 @@ class TestResets:
 
         response = reset_action(client, superuser)
 
-        assert "Not reset" in response.content.decode()
+        assert "not reset for root@example.com" in response.content.decode()
         assert TOTPDevice.objects.filter(user=superuser, confirmed=True).exists()
         with pytest.raises(Forbidden):
             second_factor.reset(superuser, by=staff)

@@ -1,8 +1,8 @@
 """Only a superuser manages a superuser: every action of plain staff against one, swept.
 
 Each case is one door (an API route, an admin page or action, the token admin) doing
-one thing to a superuser's account: its password, email, flags, tokens, or the account
-itself. Plain staff are refused (403, or the admin's message) and the superuser is left
+one thing to a superuser's account: its password, email, flags, tokens, second factor, or
+the account itself. Plain staff are refused (403, or the admin's message) and the superuser is left
 exactly as they were; another superuser doing the same succeeds, so a refusal is the
 rule's and not a broken request.
 """
@@ -10,9 +10,10 @@ rule's and not a broken request.
 import pytest
 from django.test import Client
 from django.urls import reverse
+from django_otp.plugins.otp_totp.models import TOTPDevice
 from knox.models import AuthToken
 
-from conftest import PASSWORD, client_for
+from conftest import PASSWORD, client_for, confirmed_app
 from users.models import User
 
 pytestmark = pytest.mark.django_db
@@ -104,6 +105,13 @@ def admin_bulk_delete(actor, target):
     )
 
 
+def admin_second_factor_reset(actor, target):
+    return signed_in(actor).post(
+        reverse("admin:users_user_changelist"),
+        {"action": "reset_second_factor", "_selected_action": [target.pk]},
+    )
+
+
 def admin_token_add(actor, target):
     return signed_in(actor).post(reverse("admin:knox_authtoken_add"), {"user": target.pk})
 
@@ -133,6 +141,7 @@ CASES = [
     admin_email,
     admin_delete,
     admin_bulk_delete,
+    admin_second_factor_reset,
     admin_token_add,
     admin_token_delete,
     admin_token_bulk_delete,
@@ -145,13 +154,15 @@ def state_of(user):
     if row is None:
         return None
     tokens = sorted(AuthToken.objects.filter(user=row).values_list("digest", flat=True))
-    return (row.email, row.password, row.is_active, row.is_staff, row.is_superuser, tokens)
+    apps = sorted(TOTPDevice.objects.filter(user=row).values_list("key", flat=True))
+    return (row.email, row.password, row.is_active, row.is_staff, row.is_superuser, tokens, apps)
 
 
 @pytest.fixture
 def superuser(make_user):
     user = make_user(email="root@example.com", is_staff=True, is_superuser=True)
     AuthToken.objects.create(user=user)
+    confirmed_app(user)
     return user
 
 
