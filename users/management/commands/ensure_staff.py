@@ -1,5 +1,6 @@
 """`manage.py ensure_staff`: makes sure a local staff account exists (used by `make run`)."""
 
+import io
 import os
 import secrets
 
@@ -61,5 +62,8 @@ class Command(BaseCommand):
             + os.environ.get("PORT", "8000")
             + "/users"
         )
-        # The app's QR code, to scan from the terminal.
-        segno.make(app.config_url, error="m").terminal(out=self.stdout, compact=True)
+        # The app's QR code, to scan from the terminal (written whole: the command's output
+        # would end each of segno's writes with a line break).
+        qr_code = io.StringIO()
+        segno.make(app.config_url, error="l").terminal(out=qr_code, compact=True)
+        self.stdout.write(qr_code.getvalue(), ending="")
