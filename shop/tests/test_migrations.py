@@ -39,7 +39,7 @@ KNOX = (
     "first release of this shop: no older code of ours ever ran beside it."
 )
 DJANGO_OTP = (
-    "django-otp's own history (2019-2023), applied with its first migration when the second "
+    "django-otp's own history (2019), applied with its first migration when the second "
     "factor for staff came: its tables are new to that release, no older code reads them."
 )
 SQLITE_REBUILD = (
@@ -58,9 +58,9 @@ ACCEPTED = {
     ("knox", "0008_remove_authtoken_salt"): (BOTH, KNOX),
     ("knox", "0009_extend_authtoken_field"): (BOTH, KNOX),
     ("otp_static", "0002_throttling"): (BOTH, DJANGO_OTP),
-    ("otp_static", "0003_add_timestamps"): (BOTH, DJANGO_OTP),
+    ("otp_static", "0003_add_timestamps"): (SQLITE, SQLITE_REBUILD),
     ("otp_totp", "0002_auto_20190420_0723"): (BOTH, DJANGO_OTP),
-    ("otp_totp", "0003_add_timestamps"): (BOTH, DJANGO_OTP),
+    ("otp_totp", "0003_add_timestamps"): (SQLITE, SQLITE_REBUILD),
     ("products", "0003_category_index"): (
         BOTH,
         "PostgreSQL: CREATE INDEX holds the catalogue's writes (not its reads) while it "
