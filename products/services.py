@@ -8,6 +8,7 @@ from django.db.models import ProtectedError, RestrictedError
 
 from products.models import Product
 from shop.errors import Conflict
+from shop.locking import hold_off_rebuild
 from shop.services import locked, save_unique
 
 DUPLICATE_SKU = "A product with that SKU already exists."
@@ -47,6 +48,7 @@ def delete_product(product):
     product gone (a 400); the foreign key never breaks at commit.
     """
     with transaction.atomic():
+        hold_off_rebuild()  # its sales totals go with it
         current = locked(Product, product.pk)
         try:
             current.delete()

@@ -12,11 +12,10 @@ only here, on rows locked for the transaction that writes the purchase:
 
 Every write also changes the sales totals (`purchases.totals`) in the same
 transaction, after the purchase row: the customer's and the product's, as the
-purchase was and as it is. A correction or a deletion therefore locks, before the
-purchase, the row of the customer it belongs to (and of the one it moves to, in id
-order): deleting a customer locks their row first too, then removes their totals
-and detaches their purchases, so both take the same locks in the same order and
-never deadlock.
+purchase was and as it is. Every write takes its locks in the shop's one order
+(`shop.locking`): the gate that holds writes back while the totals are rebuilt,
+the customers' rows (the one the purchase belongs to and the one it moves to, in
+id order), the purchase, the product, the totals.
 
 A purchase deleted meanwhile is `Purchase.DoesNotExist` (the API's 404).
 `user` and `product` may be given as objects or as ids.
@@ -29,6 +28,7 @@ from django.db.models import Q
 from products.models import Product
 from purchases import totals
 from purchases.models import Purchase
+from shop.locking import hold_off_rebuild
 from shop.services import locked
 from users.models import User
 
@@ -74,28 +74,40 @@ def _price_at(purchase, product):
     purchase.product_name = product.name
 
 
+class _MovedMeanwhile(Exception):
+    """The purchase belongs to a customer whose row this pass did not lock."""
+
+
 def _locked_purchase(pk, user=UNSET):
     """The purchase `pk`, locked after its customer's row and `user`'s (when given).
 
     Returns `(purchase, {user id: email})` of the customers locked. The customers'
     rows are locked first, in id order (as `users.services.delete_user` locks them),
-    then the purchase; should the purchase have moved to another customer between
-    the two reads, that customer is locked too before going on.
+    then the purchase. Should the purchase have moved to another customer between
+    the two reads, the pass is undone to its savepoint, which lets go of its locks
+    (keeping the purchase's row while waiting for that customer's would deadlock
+    with whoever holds it and waits for the purchase), and made again.
     """
     while True:
-        wanted = Q(pk__in=Purchase.objects.filter(pk=pk).values("user_id"))
-        if user is not UNSET:
-            wanted |= Q(pk=_pk(user))
-        customers = User.objects.select_for_update(no_key=True).filter(wanted).order_by("pk")
-        emails = dict(customers.values_list("pk", "email"))
-        current = locked(Purchase, pk)
-        if current.user_id is None or current.user_id in emails:
-            return current, emails
+        try:
+            with transaction.atomic():
+                wanted = Q(pk__in=Purchase.objects.filter(pk=pk).values("user_id"))
+                if user is not UNSET:
+                    wanted |= Q(pk=_pk(user))
+                customers = User.objects.select_for_update(no_key=True).filter(wanted)
+                emails = dict(customers.order_by("pk").values_list("pk", "email"))
+                current = locked(Purchase, pk)
+                if current.user_id is not None and current.user_id not in emails:
+                    raise _MovedMeanwhile
+                return current, emails
+        except _MovedMeanwhile:
+            continue
 
 
 def create_purchase(*, user, product, quantity=1):
     """Records that `user` bought `quantity` of `product` at the product's current price."""
     with transaction.atomic():
+        hold_off_rebuild()
         email, locked_product = _lock_parties(user, product)
         purchase = Purchase(quantity=quantity, user_id=_pk(user), customer_email=email)
         _price_at(purchase, locked_product)
@@ -113,6 +125,7 @@ def update_purchase(purchase, *, user=UNSET, product=UNSET, quantity=UNSET):
     new email snapshot. Two corrections at once apply one after the other.
     """
     with transaction.atomic():
+        hold_off_rebuild()
         current, emails = _locked_purchase(_pk(purchase), user)
         if user is not UNSET and _pk(user) == current.user_id:
             user = UNSET
@@ -139,6 +152,7 @@ def update_purchase(purchase, *, user=UNSET, product=UNSET, quantity=UNSET):
 def delete_purchase(purchase):
     """Removes a purchase recorded by mistake (staff only); of two at once, one finds it gone."""
     with transaction.atomic():
+        hold_off_rebuild()
         current, _ = _locked_purchase(_pk(purchase))
         before = totals.Line.of(current)
         current.delete()

@@ -20,6 +20,7 @@ from django.utils import timezone
 from knox.models import AuthToken
 
 from shop.errors import Conflict, Forbidden
+from shop.locking import hold_off_rebuild
 from shop.services import locked, save_unique
 from users.models import User, email_key
 
@@ -159,16 +160,21 @@ def delete_user(user, *, by=None):
 
     The row is locked before anything that refers to it is touched, so a purchase
     being recorded for this user either commits first (and is detached with the
-    others) or finds the user gone (a 400), never a broken reference at commit.
+    others) or finds the user gone (a 400), never a broken reference at commit. A
+    rebuild of the sales totals under way is waited for (`shop.locking`).
     Deleting the last active staff member is a `Conflict`; staff may delete their
     own account while another active staff member remains. Only a superuser deletes a
     superuser (`Forbidden`).
     """
     with transaction.atomic():
+        hold_off_rebuild()  # their sales totals go with them
         current, rows = _lock_with_active_staff(user)
         ensure_may_manage(by, current)
         if current.is_staff and current.is_active:
             _ensure_staff_remains(rows, current)
+        # Their purchases before their totals, in the lock order (`shop.locking`); the
+        # deletion's own SET NULL would come after the totals.
+        current.purchases.update(user=None)
         current.delete()
     return current
 
