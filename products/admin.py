@@ -101,6 +101,10 @@ class ProductAdmin(StaffMayManage, admin.ModelAdmin):
     def delete_model(self, request, obj):
         services.delete_product(obj)
 
+    def delete_queryset(self, request, queryset):
+        # One transaction, every lock in the shop's order (`shop.locking`).
+        services.delete_products(queryset)
+
 
 @admin.register(BackfillRun)
 class BackfillRunAdmin(ReadOnly, StaffMayManage, admin.ModelAdmin):

@@ -203,6 +203,10 @@ class PurchaseAdmin(MoneyColumns, StaffMayManage, admin.ModelAdmin):
     def delete_model(self, request, obj):
         services.delete_purchase(obj)
 
+    def delete_queryset(self, request, queryset):
+        # One transaction, every lock in the shop's order (`shop.locking`).
+        services.delete_purchases(queryset)
+
     @admin.display(description="customer", ordering="customer_email")
     def customer(self, purchase):
         if purchase.user is None:

@@ -27,9 +27,8 @@ from django.db.models import Q
 
 from products.models import Product
 from purchases import totals
-from purchases.models import Purchase
+from purchases.models import CustomerSales, Purchase
 from shop.locking import hold_off_rebuild
-from shop.services import locked
 from users.models import User
 
 UNSET = object()
@@ -78,30 +77,40 @@ class _MovedMeanwhile(Exception):
     """The purchase belongs to a customer whose row this pass did not lock."""
 
 
-def _locked_purchase(pk, user=UNSET):
-    """The purchase `pk`, locked after its customer's row and `user`'s (when given).
+def _locked_purchases(pks, user=UNSET):
+    """The purchases `pks` (those that still exist, in id order), locked after their
+    customers' rows and `user`'s (when given).
 
-    Returns `(purchase, {user id: email})` of the customers locked. The customers'
-    rows are locked first, in id order (as `users.services.delete_user` locks them),
-    then the purchase. Should the purchase have moved to another customer between
-    the two reads, the pass is undone to its savepoint, which lets go of its locks
-    (keeping the purchase's row while waiting for that customer's would deadlock
+    Returns `(purchases, {user id: email})` of the customers locked. The customers'
+    rows are locked first, in id order (as `users.services.delete_users` locks them),
+    then the purchases, in id order. Should a purchase have moved to another customer
+    between the two reads, the pass is undone to its savepoint, which lets go of its
+    locks (keeping the purchase's row while waiting for that customer's would deadlock
     with whoever holds it and waits for the purchase), and made again.
     """
     while True:
         try:
             with transaction.atomic():
-                wanted = Q(pk__in=Purchase.objects.filter(pk=pk).values("user_id"))
+                wanted = Q(pk__in=Purchase.objects.filter(pk__in=pks).values("user_id"))
                 if user is not UNSET:
                     wanted |= Q(pk=_pk(user))
                 customers = User.objects.select_for_update(no_key=True).filter(wanted)
                 emails = dict(customers.order_by("pk").values_list("pk", "email"))
-                current = locked(Purchase, pk)
-                if current.user_id is not None and current.user_id not in emails:
+                purchases = Purchase.objects.select_for_update().filter(pk__in=pks)
+                current = list(purchases.order_by("pk"))
+                if any(p.user_id is not None and p.user_id not in emails for p in current):
                     raise _MovedMeanwhile
                 return current, emails
         except _MovedMeanwhile:
             continue
+
+
+def _locked_purchase(pk, user=UNSET):
+    """`_locked_purchases` of one: `Purchase.DoesNotExist` if it is gone."""
+    current, emails = _locked_purchases([pk], user)
+    if not current:
+        raise Purchase.DoesNotExist(f"Purchase {pk} no longer exists.")
+    return current[0], emails
 
 
 def create_purchase(*, user, product, quantity=1):
@@ -158,3 +167,23 @@ def delete_purchase(purchase):
         current.delete()
         totals.apply_change(before=before)
     return current
+
+
+def delete_purchases(purchases):
+    """Removes several purchases at once (staff only; the admin's "delete selected"), in
+    one transaction, their locks taken in the shop's order; those deleted meanwhile are
+    skipped. Returns the purchases deleted."""
+    with transaction.atomic():
+        hold_off_rebuild()
+        current, _ = _locked_purchases([_pk(purchase) for purchase in purchases])
+        Purchase.objects.filter(pk__in=[purchase.pk for purchase in current]).delete()
+        totals.apply_change(removed=[totals.Line.of(purchase) for purchase in current])
+    return current
+
+
+def detach_customers(users):
+    """Before customers' rows are deleted (they are locked): detaches their purchases, then
+    removes their sales totals, in the shop's lock order (`users.services.delete_users`)."""
+    ids = [_pk(user) for user in users]
+    Purchase.objects.filter(user__in=ids).update(user=None)
+    CustomerSales.objects.filter(user__in=ids).delete()

@@ -86,15 +86,17 @@ CUSTOMERS = Totals(CustomerSales, "customer", ("spent_cents", "units", "purchase
 PRODUCTS = Totals(ProductSales, "product", ("units_sold", "purchase_count", "revenue_cents"))
 
 
-def deltas(before=None, after=None):
-    """What replacing the purchase `before` by `after` (either may be None) changes.
+def deltas(before=None, after=None, *, removed=()):
+    """What replacing the purchase `before` by `after` (either may be None), and removing
+    the purchases `removed` (lines), changes.
 
     `({user_id: (spent_cents, units, purchase_count)}, {product_id: (units_sold,
     purchase_count, revenue_cents)})`, without the rows that do not change.
     """
     customers = defaultdict(lambda: [0, 0, 0])
     products = defaultdict(lambda: [0, 0, 0])
-    for line, sign in ((before, -1), (after, 1)):
+    lines = [(before, -1), (after, 1), *((line, -1) for line in removed)]
+    for line, sign in lines:
         if line is None:
             continue
         if line.user_id is not None:
@@ -124,8 +126,9 @@ def _upsert_sql(totals, connection):
     )
 
 
-def apply_change(before=None, after=None, *, using=DEFAULT_DB_ALIAS):
-    """Adds to the totals what replacing purchase line `before` by `after` changes.
+def apply_change(before=None, after=None, *, removed=(), using=DEFAULT_DB_ALIAS):
+    """Adds to the totals what replacing purchase line `before` by `after` changes, and
+    removing the purchase lines `removed` (several deleted in one transaction).
 
     Call it inside the transaction that writes the purchase, after writing it (the
     rebuild waits for purchase writers to commit before it touches the totals: a
@@ -133,7 +136,7 @@ def apply_change(before=None, after=None, *, using=DEFAULT_DB_ALIAS):
     One statement per changed row, customers first, each kind by id.
     """
     connection = connections[using]
-    customers, products = deltas(before, after)
+    customers, products = deltas(before, after, removed=removed)
     with connection.cursor() as cursor:
         for totals, rows in ((CUSTOMERS, customers), (PRODUCTS, products)):
             if not rows:

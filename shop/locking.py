@@ -15,7 +15,7 @@ takes the steps it needs, in this order, and skips the others:
 | 5    | products' rows, in id order             | `FOR UPDATE`                                 |
 | 6    | customers' sales totals rows, in id order | upsert, delete                             |
 | 7    | products' sales totals rows, in id order  | upsert, delete                             |
-| 8    | rows a locked user owns                 | API tokens, admin log entries: delete        |
+| 8    | rows a locked user owns or names        | tokens, log entries, import runs: delete/update |
 
 What takes which steps (the test `shop.tests.test_locking` records the statements of
 each and checks them against `ORDER`):
@@ -63,7 +63,13 @@ ORDER = (
     Step("product totals", (("purchases", "ProductSales"),)),
     Step(
         "rows a user owns",
-        (("knox", "AuthToken"), ("admin", "LogEntry"), ("users", "User_groups")),
+        (
+            ("knox", "AuthToken"),
+            ("admin", "LogEntry"),
+            ("users", "User_groups"),
+            ("users", "User_user_permissions"),
+            ("products", "BackfillRun"),
+        ),
     ),
 )
 GATE = ORDER[1]

@@ -222,6 +222,10 @@ class UserAdmin(StaffMayManage, DjangoUserAdmin):
     def delete_model(self, request, obj):
         services.delete_user(obj, by=request.user)
 
+    def delete_queryset(self, request, queryset):
+        # One transaction, every lock in the shop's order (`shop.locking`).
+        services.delete_users(queryset, by=request.user)
+
     @admin.action(description="Reset the second factor (they set up a new app at next sign-in)")
     def reset_second_factor(self, request, queryset):
         address = ratelimit.client_address(request)
