@@ -27,7 +27,12 @@ from shop import ratelimit
 from shop.admin import StaffMayManage, adopt, changed_fields
 from shop.errors import Conflict, Forbidden, RateLimited, SecondFactorRejected
 from users import second_factor, services
-from users.forms import AdminOwnPasswordChangeForm, AdminSignInForm, SecondFactorForm
+from users.forms import (
+    AdminOwnPasswordChangeForm,
+    AdminSignInForm,
+    AdminUserPasswordForm,
+    SecondFactorForm,
+)
 from users.models import User
 
 # Every password the admin checks counts against the sign-in limits (`users.sign_in`).
@@ -136,6 +141,7 @@ class UserEditForm(EmailTakenCheck, UserChangeForm):
 class UserAdmin(StaffMayManage, DjangoUserAdmin):
     form = UserEditForm
     add_form = UserCreationForm
+    change_password_form = AdminUserPasswordForm
     list_display = ("email", "first_name", "last_name", "gender", "is_staff", "date_joined")
     list_filter = ("is_staff", "is_active", "gender", "date_joined")
     search_fields = ("email", "first_name", "last_name")

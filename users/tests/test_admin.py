@@ -5,6 +5,8 @@ from django.urls import reverse
 from knox.models import AuthToken
 
 from conftest import PASSWORD
+from users import services
+from users.forms import AdminOwnPasswordChangeForm, AdminUserPasswordForm
 
 pytestmark = pytest.mark.django_db
 
@@ -318,3 +320,26 @@ def test_a_password_set_in_the_admin_revokes_the_users_tokens(admin_client, cust
 
     assert response.status_code == 302
     assert not AuthToken.objects.filter(user=customer).exists()
+
+
+@pytest.mark.parametrize("own", [False, True])
+def test_a_password_set_in_the_admin_keeps_what_changed_meanwhile(rf, make_user, staff, own):
+    """The form holds the user as loaded; a loss of staff status and a new email committed
+    since stay: only the password is written."""
+    make_user(is_staff=True)  # another active staff member
+    loaded = type(staff).objects.get(pk=staff.pk)
+    services.update_user(staff, email="renamed@example.com", is_staff=False)
+    new = "a-new-and-long-passphrase-42"
+    if own:
+        request = rf.post("/admin/password_change/")
+        request.user = loaded
+        data = {"old_password": PASSWORD, "new_password1": new, "new_password2": new}
+        form = AdminOwnPasswordChangeForm(loaded, data, request=request)
+    else:
+        form = AdminUserPasswordForm(loaded, {"password1": new, "password2": new})
+    assert form.is_valid(), form.errors
+    form.save()
+
+    staff.refresh_from_db()
+    assert (staff.email, staff.is_staff) == ("renamed@example.com", False)
+    assert staff.check_password(new)
