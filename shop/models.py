@@ -25,7 +25,7 @@ class ShopModel(models.Model):
     password changed with `manage.py changepassword` while staff deactivated the
     account brought the account back). Here it writes only the fields that differ
     from what was read (or last saved), as if `update_fields` named them; with none,
-    it writes nothing.
+    it writes nothing (and only checks that the row is still there).
     """
 
     class Meta:
@@ -39,6 +39,11 @@ class ShopModel(models.Model):
         if kwargs.get("update_fields") is None and hasattr(self, "_read_values"):
             kwargs["update_fields"] = self._changed_fields()
             if not kwargs["update_fields"]:
+                using = kwargs.get("using") or self._state.db
+                if not type(self)._base_manager.using(using).filter(pk=self.pk).exists():
+                    raise self.DoesNotExist(
+                        f"{self._meta.verbose_name.capitalize()} {self.pk} no longer exists."
+                    )
                 return
         kwargs["force_update"] = True
         try:

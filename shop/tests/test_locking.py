@@ -212,6 +212,20 @@ def test_deactivating_a_customer_locks_in_order(shop):
 
 
 @pytest.mark.django_db
+def test_giving_staff_status_locks_in_order(shop):
+    with recorded() as statements:
+        user_services.update_user(shop["ann"], is_staff=True)
+    assert_in_order(statements, ["users"])
+
+
+@pytest.mark.django_db
+def test_issuing_a_token_locks_in_order(shop):
+    with recorded() as statements:
+        user_services.issue_token(shop["ann"])
+    assert_in_order(statements, ["users", "rows a user owns"])
+
+
+@pytest.mark.django_db
 def test_deleting_a_product_locks_in_order(shop):
     fresh = Product.objects.create(sku="NEW", name="New", price=Decimal("1.00"))
     ProductSales.objects.create(product=fresh)  # a row left at zero by a deleted purchase
