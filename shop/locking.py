@@ -13,9 +13,9 @@ takes the steps it needs, in this order, and skips the others:
 |      |                                         | a user or change staff or active status      |
 | 4    | a purchase's row                        | `FOR UPDATE`, after its customers' rows      |
 | 5    | products' rows, in id order             | `FOR UPDATE`                                 |
-| 6    | customers' sales totals rows, in id order | upsert, delete                             |
-| 7    | products' sales totals rows, in id order  | upsert, delete                             |
-| 8    | rows a locked user owns or names        | tokens, log entries, import runs: delete/update |
+| 6    | customers' sales totals, in id order    | upsert, delete                               |
+| 7    | products' sales totals, in id order     | upsert, delete                               |
+| 8    | rows a locked user owns or names        | tokens, second factors, log entries, runs    |
 
 What takes which steps (the test `shop.tests.test_locking` records the statements of
 each and checks them against `ORDER`):
@@ -27,13 +27,17 @@ each and checks them against `ORDER`):
   which lets go of its locks, and taken again from step 3;
 - deleting a user: 2, 3 (them and the active staff), 4 (detaching their purchases),
   6, 8, then their own row, held since step 3; deactivating one or changing staff
-  status: 3 (them and the active staff), 8 (revoking their tokens);
+  status: 3 (them and the active staff), 8 (revoking their tokens); issuing a token or
+  resetting a second factor: 3, 8;
 - deleting a product: 2, 5, 7, then its row;
+- the admin's "delete selected" (`delete_users`, `delete_purchases`, `delete_products`):
+  as deleting one, all the rows of each step in one statement, in id order;
 - `rebuild_sales_totals`: 2 (`SHARE`: no purchase write runs meanwhile), 6, 7. Its
   commit checks the foreign keys of the rows it wrote (`KEY SHARE` on users and
   products, after step 7): anything that may hold a user's or product's row
   `FOR UPDATE` and then wait on purchases or totals passes step 2 first;
-- the catalogue import (`products.backfill`): 5 only, many rows per statement.
+- the catalogue import (`products.backfill`): 5 only, many rows per statement (its place
+  in the order is described in docs/backfill.md).
 
 A path may come back to rows it already holds (a purchase written after its product
 was locked, a user's row deleted last): that takes no new lock.
@@ -69,6 +73,9 @@ ORDER = (
             ("users", "User_groups"),
             ("users", "User_user_permissions"),
             ("products", "BackfillRun"),
+            ("otp_totp", "TOTPDevice"),
+            ("otp_static", "StaticDevice"),
+            ("otp_static", "StaticToken"),
         ),
     ),
 )

@@ -30,6 +30,7 @@ from products.models import Product
 from purchases import services, totals
 from purchases.models import ProductSales, Purchase
 from shop.locking import GATE, ORDER
+from users import second_factor
 from users import services as user_services
 
 pytestmark = pytest.mark.usefixtures("postgres_only")
@@ -222,6 +223,14 @@ def test_giving_staff_status_locks_in_order(shop):
 def test_issuing_a_token_locks_in_order(shop):
     with recorded() as statements:
         user_services.issue_token(shop["ann"])
+    assert_in_order(statements, ["users", "rows a user owns"])
+
+
+@pytest.mark.django_db
+def test_resetting_a_second_factor_locks_in_order(shop):
+    second_factor.give_app(shop["ann"])
+    with recorded() as statements:
+        second_factor.reset(shop["ann"])
     assert_in_order(statements, ["users", "rows a user owns"])
 
 
