@@ -36,8 +36,7 @@ each and checks them against `ORDER`):
   commit checks the foreign keys of the rows it wrote (`KEY SHARE` on users and
   products, after step 7): anything that may hold a user's or product's row
   `FOR UPDATE` and then wait on purchases or totals passes step 2 first;
-- the catalogue import (`products.backfill`): 5 only, many rows per statement (its place
-  in the order is described in docs/backfill.md).
+- the catalogue import (`products.backfill`): 5 only, many rows per statement.
 
 A path may come back to rows it already holds (a purchase written after its product
 was locked, a user's row deleted last): that takes no new lock.
