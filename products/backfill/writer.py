@@ -13,10 +13,14 @@ Both databases follow the same plan:
    DO UPDATE … WHERE (changed)` creates new products and updates changed ones;
    its SELECT joins the catalogue to skip unchanged rows, which are not touched
    (no write, no new `updated_at`), so re-running a file is cheap. When the
-   load is larger than the catalogue (a first load), PostgreSQL drops the
-   secondary indexes first and builds them again after the rows, in the same
-   transaction: building an index once is far cheaper than maintaining it row
-   by row (the catalogue is locked for the length of the upsert then).
+   load is larger than the catalogue (a first load) the join is skipped: every
+   row is new, and the join would only cost.
+
+The upsert takes no lock on the catalogue beyond the rows it writes (the table's
+ROW EXCLUSIVE, as any INSERT): reads of products never wait for it, and neither
+does anything that does not lock one of the rows being written. No index is
+dropped and rebuilt for a large load, which would lock the whole table against
+reads (ACCESS EXCLUSIVE) for the length of the write.
 
 A dry run stops after step 2 and counts what step 3 would do with a join.
 """
@@ -36,6 +40,10 @@ STAGING_COLUMNS = ("line", "sku", *DATA_COLUMNS)
 DUPLICATE_PAGE = 5000
 # Rows per COPY statement on PostgreSQL: the checkpoint runs between two of them.
 COPY_CHUNK = 20_000
+# PostgreSQL counts the rows the upsert writes in this sequence (made by the products
+# migrations): a sequence moves outside transactions, so another connection reads how far
+# the one long statement has got. One backfill runs at a time, so one sequence serves.
+WRITTEN_SEQUENCE = "products_backfill_written"
 
 
 def writer_for(connection, batch_size):
@@ -49,6 +57,7 @@ def writer_for(connection, batch_size):
 
 class Writer:
     staging_ddl = None
+    counts_written = False  # whether `write_progress` can tell while the upsert runs
 
     def __init__(self, connection, batch_size):
         self.connection = connection
@@ -141,7 +150,12 @@ class Writer:
         """Creates and updates products from the staging table: (created, updated, unchanged)."""
         raise NotImplementedError
 
-    def _upsert_sql(self, returning="", skip_unchanged=True, plain=False):
+    def write_progress(self, cursor):
+        """The fraction of the staged rows the running upsert has written, read on another
+        connection's `cursor`; None where it cannot be known while the upsert runs."""
+        return None
+
+    def _upsert_sql(self, returning="", skip_unchanged=True):
         table = self.table
         columns = ", ".join(("sku", *DATA_COLUMNS, "created_at", "updated_at"))
         changed = self.changed(table, "excluded")
@@ -150,7 +164,7 @@ class Writer:
         # The join keeps only new and changed rows: one hash join is much cheaper than
         # probing the unique index and comparing a million unchanged rows one by one,
         # which makes a re-run of an unchanged file fast. Into a catalogue that is small
-        # beside the file (a first load) the join only costs: every row is new. ON
+        # beside the file (a first load) the join only costs: nearly every row is new. ON
         # CONFLICT settles a product created meanwhile by someone else either way. (The
         # WHERE clause also tells SQLite's parser where the SELECT ends and the upsert
         # clause begins.) New products get their ids in the file's order.
@@ -163,8 +177,6 @@ class Writer:
             f"SELECT s.sku, {', '.join(f's.{c}' for c in DATA_COLUMNS)}, {p}, {p} "
             f"FROM {source} ORDER BY s.line"
         )
-        if plain:
-            return insert
         return f"{insert} ON CONFLICT (sku) DO UPDATE SET {updates} WHERE {changed} {returning}"
 
     def count_products(self):
@@ -185,6 +197,7 @@ class PostgresWriter(Writer):
 
     placeholder = "%s"
     distinct = "IS DISTINCT FROM"
+    counts_written = True
     staging_ddl = (
         f"CREATE TEMPORARY TABLE {STAGING} ("
         "line integer NOT NULL, sku text NOT NULL, name text NOT NULL, "
@@ -219,44 +232,30 @@ class PostgresWriter(Writer):
         return written
 
     def upsert(self):
-        """The upsert; when the load is larger than the catalogue (a first load), every row
-        is inserted without the join, and the secondary indexes are built after the rows.
-        Call inside a transaction (the DDL is part of it)."""
-        if self.staged <= self.count_products():
-            return self._upsert()
-        # What dropping an index takes anyway, taken first: from here on nobody else writes
-        # (or reads) the catalogue until the commit, so the count below stays true.
-        self.cursor.execute(f"LOCK TABLE {self.table} IN ACCESS EXCLUSIVE MODE")
-        existing = self.count_products()
-        indexes = list(Product._meta.indexes)
-        # More memory for the sorts that build the indexes, for this transaction only.
-        self.cursor.execute("SET LOCAL maintenance_work_mem = '256MB'")
-        with self.connection.schema_editor(atomic=False) as editor:
-            for index in indexes:
-                editor.remove_index(Product, index)
-        now = self._now()
-        # Into an empty catalogue nothing can conflict: a plain INSERT spares the
-        # speculative insertion ON CONFLICT makes for every row.
-        self.cursor.execute(self._upsert_sql(skip_unchanged=False, plain=not existing), (now, now))
-        changed = self.cursor.rowcount  # rows inserted plus rows updated
-        with self.connection.schema_editor(atomic=False) as editor:
-            for index in indexes:
-                editor.add_index(Product, index)
-        created = self.count_products() - existing if existing else changed
-        updated = changed - created
-        return created, updated, self.staged - created - updated
+        """The upsert, counting the rows it writes in `WRITTEN_SEQUENCE` (`write_progress`).
 
-    def _upsert(self):
+        A load larger than the catalogue (a first load) skips the join that spares
+        unchanged rows: nearly every row is new. Call inside a transaction."""
+        skip_unchanged = self.staged <= self.count_products()
+        self.cursor.execute(f"SELECT setval('{WRITTEN_SEQUENCE}', 1, false)")
         now = self._now()
-        # xmax is 0 on a freshly inserted row version and set on an updated one.
+        # xmax is 0 on a freshly inserted row version and set on an updated one. RETURNING
+        # is computed as each row is written: the sequence counts them as they go.
+        returning = f"RETURNING (xmax = 0) AS created, nextval('{WRITTEN_SEQUENCE}') AS n"
         self.cursor.execute(
-            f"WITH upserted AS ({self._upsert_sql('RETURNING (xmax = 0) AS created')}) "
+            f"WITH upserted AS ({self._upsert_sql(returning, skip_unchanged=skip_unchanged)}) "
             "SELECT COUNT(*) FILTER (WHERE created), COUNT(*) FILTER (WHERE NOT created) "
             "FROM upserted",
             (now, now),
         )
         created, updated = self.cursor.fetchone()
         return created, updated, self.staged - created - updated
+
+    def write_progress(self, cursor):
+        cursor.execute(f"SELECT last_value, is_called FROM {WRITTEN_SEQUENCE}")
+        last, called = cursor.fetchone()
+        written = last if called else 0
+        return min(1.0, written / self.staged) if self.staged else 0.0
 
 
 class SqliteWriter(Writer):
