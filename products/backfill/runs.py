@@ -182,7 +182,11 @@ def start_run(**fields):
     """A record for a run that starts now (the command, `GET`): `running` from the outset."""
     now = timezone.now()
     return BackfillRun.objects.create(
-        status=Status.RUNNING, queued_at=now, started_at=now, **fields
+        status=Status.RUNNING,
+        phase=BackfillRun.Phase.READING,
+        queued_at=now,
+        started_at=now,
+        **fields,
     )
 
 
@@ -195,11 +199,11 @@ def claim_run(run):
     """Moves a queued run to `running` (one UPDATE); `RunCancelled` if it is no longer queued."""
     now = timezone.now()
     claimed = BackfillRun.objects.filter(pk=run.pk, status=Status.QUEUED).update(
-        status=Status.RUNNING, started_at=now
+        status=Status.RUNNING, phase=BackfillRun.Phase.READING, started_at=now
     )
     if not claimed:
         raise RunCancelled()
-    run.status, run.started_at = Status.RUNNING, now
+    run.status, run.phase, run.started_at = Status.RUNNING, BackfillRun.Phase.READING, now
     return run
 
 
