@@ -40,10 +40,8 @@ STAGING_COLUMNS = ("line", "sku", *DATA_COLUMNS)
 DUPLICATE_PAGE = 5000
 # Rows per COPY statement on PostgreSQL: the checkpoint runs between two of them.
 COPY_CHUNK = 20_000
-# PostgreSQL counts the rows the upsert writes in this sequence (made by the products
-# migrations): a sequence moves outside transactions, so another connection reads how far
-# the one long statement has got. One backfill runs at a time, so one sequence serves.
-WRITTEN_SEQUENCE = "products_backfill_written"
+# SQLSTATE of a unique violation: a product created by someone else during the load.
+UNIQUE_VIOLATION = "23505"
 
 
 def writer_for(connection, batch_size):
@@ -65,6 +63,7 @@ class Writer:
         self.table = connection.ops.quote_name(Product._meta.db_table)
         self.written = 0
         self.staged = 0  # rows written, less the duplicates removed
+        self.first_id = None  # the last product id taken before the upsert began
 
     def raw_cursor(self):
         # The driver's own cursor: Django's debug wrapper would log every batch.
@@ -232,18 +231,54 @@ class PostgresWriter(Writer):
         return written
 
     def upsert(self):
-        """The upsert, counting the rows it writes in `WRITTEN_SEQUENCE` (`write_progress`).
+        """Writes the staged rows; call inside a transaction. (created, updated, unchanged)
 
-        A load larger than the catalogue (a first load) skips the join that spares
-        unchanged rows: nearly every row is new. Call inside a transaction."""
-        skip_unchanged = self.staged <= self.count_products()
-        self.cursor.execute(f"SELECT setval('{WRITTEN_SEQUENCE}', 1, false)")
+        A load larger than the catalogue (a first load) is nearly all new products: they go
+        in with a plain INSERT of the rows whose sku the catalogue lacks, which spares
+        `ON CONFLICT`'s speculative insertion per row, then one UPDATE of the changed
+        others. A product created meanwhile by someone else makes the INSERT fail (a
+        unique violation): that attempt is rolled back to its savepoint and the upsert,
+        which settles such conflicts, does the work. Other loads: the upsert.
+        """
+        self.cursor.execute("SELECT pg_get_serial_sequence(%s, 'id')", (Product._meta.db_table,))
+        (self.id_sequence,) = self.cursor.fetchone()
+        self.first_id = self._last_id(self.cursor)
+        if self.staged > self.count_products():
+            try:
+                with transaction.atomic(using=self.connection.alias):
+                    return self._insert_then_update()
+            except Exception as error:
+                if getattr(error, "sqlstate", None) != UNIQUE_VIOLATION:
+                    raise
+        return self._upsert()
+
+    def _insert_then_update(self):
         now = self._now()
-        # xmax is 0 on a freshly inserted row version and set on an updated one. RETURNING
-        # is computed as each row is written: the sequence counts them as they go.
-        returning = f"RETURNING (xmax = 0) AS created, nextval('{WRITTEN_SEQUENCE}') AS n"
+        table = self.table
+        # The products the file changes first, while the catalogue is still small to join.
+        updates = ", ".join(f"{c} = s.{c}" for c in DATA_COLUMNS)
         self.cursor.execute(
-            f"WITH upserted AS ({self._upsert_sql(returning, skip_unchanged=skip_unchanged)}) "
+            f"UPDATE {table} p SET {updates}, updated_at = %s FROM {STAGING} s "
+            f"WHERE p.sku = s.sku AND ({self.changed('p', 's')})",
+            (now,),
+        )
+        updated = self.cursor.rowcount
+        columns = ", ".join(("sku", *DATA_COLUMNS, "created_at", "updated_at"))
+        self.cursor.execute(
+            f"INSERT INTO {table} ({columns}) "
+            f"SELECT s.sku, {', '.join(f's.{c}' for c in DATA_COLUMNS)}, %s, %s "
+            f"FROM {STAGING} s WHERE NOT EXISTS (SELECT 1 FROM {table} q WHERE q.sku = s.sku) "
+            "ORDER BY s.line",
+            (now, now),
+        )
+        created = self.cursor.rowcount
+        return created, updated, self.staged - created - updated
+
+    def _upsert(self):
+        now = self._now()
+        # xmax is 0 on a freshly inserted row version and set on an updated one.
+        self.cursor.execute(
+            f"WITH upserted AS ({self._upsert_sql('RETURNING (xmax = 0) AS created')}) "
             "SELECT COUNT(*) FILTER (WHERE created), COUNT(*) FILTER (WHERE NOT created) "
             "FROM upserted",
             (now, now),
@@ -251,11 +286,19 @@ class PostgresWriter(Writer):
         created, updated = self.cursor.fetchone()
         return created, updated, self.staged - created - updated
 
-    def write_progress(self, cursor):
-        cursor.execute(f"SELECT last_value, is_called FROM {WRITTEN_SEQUENCE}")
+    def _last_id(self, cursor):
+        cursor.execute(f"SELECT last_value, is_called FROM {self.id_sequence}")
         last, called = cursor.fetchone()
-        written = last if called else 0
-        return min(1.0, written / self.staged) if self.staged else 0.0
+        return last if called else last - 1
+
+    def write_progress(self, cursor):
+        """Every row the INSERT is given takes the next product id as it is written (an
+        upserted one too, even when it turns into an update): the ids taken since the
+        upsert began are the rows written. A sequence moves outside transactions, so
+        another connection sees it while the one long statement runs."""
+        if not self.staged or self.first_id is None:
+            return 0.0  # the upsert has not begun (the duplicates are being checked)
+        return min(1.0, max(0, self._last_id(cursor) - self.first_id) / self.staged)
 
 
 class SqliteWriter(Writer):

@@ -1,18 +1,6 @@
 from django.db import migrations, models
 
 
-def create_written_sequence(apps, schema_editor):
-    # PostgreSQL only: the backfill counts the rows its upsert writes in a sequence, which
-    # other connections read while the statement runs (products/backfill/writer.py).
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute("CREATE SEQUENCE IF NOT EXISTS products_backfill_written")
-
-
-def drop_written_sequence(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute("DROP SEQUENCE IF EXISTS products_backfill_written")
-
-
 class Migration(migrations.Migration):
     dependencies = [
         ("products", "0005_old_catalogue_attributes"),
@@ -43,5 +31,4 @@ class Migration(migrations.Migration):
                 "while reading, of the rows written while writing; 1 once succeeded or partial.",
             ),
         ),
-        migrations.RunPython(create_written_sequence, drop_written_sequence, elidable=False),
     ]

@@ -26,6 +26,14 @@ Status = BackfillRun.Status
 # Table locks that would make a plain read (ACCESS EXCLUSIVE) or a purchase's row lock and
 # insert (SHARE and stronger) wait for the whole import.
 BLOCKING_MODES = {"ShareLock", "ShareRowExclusiveLock", "ExclusiveLock", "AccessExclusiveLock"}
+# The table locks held on the product table in this database (not the brief 'extend' lock
+# of a growing file, nor another database's table of the same oid), by other sessions.
+PRODUCT_TABLE_LOCKS = (
+    "SELECT mode FROM pg_locks WHERE locktype = 'relation' "
+    "AND relation = 'products_product'::regclass "
+    "AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
+    "AND pid <> pg_backend_pid()"
+)
 
 
 def write_csv(path, rows, prefix="P", price="1.00"):
@@ -170,14 +178,7 @@ class Watcher:
             while not self.stop.is_set():
                 if self.follow_run:
                     self.follow(db)
-                self.modes |= {
-                    mode
-                    for (mode,) in db.execute(
-                        # Table locks (not the brief 'extend' lock of a growing file).
-                        "SELECT mode FROM pg_locks WHERE locktype = 'relation' "
-                        "AND relation = 'products_product'::regclass AND pid <> pg_backend_pid()"
-                    )
-                }
+                self.modes |= {mode for (mode,) in db.execute(PRODUCT_TABLE_LOCKS)}
                 try:
                     db.execute("SELECT name FROM products_product WHERE id = %s", [self.product_id])
                     with db.transaction():

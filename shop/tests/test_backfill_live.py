@@ -206,6 +206,14 @@ def test_a_cancel_once_the_import_is_in_the_catalogue_is_409_and_the_run_succeed
 
 
 BLOCKING_MODES = {"ShareLock", "ShareRowExclusiveLock", "ExclusiveLock", "AccessExclusiveLock"}
+# The table locks held on the product table in this database (not the brief 'extend' lock
+# of a growing file, nor another database's table of the same oid), by other sessions.
+PRODUCT_TABLE_LOCKS = (
+    "SELECT mode FROM pg_locks WHERE locktype = 'relation' "
+    "AND relation = 'products_product'::regclass "
+    "AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
+    "AND pid <> pg_backend_pid()"
+)
 
 
 def test_an_import_larger_than_the_catalogue_never_locks_out_reads_or_purchases(live, make_user):
@@ -226,13 +234,7 @@ def test_an_import_larger_than_the_catalogue_never_locks_out_reads_or_purchases(
             if state["status"] in FINISHED:
                 break
             phases.append((state["phase"], state["progress"]))
-            modes |= {
-                mode
-                for (mode,) in db.execute(
-                    "SELECT mode FROM pg_locks WHERE locktype = 'relation' "
-                    "AND relation = 'products_product'::regclass"
-                )
-            }
+            modes |= {mode for (mode,) in db.execute(PRODUCT_TABLE_LOCKS)}
             db.execute("SELECT name FROM products_product WHERE id = %s", [kept.pk])
             with db.transaction():
                 db.execute("SELECT id FROM products_product WHERE id = %s FOR UPDATE", [kept.pk])

@@ -75,12 +75,7 @@ ACCEPTED = {
         "migration like it now gives new columns a db_default.",
     ),
     ("products", "0005_old_catalogue_attributes"): (SQLITE, SQLITE_REBUILD),
-    ("products", "0006_backfill_phase"): (
-        BOTH,
-        "Its RunPython only creates a sequence on PostgreSQL (the count of rows a backfill "
-        "has written), which no older code uses: nothing to miss. The new `phase` column has "
-        "a db_default, so older code records runs as before. SQLite: " + SQLITE_REBUILD,
-    ),
+    ("products", "0006_backfill_phase"): (SQLITE, SQLITE_REBUILD),
     ("purchases", "0002_sales_totals"): (
         BOTH,
         "Fills the new sales totals from the purchases: the purchases that code older than "
