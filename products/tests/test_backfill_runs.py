@@ -243,3 +243,44 @@ class TestWritePhase:
             1.0,
             5,
         )
+
+    def test_a_product_created_meanwhile_by_someone_else_is_updated_not_a_failure(
+        self, postgres_only, tmp_path
+    ):
+        path = write_csv(tmp_path / "p.csv", 1000)
+        outcome = []
+        with contextlib.closing(other_connection()) as staff:
+            # Someone creating P-0000001 by hand, not committed yet when the load writes.
+            staff.autocommit = False
+            staff.execute(
+                "INSERT INTO products_product (sku, name, description, category, price, "
+                "metal_type, stone_type, created_at, updated_at) "
+                "VALUES ('P-0000001', 'By hand', '', '', 5, '', '', now(), now())"
+            )
+
+            def load():
+                try:
+                    outcome.append(run_backfill(path))
+                finally:
+                    connections.close_all()
+
+            thread = threading.Thread(target=load)
+            thread.start()
+            # The load's INSERT waits on the uncommitted sku; then the hand-made one commits.
+            waiting = staff.cursor()
+            for _ in range(3000):
+                waiting.execute("SELECT pg_stat_clear_snapshot()")
+                waiting.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                    "AND wait_event_type = 'Lock' AND query LIKE 'INSERT INTO%%'"
+                )
+                if waiting.fetchone()[0]:
+                    break
+                thread.join(timeout=0.01)
+            staff.commit()
+            thread.join(timeout=60)
+
+        (run,) = outcome
+        assert (run.status, run.created, run.updated) == (Status.SUCCEEDED, 999, 1)
+        assert Product.objects.get(sku="P-0000001").name == "Product 1"
+        assert Product.objects.count() == 1000
