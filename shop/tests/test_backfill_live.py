@@ -120,9 +120,15 @@ def test_a_large_upload_answers_202_at_once_shows_progress_and_imports_every_row
     assert run["status"] in ("queued", "running") and run["created"] == 0
     assert headers["Location"].endswith(f"/products/data/backfill/runs/{run['id']}")
     seen = client.follow(run["id"], lambda r: r["status"] in FINISHED)
-    progress = [r["progress"] for r in seen if r["status"] == "running"]
-    assert len({p for p in progress if 0 < p < 1}) >= 2, progress  # seen moving
-    assert progress == sorted(progress)
+    running = [(r["phase"], r["progress"]) for r in seen if r["status"] == "running"]
+    phases = [phase for phase, _ in running]
+    assert phases == sorted(phases, key=["reading", "writing"].index), phases
+    reading = [progress for phase, progress in running if phase == "reading"]
+    assert len({p for p in reading if 0 < p < 1}) >= 2, reading  # seen moving
+    assert reading == sorted(reading)
+    writing = [progress for phase, progress in running if phase == "writing"]
+    assert writing == sorted(writing)
+    assert any(0 < p < 1 for p in writing), running  # the write has its own progress
     final = seen[-1]
     assert (final["status"], final["rows"], final["created"], final["progress"]) == (
         "succeeded",
