@@ -216,30 +216,14 @@ def cancel_asked(run):
     return BackfillRun.objects.filter(pk=run.pk, cancel_requested=True).exists()
 
 
-def record_progress(run, *, phase, progress, rows=None, using="default"):
+def record_progress(run, *, phase, progress, rows=None):
     """Writes how far the run has got in its phase (committed at once); says whether it was
     cancelled. Only a `running` record is written: one that has ended keeps its final state."""
     fields = {"phase": phase, "progress": progress}
     if rows is not None:
         fields["rows"] = rows
-    BackfillRun.objects.using(using).filter(pk=run.pk, status=Status.RUNNING).update(**fields)
-    return BackfillRun.objects.using(using).filter(pk=run.pk, cancel_requested=True).exists()
-
-
-# The fields a run's end writes (never `cancel_requested`, which a cancel writes meanwhile).
-FINAL_FIELDS = (
-    "status",
-    "error",
-    "finished_at",
-    "progress",
-    "rows",
-    "created",
-    "updated",
-    "unchanged",
-    "rejected",
-    "rejected_lines",
-    "warnings",
-)
+    BackfillRun.objects.filter(pk=run.pk, status=Status.RUNNING).update(**fields)
+    return cancel_asked(run)
 
 
 def finish_run(run, *, status, error="", unless_cancelled=False, **counts):
@@ -253,25 +237,26 @@ def finish_run(run, *, status, error="", unless_cancelled=False, **counts):
     the UPDATE locks the record until the commit, a cancel that comes after it waits,
     then finds the run ended (409): a cancel is either honoured or refused, never lost.
     """
-    run.status = status
-    run.error = error
-    run.finished_at = timezone.now()
+    # Only what the end says: `cancel_requested` and the progress written meanwhile by
+    # other connections are not this object's to write back.
+    fields = {"status": status, "error": error, "finished_at": timezone.now(), **counts}
     if status in (Status.SUCCEEDED, Status.PARTIAL):
-        run.progress = 1.0
-    for name, value in counts.items():
+        fields["progress"] = 1.0
+    for name, value in fields.items():
         setattr(run, name, value)
     active = BackfillRun.objects.filter(pk=run.pk, status__in=BackfillRun.ACTIVE)
     if unless_cancelled:
         active = active.filter(cancel_requested=False)
-    written = active.update(**{name: getattr(run, name) for name in FINAL_FIELDS})
+    written = active.update(**fields)
     if not written and unless_cancelled:
         raise RunCancelled()
     if written:
         # Even inside the catalogue's transaction: the file has been read, and whatever
         # the commit does, the run has ended.
         uploads.discard(run)
-    else:
-        run.refresh_from_db()  # someone else ended it first (the sweep): theirs stands
+    # The record as it is (the progress and a cancel written by others; or, if someone
+    # else ended it first, the sweep, their outcome, which stands).
+    run.refresh_from_db()
     return run
 
 
