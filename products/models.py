@@ -71,7 +71,8 @@ class BackfillRun(ShopModel):
 
     An upload is queued (`queued`) and run by a worker (`running`); the command and
     the old service's `GET` run at once. While running, `progress` (the fraction of
-    the file read) and `rows` are written every second or so, outside the import's
+    the current phase done: reading the file, then writing the catalogue) and `rows`
+    are written every second or so, outside the import's
     transaction, so anyone can watch them. The record ends `succeeded`, `partial`,
     `aborted`, `failed` or `cancelled`. A run whose process died is found out by the
     next look at the runs (`products.backfill.runs.sweep_stale_runs`) and marked failed.
@@ -119,7 +120,24 @@ class BackfillRun(ShopModel):
     status = models.CharField(
         max_length=16, choices=Status.choices, default=Status.QUEUED, db_index=True
     )
-    progress = models.FloatField(default=0.0, help_text="The fraction of the file read, 0 to 1.")
+
+    class Phase(models.TextChoices):
+        READING = "reading", "reading: the file is read, checked and staged"
+        WRITING = "writing", "writing: the catalogue is written"
+
+    phase = models.CharField(
+        max_length=16,
+        choices=Phase.choices,
+        blank=True,
+        default="",
+        db_default="",
+        help_text="What a running import is doing (empty before it starts).",
+    )
+    progress = models.FloatField(
+        default=0.0,
+        help_text="The fraction of the current phase done, 0 to 1: of the file read while "
+        "reading, of the rows written while writing; 1 once succeeded or partial.",
+    )
     cancel_requested = models.BooleanField(default=False)
     dry_run = models.BooleanField(default=False)
     strict = models.BooleanField(default=False)

@@ -68,5 +68,9 @@ def queue_backfill(file, *, origin, user=None, dry_run=False, strict=False):
     except BrokerUnreachable as error:
         finish_run(run, status=Status.FAILED, error=f"the job queue was unreachable: {error}")
         raise QueueUnavailable() from None
+    except BaseException as error:
+        # Whatever stopped the publish, the run must not wait `queued` for a job never sent.
+        finish_run(run, status=Status.FAILED, error=f"the job could not be queued: {error!r}")
+        raise
     run.refresh_from_db()
     return run

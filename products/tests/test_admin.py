@@ -291,3 +291,16 @@ def test_run_history_list(staff_admin):
     assert "admin, by Sam Staff" in page
     assert "2 new, 0 updated, 0 unchanged, 1 rejected; dry run: nothing written" in page
     assert "partial: valid rows imported, some rejected" in page
+
+
+def test_a_running_runs_page_shows_its_phase_and_that_phases_progress(staff_admin):
+    run = BackfillRun.objects.create(
+        source="big.csv", status=BackfillRun.Status.RUNNING, phase="writing", progress=0.4
+    )
+
+    with lock_held_elsewhere():  # its process is alive
+        page = staff_admin.get(reverse("admin:products_backfillrun_change", args=[run.pk]))
+
+    text = " ".join(page.content.decode().split())
+    assert '<span class="phase">writing</span>: <span class="percent">40</span>%' in text
+    assert '<span class="phase-of">of the rows written</span>' in text

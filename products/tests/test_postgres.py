@@ -60,8 +60,9 @@ def test_a_run_killed_mid_file_leaves_the_catalogue_as_it_was(postgres_only, tmp
             def writing():
                 assert process.poll() is None, process.stderr.read()
                 return watcher.execute(
+                    # This database's sessions only: other test runs share the server.
                     "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' "
-                    "AND query LIKE %s",
+                    "AND datname = current_database() AND query LIKE %s",
                     ["%products_backfill_staging%"],
                 ).fetchone()[0]
 

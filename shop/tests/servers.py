@@ -542,3 +542,53 @@ class CeleryWorker:
                 self.process.wait(timeout=timeout)
         kill_group(self.process)
         self.log.close()
+
+
+class FrozenRedis:
+    """A redis-server of its own on a free loopback port, which `freeze()` stops with SIGSTOP.
+
+    Frozen, it still accepts TCP connections (the kernel completes them into the listen
+    backlog) but never answers: a broker hung, or half-open behind a dead NAT.
+    `thaw()` (SIGCONT) lets it answer again; `stop()` ends it.
+    """
+
+    def __init__(self, timeout=30):
+        binary = shutil.which("redis-server")
+        if binary is None:
+            raise FileNotFoundError("redis-server")
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.process = subprocess.Popen(
+            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--loglevel", "warning"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )  # fmt: skip
+        try:
+            wait_for(self.answers, timeout, message=f"redis-server on port {self.port}")
+        except BaseException:
+            self.stop()
+            raise
+
+    def answers(self):
+        with (
+            contextlib.suppress(OSError),
+            socket.create_connection(("127.0.0.1", self.port), timeout=1) as sock,
+        ):
+            sock.sendall(b"PING\r\n")
+            return sock.recv(16).startswith(b"+PONG")
+        return False
+
+    def freeze(self):
+        os.kill(self.process.pid, signal.SIGSTOP)
+
+    def thaw(self):
+        os.kill(self.process.pid, signal.SIGCONT)
+
+    def stop(self):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.process.pid, signal.SIGCONT)  # a stopped process cannot act on TERM
+            self.process.kill()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.process.wait(timeout=10)
