@@ -1,5 +1,6 @@
 """Staff manage the catalogue, run a backfill from an uploaded CSV and read the run history."""
 
+import json
 from decimal import Decimal
 
 from django import forms
@@ -9,7 +10,13 @@ from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
 from products import services
-from products.admin_views import backfill_view, cancel_view, rejected_lines_html, run_mode
+from products.admin_views import (
+    backfill_view,
+    cancel_view,
+    rejected_lines_html,
+    run_mode,
+    run_outcome,
+)
 from products.backfill.runs import sweep_stale_runs
 from products.models import BackfillRun, Product
 from products.prices import price_error
@@ -102,6 +109,24 @@ class ProductAdmin(StaffMayManage, admin.ModelAdmin):
         services.delete_product(obj)
 
 
+# What a running import is doing, as its page says it. The phase is the run's own when it
+# records one; otherwise a run that has read its whole file is writing it.
+PHASE_WORDS = {
+    "queued": "waiting to start",
+    "reading": "reading the file",
+    "writing": "writing to the catalogue",
+}
+
+
+def run_phase(run):
+    recorded = getattr(run, "phase", "")
+    if recorded in PHASE_WORDS:
+        return PHASE_WORDS[recorded]
+    if run.status == BackfillRun.Status.QUEUED:
+        return PHASE_WORDS["queued"]
+    return PHASE_WORDS["writing" if run.progress >= 1 else "reading"]
+
+
 @admin.register(BackfillRun)
 class BackfillRunAdmin(ReadOnly, StaffMayManage, admin.ModelAdmin):
     """Read-only: runs are records of what happened. A running run's page follows its
@@ -131,18 +156,33 @@ class BackfillRunAdmin(ReadOnly, StaffMayManage, admin.ModelAdmin):
             **(extra_context or {}),
             "status_url": reverse("backfill-run-detail", args=[object_id]),
             "cancel_url": reverse("admin:products_backfillrun_cancel", args=[object_id]),
+            "phase_words": json.dumps(PHASE_WORDS),
         }
+        run = self.get_object(request, object_id)
+        if run is not None:
+            extra_context.update(phase=run_phase(run), rows_read=f"{run.rows:,}")
         return super().change_view(request, object_id, form_url, extra_context)
 
     def get_fieldsets(self, request, obj=None):
-        # Only what this run has to say: no empty "error" or "warnings" sections.
-        summary = ["status", "error", "source", "origin", "started_by", "mode"]
+        # Only what this run has to say: no empty "details" or "warnings" sections.
+        summary = ["run_status", "details", "source", "origin", "started_by", "mode"]
         if obj is not None and not obj.error:
-            summary.remove("error")
+            summary.remove("details")
         fieldsets = [
             (None, {"fields": summary}),
             ("When", {"fields": ["queued_at", "started_at", "finished_at", "elapsed_seconds"]}),
-            ("Rows", {"fields": ["rows", "created", "updated", "unchanged", "rejected"]}),
+            (
+                "Lines",
+                {
+                    "fields": [
+                        "rows_read",
+                        "lines_created",
+                        "lines_updated",
+                        "lines_unchanged",
+                        "lines_rejected",
+                    ]
+                },
+            ),
         ]
         if obj is None or obj.rejected:
             fieldsets.append(("Rejected lines", {"fields": ["rejected_lines_table"]}))
@@ -151,8 +191,8 @@ class BackfillRunAdmin(ReadOnly, StaffMayManage, admin.ModelAdmin):
         return fieldsets
 
     readonly_fields = [
-        "status",
-        "error",
+        "run_status",
+        "details",
         "source",
         "origin",
         "started_by",
@@ -161,14 +201,42 @@ class BackfillRunAdmin(ReadOnly, StaffMayManage, admin.ModelAdmin):
         "started_at",
         "finished_at",
         "elapsed_seconds",
-        "rows",
-        "created",
-        "updated",
-        "unchanged",
-        "rejected",
+        "rows_read",
+        "lines_created",
+        "lines_updated",
+        "lines_unchanged",
+        "lines_rejected",
         "rejected_lines_table",
         "warnings_list",
     ]
+
+    @admin.display(description="status")
+    def run_status(self, run):
+        return run_outcome(run)
+
+    @admin.display(description="what happened")
+    def details(self, run):
+        return run.error
+
+    @admin.display(description="lines read")
+    def rows_read(self, run):
+        return f"{run.rows:,}"
+
+    @admin.display(description="created")
+    def lines_created(self, run):
+        return f"{run.created:,}"
+
+    @admin.display(description="updated")
+    def lines_updated(self, run):
+        return f"{run.updated:,}"
+
+    @admin.display(description="unchanged")
+    def lines_unchanged(self, run):
+        return f"{run.unchanged:,}"
+
+    @admin.display(description="rejected")
+    def lines_rejected(self, run):
+        return f"{run.rejected:,}"
 
     def get_queryset(self, request):
         # The rejected lines (up to a thousand per run) are only read on a run's own page.
@@ -185,7 +253,7 @@ class BackfillRunAdmin(ReadOnly, StaffMayManage, admin.ModelAdmin):
 
     @admin.display(description="status", ordering="status")
     def outcome(self, run):
-        return run.status
+        return run_outcome(run)
 
     @admin.display(description="started from", ordering="origin")
     def started_from(self, run):
@@ -196,8 +264,8 @@ class BackfillRunAdmin(ReadOnly, StaffMayManage, admin.ModelAdmin):
     @admin.display(description="lines")
     def counts(self, run):
         text = (
-            f"{run.created} new, {run.updated} updated, {run.unchanged} unchanged, "
-            f"{run.rejected} rejected"
+            f"{run.created:,} new, {run.updated:,} updated, {run.unchanged:,} unchanged, "
+            f"{run.rejected:,} rejected"
         )
         return f"{text}; {run_mode(run)}" if run.dry_run or run.strict else text
 

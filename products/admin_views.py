@@ -71,41 +71,71 @@ def run_mode(run):
     return "import"
 
 
+def run_outcome(run):
+    """How a run ended (or where it stands), in words: its status's, except that a run
+    whose every line was rejected imported nothing, whatever its status says."""
+    if run.status == BackfillRun.Status.PARTIAL and not (
+        run.created or run.updated or run.unchanged
+    ):
+        return "nothing imported: every line was rejected"
+    return run.get_status_display()
+
+
+# Line numbers shown for one reason; the others are counted.
+LINES_PER_REASON = 10
+
+
 def rejected_lines_html(run):
-    """The rejected rows of a run as a table of file line and reason."""
+    """The rejected rows of a run, one row per reason: its lines in the file and how many.
+
+    A file whose thousand lines share one problem reads as one row, not a thousand.
+    """
     if not run.rejected:
         return "none"
+    by_reason = {}
+    for item in run.rejected_lines:
+        by_reason.setdefault(item.get("reason"), []).append(item.get("line"))
     rows = format_html_join(
         "",
-        '<tr><td class="line">{}</td><td class="reason">{}</td></tr>',
-        ((item.get("line"), item.get("reason")) for item in run.rejected_lines),
+        '<tr><td class="line">{}</td><td class="reason">{}</td><td class="count">{}</td></tr>',
+        ((_lines_text(lines), reason, f"{len(lines):,}") for reason, lines in by_reason.items()),
     )
     note = ""
     if run.rejected > len(run.rejected_lines):
         note = format_html(
-            '<p class="help">Only the first {} of the {} rejected lines are kept.</p>',
-            len(run.rejected_lines),
-            run.rejected,
+            '<p class="help">The first {} of the {} rejected lines are kept and shown here.</p>',
+            f"{len(run.rejected_lines):,}",
+            f"{run.rejected:,}",
         )
     return format_html(
-        '<table class="rejected-lines"><thead><tr><th scope="col">Line in the file</th>'
-        '<th scope="col">Why it was rejected</th></tr></thead><tbody>{}</tbody></table>{}',
+        '<table class="rejected-lines"><thead><tr><th scope="col">Lines in the file</th>'
+        '<th scope="col">Why they were rejected</th><th scope="col">How many</th></tr>'
+        "</thead><tbody>{}</tbody></table>{}",
         rows,
         note,
     )
 
 
+def _lines_text(lines):
+    shown = ", ".join(str(line) for line in lines[:LINES_PER_REASON])
+    if len(lines) > LINES_PER_REASON:
+        return f"{shown} and {len(lines) - LINES_PER_REASON:,} more"
+    return shown
+
+
 def _report(request, run):
     """One message that says, in words, where the run stands or what it did."""
-    counts = f"{run.created} created, {run.updated} updated, {run.unchanged} unchanged"
-    rejected = f"{run.rejected} line{'s' if run.rejected != 1 else ''} rejected"
+    counts = f"{run.created:,} created, {run.updated:,} updated, {run.unchanged:,} unchanged"
+    rejected = f"{run.rejected:,} line{'s' if run.rejected != 1 else ''} rejected"
     Status = BackfillRun.Status
     if run.status == Status.QUEUED:
         messages.info(request, f"The file is queued as run {run.pk}; this page follows it.")
     elif run.status == Status.RUNNING:
         messages.info(request, f"Run {run.pk} is running; this page follows it.")
-    elif run.status in (Status.FAILED, Status.CANCELLED):
-        messages.error(request, f"Run {run.pk} {run.status}: {run.error}")
+    elif run.status == Status.CANCELLED:
+        messages.warning(request, f"Run {run.pk} was cancelled; nothing was imported.")
+    elif run.status == Status.FAILED:
+        messages.error(request, f"Run {run.pk} failed: {run.error}")
     elif run.status == Status.ABORTED:
         messages.error(request, f"Strict mode: {rejected}, so nothing was imported.")
     elif run.dry_run:
@@ -115,6 +145,8 @@ def _report(request, run):
             level,
             f"Dry run, nothing was written. The import would give: {counts}; {rejected}.",
         )
+    elif run.status == Status.PARTIAL and not (run.created or run.updated or run.unchanged):
+        messages.error(request, f"Nothing was imported: every line was rejected ({rejected}).")
     elif run.status == Status.PARTIAL:
         messages.warning(request, f"Imported the valid lines ({counts}); {rejected}, see below.")
     else:
@@ -154,8 +186,8 @@ def backfill_view(model_admin):
             except BackfillLocked:
                 messages.error(
                     request,
-                    "Another backfill is running right now. Wait until it has finished "
-                    "(see the backfill history), then upload the file again.",
+                    "Another import is running right now. Wait until it has finished "
+                    "(see the import history), then upload the file again.",
                 )
             else:
                 _report(request, run)
@@ -163,7 +195,7 @@ def backfill_view(model_admin):
         context = {
             **model_admin.admin_site.each_context(request),
             "opts": Product._meta,
-            "title": "Backfill from CSV",
+            "title": "Import products from CSV",
             "form": form,
             "history_url": reverse("admin:products_backfillrun_changelist"),
             "max_upload": settings.SHOP_BACKFILL_MAX_UPLOAD_BYTES,
