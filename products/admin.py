@@ -4,6 +4,7 @@ import json
 from decimal import Decimal
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin
 from django.db.models import Q
 from django.urls import path, reverse
@@ -59,6 +60,11 @@ class ProductForm(forms.ModelForm):
     class Meta:
         model = Product
         fields = ["sku", *Product.DATA_FIELDS]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # The amount is in the shop's one currency: the label says which.
+        self.fields["price"].label = f"Price ({settings.SHOP_CURRENCY})"
 
     def clean_price(self):
         # The text as typed: `Decimal` has already taken "1e3" or "-0" by now.

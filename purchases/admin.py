@@ -18,18 +18,21 @@ from django.db.models import Count, F, Max, Min
 from django.forms.models import BaseInlineFormSet
 from django.http import HttpResponseRedirect
 from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.html import format_html
+from django.utils.text import capfirst
+from knox.models import AuthToken
 
 from purchases import services
 from purchases.admin_views import sales_view
 from purchases.analytics import Spend
-from purchases.models import Purchase
+from purchases.models import CustomerSales, Purchase
 from purchases.views import PURCHASE_COLUMNS
 from shop.admin import ReadOnly, StaffMayManage, adopt
 from shop.exports import csv_response
 from shop.money import format_money
 from shop.params import is_ascii_digits
-from users.admin import UserAdmin
+from users.admin import UserAdmin, customer_label
 from users.models import User
 
 LATEST_PURCHASES = 20
@@ -63,9 +66,9 @@ class CustomerFilter(admin.SimpleListFilter):
     def lookups(self, request, model_admin):
         value = self.value()
         if is_ascii_digits(value):
-            user = User.objects.filter(pk=value).only("email").first()
+            user = User.objects.filter(pk=value).only("email", "first_name", "last_name").first()
             if user is not None:
-                return [(str(user.pk), user.email)]
+                return [(str(user.pk), customer_label(user))]
         return []
 
     def queryset(self, request, queryset):
@@ -92,14 +95,14 @@ class ProductCategoryFilter(admin.AllValuesFieldListFilter):
 @admin.register(Purchase)
 class PurchaseAdmin(MoneyColumns, StaffMayManage, admin.ModelAdmin):
     list_display = (
-        "created_at",
+        "bought_at",
         "customer",
         "product_label",
-        "quantity",
+        "units",
         "paid_unit_price",
         "paid_total",
     )
-    list_display_links = ("created_at",)
+    list_display_links = ("bought_at",)
     list_select_related = ("user",)
     search_fields = (
         "customer_email",
@@ -146,6 +149,10 @@ class PurchaseAdmin(MoneyColumns, StaffMayManage, admin.ModelAdmin):
             # purchase form is never what was meant. Adding and viewing stay.
             formfield.widget.can_change_related = False
             formfield.widget.can_delete_related = False
+        if db_field.name == "user":
+            # As the list says, and as the picker's choices read (name and email).
+            formfield.label = "Customer"
+            formfield.label_from_instance = customer_label
         return formfield
 
     def get_form(self, request, obj=None, change=False, **kwargs):
@@ -219,8 +226,20 @@ class PurchaseAdmin(MoneyColumns, StaffMayManage, admin.ModelAdmin):
     def product_label(self, purchase):
         url = reverse("admin:products_product_change", args=[purchase.product_id])
         return format_html(
-            '<a href="{}">{}</a> {}', url, purchase.product_sku, purchase.product_name
+            '<a href="{}" class="nowrap">{}</a> {}',
+            url,
+            purchase.product_sku,
+            purchase.product_name,
         )
+
+    @admin.display(description="date", ordering="created_at")
+    def bought_at(self, purchase):
+        # Short and sortable by eye; the purchase's page has the full date and time.
+        return f"{timezone.localtime(purchase.created_at):%Y-%m-%d %H:%M}"
+
+    @admin.display(description="quantity", ordering="quantity")
+    def units(self, purchase):
+        return f"{purchase.quantity:,}"
 
     @admin.display(description="unit price")
     def price_note(self, purchase):
@@ -264,6 +283,20 @@ class PurchaseInline(MoneyColumns, ReadOnly, StaffMayManage, admin.TabularInline
     def purchase(self, purchase):
         url = reverse("admin:purchases_purchase_change", args=[purchase.pk])
         return format_html('<a href="{}">#{}</a>', url, purchase.pk)
+
+
+def _without_items(nested, prefixes):
+    """Django's nested list of what a delete takes, without the items that start with one
+    of `prefixes` (a model's name, as Django writes it: "Customer sales: …")."""
+    kept = []
+    for item in nested:
+        if isinstance(item, list):
+            inner = _without_items(item, prefixes)
+            if inner:
+                kept.append(inner)
+        elif not str(item).startswith(prefixes):
+            kept.append(item)
+    return kept
 
 
 NO_PURCHASES = {
@@ -314,8 +347,30 @@ class CustomerAdmin(UserAdmin):
         *UserAdmin.fieldsets[2:],
     )
 
+    delete_confirmation_template = "admin/purchases/customer_delete_confirmation.html"
+
     def get_inlines(self, request, obj):
         return self.inlines if obj is not None else ()
+
+    def get_deleted_objects(self, objs, request):
+        """What deleting a customer deletes, as staff should read it: not the shop's own
+        running totals (`CustomerSales`, kept by the services), and not each API token by
+        its digest (the page says how many stop working). Their purchases are kept, which
+        the page says too (`render_delete_form`)."""
+        deleted, counts, perms_needed, protected = super().get_deleted_objects(objs, request)
+        unlisted = (CustomerSales, AuthToken)
+        prefixes = tuple(f"{capfirst(model._meta.verbose_name)}: " for model in unlisted)
+        for model in unlisted:
+            counts.pop(model._meta.verbose_name_plural, None)
+        return _without_items(deleted, prefixes), counts, perms_needed, protected
+
+    def render_delete_form(self, request, context):
+        user = context["object"]
+        context.update(
+            kept_purchases=f"{Purchase.objects.filter(user=user).count():,}",
+            revoked_tokens=AuthToken.objects.filter(user=user).count(),
+        )
+        return super().render_delete_form(request, context)
 
     @admin.display(description="total spent")
     def total_spent(self, user):

@@ -173,7 +173,6 @@ def test_backfill_page_shows_the_form(staff_admin):
 
 def test_backfill_upload_goes_to_the_runs_page_with_its_report(staff_admin, staff):
     response = staff_admin.post(BACKFILL, upload(ONE_BAD), follow=True)
-
     run = BackfillRun.objects.get()
     run_page = reverse("admin:products_backfillrun_change", args=[run.pk])
     assert response.redirect_chain == [(run_page, 302)]

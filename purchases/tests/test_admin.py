@@ -171,7 +171,7 @@ def test_autocomplete_finds_customers_and_products(staff_admin, customer, produc
         assert response.status_code == 200
         return [item["text"] for item in response.json()["results"]]
 
-    assert search("user", "lidd") == ["alice@example.com"]
+    assert search("user", "lidd") == ["Alice Liddell (alice@example.com)"]
     assert search("product", "mug") == ["M-001 Mug"]
     assert search("product", "m-00") == ["M-001 Mug"]
 

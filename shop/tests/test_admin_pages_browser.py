@@ -53,6 +53,7 @@ LAYOUT_PROBLEMS = r"""() => {
     for (let node = walker.nextNode(); node; node = walker.nextNode()) {
       const range = document.createRange();
       range.selectNodeContents(node);
+      if (!node.textContent.trim()) continue;
       for (const rect of range.getClientRects()) {
         if (rect.width > 0 && rect.height > 0) tops.add(Math.round(rect.top));
       }
@@ -61,7 +62,7 @@ LAYOUT_PROBLEMS = r"""() => {
   };
   // Text wrapped inside its words: more lines than words.
   for (const el of document.querySelectorAll("a, button, .button, th, label")) {
-    if (!visible(el)) continue;
+    if (!visible(el) || el.querySelector("a, .text")) continue;  // its link is checked
     const text = el.innerText.trim();
     if (text.length < 4) continue;
     const lines = lineCount(el);
@@ -86,8 +87,9 @@ LAYOUT_PROBLEMS = r"""() => {
     for (let box = th.parentElement; box && box !== document.body; box = box.parentElement) {
       const overflow = getComputedStyle(box).overflowX;
       if (overflow === "auto" || overflow === "scroll" || overflow === "hidden") {
-        if (box.scrollWidth > box.clientWidth + 1) {
-          problems.push(`column "${th.innerText.trim().slice(0, 30)}" is scrolled out of view`);
+        const shown = box.getBoundingClientRect().left + box.clientWidth;
+        if (rect.right > shown + 1) {
+          problems.push(`column "${th.innerText.trim().slice(0, 30)}" is cut off in its box`);
         }
         break;
       }

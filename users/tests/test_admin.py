@@ -99,12 +99,14 @@ def test_staff_who_are_not_superusers_see_no_permission_machinery(client, staff,
     assert 'name="is_staff"' in page and 'name="is_active"' in page
 
 
-def test_a_superuser_still_sees_the_permission_machinery(admin_client, customer):
+def test_a_superuser_makes_superusers_without_a_permission_picker(admin_client, customer):
     response = admin_client.get(reverse("admin:users_user_change", args=[customer.pk]))
 
-    assert {"is_superuser", "groups", "user_permissions"} <= set(
-        response.context["adminform"].form.fields
-    )
+    fields = set(response.context["adminform"].form.fields)
+    assert "is_superuser" in fields
+    # Every staff member may do everything: groups and per-model permissions mean nothing.
+    assert not {"groups", "user_permissions"} & fields
+    assert "user_permissions" not in response.content.decode()
 
 
 def test_the_token_section_has_a_plain_name(admin_client):
@@ -115,12 +117,22 @@ def test_the_token_section_has_a_plain_name(admin_client):
     assert admin_client.get("/admin/knox/").context["title"] == "API tokens administration"
 
 
-def test_view_site_leads_to_the_api_docs(admin_client):
+def test_no_view_site_link_and_the_api_docs_among_the_shop_tools(admin_client):
     response = admin_client.get("/admin/")
 
-    assert response.context["site_url"] == "/api/docs"
-    assert '<a href="/api/docs">View site</a>' in response.content.decode()
+    page = response.content.decode()
+    assert response.context["site_url"] is None
+    assert "View site" not in page
+    assert '<a href="/api/docs">API documentation</a>' in page
     assert admin_client.get("/api/docs").status_code == 200
+
+
+def test_every_page_has_an_icon(client):
+    response = client.get("/favicon.ico")
+
+    assert response.status_code == 200
+    assert response["Content-Type"] == "image/png"
+    assert b"".join(response).startswith(b"\x89PNG")
 
 
 def test_browser_staff_signs_in_and_finds_a_customer(browser_page, staff, make_user):
