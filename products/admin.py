@@ -118,18 +118,18 @@ class ProductAdmin(StaffMayManage, admin.ModelAdmin):
 # What a running import is doing, as its page says it. The phase is the run's own when it
 # records one; otherwise a run that has read its whole file is writing it.
 PHASE_WORDS = {
-    "queued": "waiting to start",
     "reading": "reading the file",
     "writing": "writing to the catalogue",
 }
 
 
 def run_phase(run):
+    """What a running run is doing, in words ("" while it waits: its status says so)."""
+    if run.status != BackfillRun.Status.RUNNING:
+        return ""
     recorded = getattr(run, "phase", "")
     if recorded in PHASE_WORDS:
         return PHASE_WORDS[recorded]
-    if run.status == BackfillRun.Status.QUEUED:
-        return PHASE_WORDS["queued"]
     return PHASE_WORDS["writing" if run.progress >= 1 else "reading"]
 
 

@@ -322,6 +322,15 @@ class ApiTokenAdmin(StaffMayManage, AuthTokenAdmin):
     def get_fields(self, request, obj=None):
         return ("user", "valid_for_days") if obj is None else self.fields
 
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        formfield = super().formfield_for_dbfield(db_field, request, **kwargs)
+        if db_field.name == "user":
+            # A token is issued to someone who exists: no add, change or view beside the picker.
+            widget = formfield.widget
+            widget.can_add_related = widget.can_change_related = False
+            widget.can_delete_related = widget.can_view_related = False
+        return formfield
+
     def get_readonly_fields(self, request, obj=None):
         return () if obj is None else self.readonly_fields
 

@@ -357,3 +357,12 @@ def test_a_running_runs_page_agrees_with_itself_and_asks_before_cancelling(staff
     assert '<span class="phase">writing to the catalogue</span>' in page
     assert 'data-status="running"' in page  # the page reloads when the run's status moves on
     assert "window.confirm(" in page
+
+
+def test_the_price_field_says_its_currency(staff_admin, settings):
+    settings.SHOP_CURRENCY = "EUR"
+
+    response = staff_admin.get(reverse("admin:products_product_add"))
+
+    assert response.context["adminform"].form.fields["price"].label == "Price (EUR)"
+    assert "Price (EUR):</label>" in response.content.decode()
