@@ -21,6 +21,7 @@ from products.backfill import BackfillFileError, BackfillLocked, BackfillRun
 from products.backfill.queue import queue_backfill, refuse_if_too_large
 from products.backfill.runs import cancel_run
 from products.models import Product
+from shop.celery import jobs_run_eagerly
 from shop.errors import Conflict, PayloadTooLarge, QueueUnavailable
 
 
@@ -153,6 +154,25 @@ def _report(request, run):
         messages.success(request, f"Imported every line: {counts}.")
 
 
+def how_an_upload_runs():
+    """What happens to an uploaded file here, in words: it depends on the deployment."""
+    if not jobs_run_eagerly():
+        return (
+            "The file is queued and a background worker imports it: you go to its run's "
+            "page, which shows the progress and then the result."
+        )
+    if settings.SHOP_BACKFILL_THREAD_WITHOUT_BROKER:
+        return (
+            "No job queue is set up here, so this server imports the file itself, in the "
+            "background: you go to its run's page, which shows the progress and then the "
+            "result. Keep the server running until the import has ended."
+        )
+    return (
+        "No job queue is set up here, so the file is imported while you wait: the page "
+        "answers once the import has ended (a large file takes a while), with the result."
+    )
+
+
 def run_page(run):
     return reverse("admin:products_backfillrun_change", args=[run.pk])
 
@@ -174,7 +194,10 @@ def backfill_view(model_admin):
         if posted and form.is_valid():
             try:
                 run = queue_backfill(
-                    origin=BackfillRun.Origin.ADMIN, user=request.user, **form.cleaned_data
+                    origin=BackfillRun.Origin.ADMIN,
+                    user=request.user,
+                    thread_without_broker=settings.SHOP_BACKFILL_THREAD_WITHOUT_BROKER,
+                    **form.cleaned_data,
                 )
             except BackfillFileError as error:
                 messages.error(
@@ -199,6 +222,7 @@ def backfill_view(model_admin):
             "form": form,
             "history_url": reverse("admin:products_backfillrun_changelist"),
             "max_upload": settings.SHOP_BACKFILL_MAX_UPLOAD_BYTES,
+            "how_it_runs": how_an_upload_runs(),
         }
         return TemplateResponse(request, "admin/products/product/backfill.html", context)
 

@@ -367,3 +367,8 @@ SHOP_BACKFILL_UPLOADS = "backfill-uploads"
 SHOP_BACKFILL_PROGRESS_SECONDS = float(os.environ.get("SHOP_BACKFILL_PROGRESS_SECONDS", "1"))
 # A queued run that no worker has taken after this many seconds is marked failed.
 SHOP_BACKFILL_QUEUE_TIMEOUT = int(os.environ.get("SHOP_BACKFILL_QUEUE_TIMEOUT", str(6 * 3600)))
+# Without a broker (`make run`), an upload from the admin is imported in a thread of the
+# server process, and the browser goes at once to the run's page, which follows it; off,
+# it is imported inside the request (the API's uploads always are, without a broker).
+# With a broker this changes nothing: a worker imports it.
+SHOP_BACKFILL_THREAD_WITHOUT_BROKER = env_bool("SHOP_BACKFILL_THREAD_WITHOUT_BROKER", DEBUG)

@@ -110,3 +110,29 @@ def test_browser_cancelling_a_queued_run_from_its_page(browser_page, staff):
     assert asked == ["Cancel this import? Nothing of it is kept."]
     run.refresh_from_db()
     assert run.status == BackfillRun.Status.CANCELLED
+
+
+def test_browser_without_a_broker_the_upload_runs_in_a_thread_and_its_page_follows_it(
+    browser_page, staff, tmp_path, settings
+):
+    settings.SHOP_BACKFILL_THREAD_WITHOUT_BROKER = True  # as under `make run`
+    page = browser_page
+    csv_path = tmp_path / "summer.csv"
+    csv_path.write_text(CSV, encoding="utf-8")
+    page.sign_in(staff)
+
+    page.goto(reverse("admin:products_product_backfill"))
+    assert "this server imports the file itself" in page.locator(".how-it-runs").inner_text()
+    page.set_input_files("input[name=file]", str(csv_path))
+    page.click("input[type=submit][value='Import the file']")
+
+    # The request answered at once with the run's page; the page ends on the result.
+    page.wait_for_url("**/backfillrun/*/change/")
+    page.locator("table.rejected-lines").wait_for(timeout=30_000)
+    page.shot("threaded-run-finished")
+    run = BackfillRun.objects.get()
+    assert (run.status, run.created, run.rejected) == ("partial", 3, 1)
+    assert (
+        "partial: valid lines imported, some rejected"
+        in page.locator(".field-run_status").inner_text()
+    )
