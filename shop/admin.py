@@ -15,7 +15,7 @@ def _staff(request):
 class StaffMayManage:
     """Gives every staff member full use of a shop model's admin, and saves through services.
 
-    SPEC 4.6 makes staff able to do everything; the admin follows the API
+    Every staff member may do everything in the API; the admin follows the API
     rather than Django's per-model permissions, so a staff account made by
     `ensure_staff` or in the admin works on its first sign-in without groups.
     Django's own models (groups, permissions) keep their usual rules.
