@@ -14,6 +14,7 @@ a person to look at; they are not compared pixel by pixel.
 import shutil
 from datetime import timedelta
 from decimal import Decimal
+from http import HTTPStatus
 
 import pytest
 from django.contrib import admin
@@ -141,7 +142,13 @@ def shop_data(make_user, staff):
     )
     queued = BackfillRun.objects.create(source="upload: later.csv", started_by=staff)
     token, _ = AuthToken.objects.create(user=ann, expiry=timedelta(days=30))
+    superuser_token, _ = AuthToken.objects.create(user=staff)
+    plain_staff = make_user(
+        email="pat@example.com", first_name="Pat", last_name="Plain", is_staff=True
+    )
     return {
+        "plain_staff": plain_staff,
+        "superuser_token": superuser_token,
         "staff": staff,
         "customer": ann,
         "product": products[0],
@@ -224,14 +231,24 @@ def watch(page):
     return failures
 
 
-def open_and_check(page, failures, name, path):
+def open_and_check(page, failures, name, path, status=200):
     failures.clear()
-    page.goto(path)
+    response = page.goto(path)
     page.wait_for_load_state("load")
     page.screenshot(path=SHOTS / f"{name}.png", full_page=True)
-    return [
-        f"{name} ({path}): {problem}" for problem in [*failures, *page.evaluate(LAYOUT_PROBLEMS)]
-    ]
+    problems = [*failures, *page.evaluate(LAYOUT_PROBLEMS)]
+    if status != 200:  # a page that answers as it should with an error status
+        expected = {
+            f"{status} for {response.url}",
+            f"console: Failed to load resource: the server responded with a status of {status} "
+            f"({HTTPStatus(status).phrase})",
+        }
+        problems = [problem for problem in problems if problem not in expected]
+    if response.status != status:
+        problems.append(f"answered {response.status}, not {status}")
+    if not page.locator("link[rel=icon]").count():
+        problems.append("no icon: the browser asks for /favicon.ico")
+    return [f"{name} ({path}): {problem}" for problem in problems]
 
 
 def test_browser_every_admin_page_reads_well_at_desktop_and_phone_width(
@@ -250,5 +267,23 @@ def test_browser_every_admin_page_reads_well_at_desktop_and_phone_width(
 
     page.set_viewport_size(PHONE)
     problems += open_and_check(page, failures, "phone-home", reverse("admin:index"))
+    assert page.request.get("/favicon.ico").status == 200
+
+    # Plain staff: the token pages are theirs too; a superuser's token is not, and says so.
+    page.set_viewport_size(DESKTOP)
+    page.context.clear_cookies()
+    page.sign_in(shop_data["plain_staff"])
+    boss_token = shop_data["superuser_token"]
+    for name, path, status in [
+        ("plain-staff-tokens", reverse("admin:knox_authtoken_changelist"), 200),
+        ("plain-staff-token-add", reverse("admin:knox_authtoken_add"), 200),
+        (
+            "plain-staff-superusers-token-delete",
+            reverse("admin:knox_authtoken_delete", args=[boss_token.pk]),
+            403,
+        ),
+    ]:
+        problems += open_and_check(page, failures, name, path, status)
+    assert "You cannot open this page" in page.locator("#content").inner_text()
 
     assert not problems, "\n".join(problems)
