@@ -42,7 +42,8 @@ SNAPSHOT_FIELDS = ("paid_unit_price", "paid_total", "customer_email", "product_s
 
 
 class MoneyColumns:
-    """A purchase's price and total in the shop's currency, sortable by the amounts."""
+    """A purchase's price and total in the shop's currency, sortable by the amounts, and its
+    quantity with thousands separators."""
 
     @admin.display(description="unit price", ordering="unit_price")
     def paid_unit_price(self, purchase):
@@ -51,6 +52,10 @@ class MoneyColumns:
     @admin.display(description="total", ordering=F("unit_price") * F("quantity"))
     def paid_total(self, purchase):
         return format_money(purchase.total)
+
+    @admin.display(description="quantity", ordering="quantity")
+    def units(self, purchase):
+        return f"{purchase.quantity:,}"
 
 
 class CustomerFilter(admin.SimpleListFilter):
@@ -237,10 +242,6 @@ class PurchaseAdmin(MoneyColumns, StaffMayManage, admin.ModelAdmin):
         # Short and sortable by eye; the purchase's page has the full date and time.
         return f"{timezone.localtime(purchase.created_at):%Y-%m-%d %H:%M}"
 
-    @admin.display(description="quantity", ordering="quantity")
-    def units(self, purchase):
-        return f"{purchase.quantity:,}"
-
     @admin.display(description="unit price")
     def price_note(self, purchase):
         return "The product's current price, taken when you save."
@@ -270,7 +271,7 @@ class PurchaseInline(MoneyColumns, ReadOnly, StaffMayManage, admin.TabularInline
         "created_at",
         "product_sku",
         "product_name",
-        "quantity",
+        "units",
         "paid_unit_price",
         "paid_total",
     )

@@ -15,6 +15,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
+from django.contrib.auth.models import Group
 from django.core.exceptions import ObjectDoesNotExist
 from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
@@ -278,6 +279,8 @@ class UserAdmin(StaffMayManage, DjangoUserAdmin):
 
 
 admin.site.unregister(AuthToken)
+# Groups grant nothing here (every staff member may do everything): no page for them.
+admin.site.unregister(Group)
 
 TOKEN_DAYS_DEFAULT = 30
 TOKEN_DAYS_MAX = 366
