@@ -177,6 +177,11 @@ class BackfillRunAdmin(ReadOnly, StaffMayManage, admin.ModelAdmin):
         fieldsets = [
             (None, {"fields": summary}),
             ("When", {"fields": ["queued_at", "started_at", "finished_at", "elapsed_seconds"]}),
+        ]
+        if obj is not None and not obj.finished:
+            # The live panel counts the lines while it runs; the counts come when it ends.
+            return fieldsets
+        fieldsets += [
             (
                 "Lines",
                 {

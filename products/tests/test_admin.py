@@ -354,6 +354,7 @@ def test_a_running_runs_page_agrees_with_itself_and_asks_before_cancelling(staff
     assert f"<title>Import run {run.pk} |" in page  # no status in the title to go stale
     assert "queued" not in page.split('id="run-live"')[0]
     assert '<span class="rows">12,345</span>' in page
+    assert "field-rows_read" not in page  # no second count below to go stale
     assert '<span class="phase">writing to the catalogue</span>' in page
     assert 'data-status="running"' in page  # the page reloads when the run's status moves on
     assert "window.confirm(" in page
