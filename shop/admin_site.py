@@ -82,6 +82,17 @@ class ShopAdminSite(admin.AdminSite):
             *super().get_urls(),
         ]
 
+    def get_app_list(self, request, app_label=None):
+        """The apps and their models, each model named by its admin's `list_name` where it
+        has one: the name staff read for a model a library named (knox's "Auth tokens")."""
+        app_list = super().get_app_list(request, app_label)
+        for app in app_list:
+            for entry in app["models"]:
+                name = getattr(self._registry.get(entry["model"]), "list_name", None)
+                if name:
+                    entry["name"] = name
+        return app_list
+
     def autocomplete_view(self, request):
         return LabelledAutocompleteView.as_view(admin_site=self)(request)
 

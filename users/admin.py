@@ -313,6 +313,7 @@ class ApiTokenAdmin(StaffMayManage, AuthTokenAdmin):
     characters (knox's key, which cannot sign anyone in), never by its 128-character digest."""
 
     add_form = ApiTokenForm
+    list_name = "API tokens"  # where the admin lists its models (`ShopAdminSite.get_app_list`)
     list_display = ("token_start", "user", "created", "expiry")
     list_select_related = ("user",)
     search_fields = ("token_key", "user__email", "user__first_name", "user__last_name")
@@ -336,6 +337,17 @@ class ApiTokenAdmin(StaffMayManage, AuthTokenAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         return () if obj is None else self.readonly_fields
+
+    def changelist_view(self, request, extra_context=None):
+        return super().changelist_view(request, {"title": "API tokens", **(extra_context or {})})
+
+    def add_view(self, request, form_url="", extra_context=None):
+        context = {"title": "Issue an API token", **(extra_context or {})}
+        return super().add_view(request, form_url, context)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        context = {"title": "API token", **(extra_context or {})}
+        return super().change_view(request, object_id, form_url, context)
 
     @admin.display(description="token", ordering="token_key")
     def token_start(self, token):

@@ -387,6 +387,16 @@ def test_a_token_issued_in_the_admin_lives_the_days_asked(admin_client, customer
         assert not AuthToken.objects.exists()
 
 
+def test_the_token_pages_say_api_token(admin_client):
+    home = admin_client.get(reverse("admin:index")).content.decode()
+    listed = admin_client.get(reverse("admin:knox_authtoken_changelist")).content.decode()
+    form = admin_client.get(reverse("admin:knox_authtoken_add")).content.decode()
+
+    assert "Auth tokens</a>" not in home and "API tokens</a>" in home
+    assert "<h1>API tokens</h1>" in listed
+    assert "<h1>Issue an API token</h1>" in form
+
+
 def test_the_token_form_picks_the_user_by_name_or_email(admin_client):
     page = admin_client.get(reverse("admin:knox_authtoken_add")).content.decode()
 
