@@ -93,6 +93,7 @@ class ProductAdmin(StaffMayManage, admin.ModelAdmin):
     ]
     ordering = ["sku"]
     change_list_template = "admin/products/product/change_list.html"
+    unlisted_on_delete = ("purchases.ProductSales",)  # the shop's running totals
 
     @admin.display(description="price", ordering="price")
     def list_price(self, product):

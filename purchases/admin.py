@@ -20,13 +20,12 @@ from django.http import HttpResponseRedirect
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
-from django.utils.text import capfirst
 from knox.models import AuthToken
 
 from purchases import services
 from purchases.admin_views import sales_view
 from purchases.analytics import Spend
-from purchases.models import CustomerSales, Purchase
+from purchases.models import Purchase
 from purchases.views import PURCHASE_COLUMNS
 from shop.admin import ReadOnly, StaffMayManage, adopt
 from shop.exports import csv_response
@@ -286,20 +285,6 @@ class PurchaseInline(MoneyColumns, ReadOnly, StaffMayManage, admin.TabularInline
         return format_html('<a href="{}">#{}</a>', url, purchase.pk)
 
 
-def _without_items(nested, prefixes):
-    """Django's nested list of what a delete takes, without the items that start with one
-    of `prefixes` (a model's name, as Django writes it: "Customer sales: …")."""
-    kept = []
-    for item in nested:
-        if isinstance(item, list):
-            inner = _without_items(item, prefixes)
-            if inner:
-                kept.append(inner)
-        elif not str(item).startswith(prefixes):
-            kept.append(item)
-    return kept
-
-
 NO_PURCHASES = {
     "total_spent": None,
     "purchase_count": 0,
@@ -353,17 +338,10 @@ class CustomerAdmin(UserAdmin):
     def get_inlines(self, request, obj):
         return self.inlines if obj is not None else ()
 
-    def get_deleted_objects(self, objs, request):
-        """What deleting a customer deletes, as staff should read it: not the shop's own
-        running totals (`CustomerSales`, kept by the services), and not each API token by
-        its digest (the page says how many stop working). Their purchases are kept, which
-        the page says too (`render_delete_form`)."""
-        deleted, counts, perms_needed, protected = super().get_deleted_objects(objs, request)
-        unlisted = (CustomerSales, AuthToken)
-        prefixes = tuple(f"{capfirst(model._meta.verbose_name)}: " for model in unlisted)
-        for model in unlisted:
-            counts.pop(model._meta.verbose_name_plural, None)
-        return _without_items(deleted, prefixes), counts, perms_needed, protected
+    # Not the shop's own running totals (kept by the services), nor each API token by its
+    # digest: the page says how many tokens stop working, and that the purchases are kept
+    # (`render_delete_form`).
+    unlisted_on_delete = ("purchases.CustomerSales", "knox.AuthToken")
 
     def render_delete_form(self, request, context):
         user = context["object"]
