@@ -214,14 +214,19 @@ class SignedIn:
         self.user = user
 
 
+def failed(request, failures):
+    # A request the browser itself abandoned as it left the page (a run page's poll) is
+    # no failure of the page.
+    if request.failure != "net::ERR_ABORTED":
+        failures.append(f"request failed: {request.url} ({request.failure})")
+
+
 def watch(page):
     """Collects the page's console errors, uncaught exceptions and failed requests."""
     failures = []
     page.on("console", lambda msg: msg.type == "error" and failures.append(f"console: {msg.text}"))
     page.on("pageerror", lambda error: failures.append(f"script error: {error}"))
-    page.on(
-        "requestfailed", lambda req: failures.append(f"request failed: {req.url} ({req.failure})")
-    )
+    page.on("requestfailed", lambda request: failed(request, failures))
     page.on(
         "response",
         lambda response: (
