@@ -2,7 +2,8 @@
 
 A superuser signs in and opens each page (the home page, each app's page, each list, each
 add and change form, the sales page, the import page, a run's page, a delete confirmation,
-the API token pages) at 1280x800, and the home page at 390x844. A page fails on: being
+the API token pages; before them the sign-in and second-factor pages) at 1280x800, and
+the home and sign-in pages at 390x844. A page fails on: being
 wider than the window, a link or button whose text wraps inside its words (a few letters a
 line), a column of a table cut off at the window's edge, a console error, a failed request
 or an answer of 400 or more. Plain staff also open the token pages, which are theirs to use.
@@ -22,7 +23,7 @@ from django.urls import reverse
 from django.utils import timezone
 from knox.models import AuthToken
 
-from conftest import ARTIFACTS
+from conftest import ARTIFACTS, PASSWORD
 from products.models import BackfillRun, Product
 from purchases.models import Purchase
 from purchases.services import create_purchase
@@ -262,11 +263,24 @@ def test_browser_every_admin_page_reads_well_at_desktop_and_phone_width(
     shutil.rmtree(SHOTS, ignore_errors=True)
     SHOTS.mkdir(parents=True)
     page = browser_page
-    page.set_viewport_size(DESKTOP)
-    page.sign_in(staff)
     failures = watch(page)
-
     problems = []
+
+    # Before the admin: the sign-in page (desktop and phone), and the second-factor page of a
+    # staff member who has no authenticator app yet (enrolment: its QR code and secret).
+    login = reverse("admin:login")
+    page.set_viewport_size(PHONE)
+    problems += open_and_check(page, failures, "phone-sign-in", login)
+    page.set_viewport_size(DESKTOP)
+    problems += open_and_check(page, failures, "sign-in", login)
+    page.fill("#id_username", shop_data["plain_staff"].email)
+    page.fill("#id_password", PASSWORD)
+    page.click("input[type=submit]")
+    page.wait_for_selector("#id_code")
+    problems += open_and_check(page, failures, "second-factor-enrol", page.url)
+    page.context.clear_cookies()
+
+    page.sign_in(staff)
     for name, path in admin_pages(shop_data):
         problems += open_and_check(page, failures, name, path)
 
