@@ -61,7 +61,7 @@ def test_a_run_killed_mid_file_leaves_the_catalogue_as_it_was(postgres_only, tmp
                 assert process.poll() is None, process.stderr.read()
                 return watcher.execute(
                     "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' "
-                    "AND query LIKE %s",
+                    "AND datname = current_database() AND query LIKE %s",
                     ["%products_backfill_staging%"],
                 ).fetchone()[0]
 
