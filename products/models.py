@@ -79,20 +79,21 @@ class BackfillRun(ShopModel):
     """
 
     class Status(models.TextChoices):
-        QUEUED = "queued", "queued: waiting for a worker"
+        # The labels are what staff read (the admin calls a run an import).
+        QUEUED = "queued", "queued: waiting to start"
         RUNNING = "running", "running"
-        SUCCEEDED = "succeeded", "succeeded: every row accepted"
-        PARTIAL = "partial", "partial: valid rows imported, some rejected"
-        ABORTED = "aborted", "aborted: rows rejected under --strict, nothing written"
-        FAILED = "failed", "failed: nothing written"
-        CANCELLED = "cancelled", "cancelled: nothing written"
+        SUCCEEDED = "succeeded", "succeeded: every line imported"
+        PARTIAL = "partial", "partial: valid lines imported, some rejected"
+        ABORTED = "aborted", "stopped: lines rejected in strict mode, nothing imported"
+        FAILED = "failed", "failed: nothing imported"
+        CANCELLED = "cancelled", "cancelled: nothing imported"
 
     ACTIVE = (Status.QUEUED, Status.RUNNING)
 
     class Origin(models.TextChoices):
         COMMAND = "command", "manage.py backfill"
-        API = "api", "HTTP API"
-        ADMIN = "admin", "admin"
+        API = "api", "API (another program)"
+        ADMIN = "admin", "back office"
 
     # How many rejected lines a run keeps (the total is always counted): memory and
     # row size stay bounded whatever the file.
@@ -154,10 +155,11 @@ class BackfillRun(ShopModel):
 
     class Meta:
         ordering = ["-id"]
-        verbose_name = "backfill run"
+        verbose_name = "import run"
 
     def __str__(self):
-        return f"Backfill run {self.pk} ({self.status})"
+        # No status here: a page's title would go stale while the run moves on.
+        return f"Import run {self.pk}"
 
     @property
     def finished(self):

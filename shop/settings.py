@@ -44,6 +44,8 @@ ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1")
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", "")
 
 INSTALLED_APPS = [
+    # Before the admin: its templates (admin/base_site.html) are the ones the admin uses.
+    "shop",
     "shop.apps.ShopAdminConfig",  # django.contrib.admin, on the shop's site
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -59,7 +61,6 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
-    "shop",
     "users",
     "products",
     "purchases",
@@ -372,3 +373,8 @@ SHOP_BACKFILL_UPLOADS = "backfill-uploads"
 SHOP_BACKFILL_PROGRESS_SECONDS = float(os.environ.get("SHOP_BACKFILL_PROGRESS_SECONDS", "1"))
 # A queued run that no worker has taken after this many seconds is marked failed.
 SHOP_BACKFILL_QUEUE_TIMEOUT = int(os.environ.get("SHOP_BACKFILL_QUEUE_TIMEOUT", str(6 * 3600)))
+# Without a broker (`make run`), an upload from the admin is imported in a thread of the
+# server process, and the browser goes at once to the run's page, which follows it; off,
+# it is imported inside the request (the API's uploads always are, without a broker).
+# With a broker this changes nothing: a worker imports it.
+SHOP_BACKFILL_THREAD_WITHOUT_BROKER = env_bool("SHOP_BACKFILL_THREAD_WITHOUT_BROKER", DEBUG)

@@ -204,8 +204,10 @@ def delete_users(users, *, by=None):
     return current
 
 
-def issue_token(user, *, by=None, request=None):
+def issue_token(user, *, by=None, request=None, valid_for=None):
     """A new API token for `user`: `(AuthToken, token text)`; the text is shown once.
+
+    It expires after `valid_for` (a timedelta), or after knox's `TOKEN_TTL` (the API's).
 
     The user's expired tokens are swept here (rather than on every request) and
     Django's `user_logged_in` is sent, whichever way the token is asked for (the
@@ -218,7 +220,10 @@ def issue_token(user, *, by=None, request=None):
         current = locked(User, user.pk, no_key=True)
         ensure_may_manage(by, current)
         AuthToken.objects.filter(user=current, expiry__lt=timezone.now()).delete()
-        instance, token = AuthToken.objects.create(user=current)
+        if valid_for is None:
+            instance, token = AuthToken.objects.create(user=current)
+        else:
+            instance, token = AuthToken.objects.create(user=current, expiry=valid_for)
         # Inside the lock: its receiver (`update_last_login`) saves the user's row.
         user_logged_in.send(sender=User, request=request, user=current)
     return instance, token
