@@ -133,6 +133,13 @@ class BackfillRun(ShopModel):
     )
     warnings = models.JSONField(default=list, blank=True)
     error = models.TextField(blank=True, help_text="Why a failed run failed.")
+    request_id = models.CharField(
+        max_length=128,
+        null=True,
+        blank=True,
+        help_text="The X-Request-ID of the request that started or queued it (its log lines "
+        "and its worker's carry the same); empty for the command.",
+    )
 
     class Meta:
         ordering = ["-id"]

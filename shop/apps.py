@@ -19,6 +19,10 @@ class ShopConfig(AppConfig):
         # Registers the OpenAPI description of our token authentication.
         from shop import schema  # noqa: F401
 
+        # Their signal handlers: the request id carried into Celery tasks, and the metrics
+        # of requests, queries and tasks, in every process (web, workers, beat, commands).
+        from shop import metrics, requestid  # noqa: F401
+
         self.name_the_admin_plainly()
 
     @staticmethod

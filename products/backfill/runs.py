@@ -29,6 +29,7 @@ from django.utils import timezone
 
 from products.backfill import uploads
 from products.models import BackfillRun
+from shop import metrics, requestid
 from shop.errors import Conflict
 
 # One fixed 64-bit key for PostgreSQL's advisory locks: "products.backfill".
@@ -180,13 +181,19 @@ def start_run(**fields):
     """A record for a run that starts now (the command, `GET`): `running` from the outset."""
     now = timezone.now()
     return BackfillRun.objects.create(
-        status=Status.RUNNING, queued_at=now, started_at=now, **fields
+        status=Status.RUNNING,
+        queued_at=now,
+        started_at=now,
+        request_id=requestid.current(),
+        **fields,
     )
 
 
 def queue_run(**fields):
     """A record for a run that waits for a worker."""
-    return BackfillRun.objects.create(status=Status.QUEUED, **fields)
+    return BackfillRun.objects.create(
+        status=Status.QUEUED, request_id=requestid.current(), **fields
+    )
 
 
 def claim_run(run):
@@ -225,6 +232,7 @@ def finish_run(run, *, status, error="", **counts):
     for name, value in counts.items():
         setattr(run, name, value)
     run.save()
+    metrics.backfill_run_ended(run)
     uploads.discard(run)
     return run
 
@@ -240,6 +248,7 @@ def cancel_run(run):
     queued = BackfillRun.objects.filter(pk=run.pk, status=Status.QUEUED)
     if queued.update(status=Status.CANCELLED, finished_at=now, error="cancelled before it started"):
         run.refresh_from_db()
+        metrics.backfill_run_ended(run)
         uploads.discard(run)
         return run
     BackfillRun.objects.filter(pk=run.pk, status=Status.RUNNING).update(cancel_requested=True)
@@ -287,6 +296,7 @@ def _fail(runs_to_fail, reason):
     )
     for run in BackfillRun.objects.filter(pk__in=stale, status=Status.FAILED).exclude(upload=""):
         uploads.discard(run)
+    metrics.backfill_runs_failed(failed)
     return failed
 
 

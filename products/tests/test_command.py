@@ -415,3 +415,9 @@ def test_a_load_larger_than_the_catalogue_counts_new_changed_and_unchanged(backf
     assert (run.created, run.updated, run.unchanged) == (2, 1, 1)
     assert product("C-1").name == "Changed now"
     assert Product.objects.filter(price__gte=2).count() == 2  # the price index is back in use
+
+
+def test_a_run_from_the_command_records_no_request_id(backfill):
+    backfill()
+
+    assert BackfillRun.objects.get().request_id is None
