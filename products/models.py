@@ -133,7 +133,9 @@ class BackfillRun(ShopModel):
     )
     warnings = models.JSONField(default=list, blank=True)
     error = models.TextField(blank=True, help_text="Why a failed run failed.")
-    request_id = models.CharField(
+    # Nullable: the release still serving inserts runs without it while the new one migrates
+    # (NOT NULL with Django's default would fail its INSERTs), and no default rewrites the table.
+    request_id = models.CharField(  # noqa: DJ001
         max_length=128,
         null=True,
         blank=True,

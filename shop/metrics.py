@@ -66,7 +66,9 @@ DB_SECONDS = Histogram(
     buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5, 30),
 )
 TASKS = Counter(
-    "shop_celery_tasks", "Celery tasks run, by task and outcome (Celery's state).", ["task", "outcome"]
+    "shop_celery_tasks",
+    "Celery tasks run, by task and outcome (Celery's state, lower case).",
+    ["task", "outcome"],
 )
 TASK_SECONDS = Histogram(
     "shop_celery_task_duration_seconds",
