@@ -11,8 +11,8 @@ constant time); unset token or another header: the API's 404, as for a path that
 exist. Like `/healthz`, it is answered before the host check and the HTTPS redirect:
 Prometheus scrapes each instance on its own address, over the private network.
 
-Labels are bounded: a request's route is its URL pattern (`purchases/<int:pk>`, never the
-path with its ids); requests no pattern matched (404s, redirects to HTTPS, the probes)
+Labels are bounded: a request's route is its URL pattern's name (`purchase-detail`, never
+the path with its ids); requests no pattern matched (404s, redirects to HTTPS, the probes)
 are `<unresolved>`, or the probe's own path. Celery workers and beat serve theirs on
 `SHOP_METRICS_LISTEN` (`start_metrics_server`), read from their own directory.
 """
@@ -108,9 +108,11 @@ REPLICA_FALLBACKS = Counter(
 
 
 def route_of(request):
+    """The URL pattern that answered, by its name (`product-detail`; the admin's are
+    `admin:…`), or the pattern itself when it has none."""
     match = getattr(request, "resolver_match", None)
-    if match is not None and match.route is not None:
-        return match.route
+    if match is not None:
+        return match.view_name or match.route or UNRESOLVED
     path = request.path_info.rstrip("/")
     return path if path in MIDDLEWARE_PATHS else UNRESOLVED
 
