@@ -129,11 +129,19 @@ class Server:
             [*command, "--log-level", "warning"],
             cwd=ROOT,
             env=production_env(database_url, settings, env),
-            stdout=subprocess.DEVNULL,
+            stdout=self.log,  # the access log, when GUNICORN_ACCESS_LOG=1
             stderr=self.log,
             start_new_session=True,
         )
         self.wait_ready(ready_path)
+
+    def output(self):
+        """What gunicorn and the app have written so far (access log and log lines).
+
+        Read without moving the file's offset, which gunicorn's processes share and write at.
+        """
+        fd = self.log.fileno()
+        return os.pread(fd, os.fstat(fd).st_size, 0).decode(errors="replace")
 
     def wait_ready(self, path, timeout=60):
         deadline = time.monotonic() + timeout
