@@ -70,6 +70,9 @@ TASKS = Counter(
     "Celery tasks run, by task and outcome (Celery's state, lower case).",
     ["task", "outcome"],
 )
+TASKS_SENT = Counter(
+    "shop_celery_tasks_sent", "Celery tasks queued by this process (beat's schedule too).", ["task"]
+)
 TASK_SECONDS = Histogram(
     "shop_celery_task_duration_seconds",
     "How long Celery tasks ran, by task.",
@@ -198,6 +201,10 @@ def _connect_celery_signals():
     def task_starts(task_id=None, **kwargs):
         started[task_id] = time.perf_counter()
 
+    @signals.before_task_publish.connect(weak=False)
+    def task_sent(sender=None, **kwargs):
+        TASKS_SENT.labels(sender or "unknown").inc()
+
     @signals.task_postrun.connect(weak=False)
     def task_ends(task_id=None, task=None, state=None, **kwargs):
         began = started.pop(task_id, None)
@@ -205,15 +212,6 @@ def _connect_celery_signals():
         TASKS.labels(name, (state or "unknown").lower()).inc()
         if began is not None:
             TASK_SECONDS.labels(name).observe(time.perf_counter() - began)
-
-    # Once the pool's processes exist (a thread started before a fork would be lost to them).
-    @signals.worker_ready.connect(weak=False)
-    def worker_serves_metrics(**kwargs):
-        start_metrics_server("worker")
-
-    @signals.beat_init.connect(weak=False)
-    def beat_serves_metrics(**kwargs):
-        start_metrics_server("beat")
 
 
 _connect_celery_signals()
