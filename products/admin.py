@@ -110,7 +110,8 @@ class BackfillRunAdmin(ReadOnly, StaffMayManage, admin.ModelAdmin):
     list_display = ["queued_at", "file", "started_from", "outcome", "counts"]
     list_filter = ["status", "origin", "dry_run", "queued_at"]
     list_select_related = ["started_by"]
-    search_fields = ["source"]
+    # A request id from a log line finds its run.
+    search_fields = ["source", "=request_id"]
     date_hierarchy = "queued_at"
     change_form_template = "admin/products/backfillrun/change_form.html"
 
@@ -136,9 +137,11 @@ class BackfillRunAdmin(ReadOnly, StaffMayManage, admin.ModelAdmin):
 
     def get_fieldsets(self, request, obj=None):
         # Only what this run has to say: no empty "error" or "warnings" sections.
-        summary = ["status", "error", "source", "origin", "started_by", "mode"]
+        summary = ["status", "error", "source", "origin", "started_by", "request_id", "mode"]
         if obj is not None and not obj.error:
             summary.remove("error")
+        if obj is not None and not obj.request_id:
+            summary.remove("request_id")
         fieldsets = [
             (None, {"fields": summary}),
             ("When", {"fields": ["queued_at", "started_at", "finished_at", "elapsed_seconds"]}),
@@ -156,6 +159,7 @@ class BackfillRunAdmin(ReadOnly, StaffMayManage, admin.ModelAdmin):
         "source",
         "origin",
         "started_by",
+        "request_id",
         "mode",
         "queued_at",
         "started_at",

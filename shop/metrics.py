@@ -14,7 +14,7 @@ Prometheus scrapes each instance on its own address, over the private network.
 Labels are bounded: a request's route is its URL pattern's name (`purchase-detail`, never
 the path with its ids); requests no pattern matched (404s, redirects to HTTPS, the probes)
 are `<unresolved>`, or the probe's own path. Celery workers and beat serve theirs on
-`SHOP_METRICS_LISTEN` (`start_metrics_server`), read from their own directory.
+`HOST:SHOP_METRICS_PORT` (`start_metrics_server`), read from their own directory.
 """
 
 import hmac
@@ -267,22 +267,24 @@ def _metrics_app(environ, start_response):
 
 
 def start_metrics_server(role):
-    """Serves `/metrics` (the same token) on `SHOP_METRICS_LISTEN` (HOST:PORT), in a thread.
+    """Serves `/metrics` (the same token) on `HOST:SHOP_METRICS_PORT`, in a thread.
 
     For a Celery worker (its main process: the pool's processes write to the multiprocess
-    directory it reads) or beat. Nothing without `SHOP_METRICS_LISTEN` and a token.
+    directory it reads) or beat. Nothing without `SHOP_METRICS_PORT` and a token. `HOST`
+    is the host's private address (the units' environment file has it; 127.0.0.1 unset).
     """
-    listen = os.environ.get("SHOP_METRICS_LISTEN", "").strip()
-    if not listen or not settings.SHOP_METRICS_TOKEN:
+    port = os.environ.get("SHOP_METRICS_PORT", "").strip()
+    if not port or not settings.SHOP_METRICS_TOKEN:
         return None
     if role == "worker" and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         logger.warning(
-            "Metrics: SHOP_METRICS_LISTEN without PROMETHEUS_MULTIPROC_DIR; the pool's "
+            "Metrics: SHOP_METRICS_PORT without PROMETHEUS_MULTIPROC_DIR; the pool's "
             "processes would not be counted, so no metrics are served."
         )
         return None
-    host, _, port = listen.rpartition(":")
-    server = make_server(host or "127.0.0.1", int(port), _metrics_app, WSGIServer, _QuietHandler)
+    host = os.environ.get("HOST", "").strip() or "127.0.0.1"
+    listen = f"{host}:{port}"
+    server = make_server(host, int(port), _metrics_app, WSGIServer, _QuietHandler)
     thread = threading.Thread(target=server.serve_forever, name=f"metrics-{role}", daemon=True)
     thread.start()
     logger.info("Metrics of this %s on http://%s/metrics", role, listen)

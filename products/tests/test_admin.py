@@ -291,3 +291,17 @@ def test_run_history_list(staff_admin):
     assert "admin, by Sam Staff" in page
     assert "2 new, 0 updated, 0 unchanged, 1 rejected; dry run: nothing written" in page
     assert "partial: valid rows imported, some rejected" in page
+
+
+def test_a_run_shows_and_is_found_by_the_request_id_that_started_it(staff_admin):
+    staff_admin.post(BACKFILL, upload(), HTTP_X_REQUEST_ID="admin-upload-7", follow=True)
+    BackfillRun.objects.create(source="other.csv", status="succeeded")
+    run = BackfillRun.objects.get(request_id="admin-upload-7")
+
+    page = staff_admin.get(reverse("admin:products_backfillrun_change", args=[run.pk]))
+    found = staff_admin.get(
+        reverse("admin:products_backfillrun_changelist"), {"q": "admin-upload-7"}
+    )
+
+    assert "admin-upload-7" in page.content.decode()
+    assert list(found.context["cl"].result_list) == [run]

@@ -5,7 +5,7 @@
   worker's own file is read to show that more than one served them.
 - An upload with an `X-Request-ID`: the answer returns it, gunicorn's access log line and
   the backfill run's record name it, and the Celery worker (prefork, through Redis) that
-  imports the file logs under it. The worker serves its own metrics (`SHOP_METRICS_LISTEN`),
+  imports the file logs under it. The worker serves its own metrics (`SHOP_METRICS_PORT`),
   which count the task.
 """
 
@@ -108,6 +108,31 @@ def test_metrics_are_404_on_a_live_instance_without_the_token(server_process):
     assert get(server.port, "/metrics", {"Authorization": "Bearer nope"})[0] == 404
 
 
+def test_nginx_gives_every_request_its_own_id_and_hides_metrics(server_process, nginx_proxy):
+    server = server_process(env={"SHOP_METRICS_TOKEN": TOKEN, "DJANGO_NUM_PROXIES": "1"})
+    proxy = nginx_proxy(server)
+
+    _, first, _ = get(proxy.port, "/healthz", {"X-Request-ID": "chosen-by-the-client"})
+    _, second, _ = get(proxy.port, "/healthz")
+    scraped = get(proxy.port, "/metrics", {"Authorization": f"Bearer {TOKEN}"})[0]
+
+    ids = [first["X-Request-ID"], second["X-Request-ID"]]
+    assert all(re.fullmatch(r"[0-9a-f]{32}", request_id) for request_id in ids), ids
+    assert ids[0] != ids[1]
+    log = wait_for(
+        lambda: (
+            proxy.access_log.exists()
+            and ids[1] in proxy.access_log.read_text()
+            and proxy.access_log.read_text()
+        ),
+        10,
+        message="nginx's access log",
+    )
+    assert f"request_id={ids[0]}" in log and f"request_id={ids[1]}" in log
+    assert scraped == 404
+    assert get(server.port, "/metrics", {"Authorization": f"Bearer {TOKEN}"})[0] == 200
+
+
 def pread_text(file):
     fd = file.fileno()
     return os.pread(fd, os.fstat(fd).st_size, 0).decode(errors="replace")
@@ -164,7 +189,8 @@ def test_the_request_id_reaches_the_access_log_the_run_and_the_workers_log_lines
         env={
             **env,
             "PROMETHEUS_MULTIPROC_DIR": str(worker_dir),
-            "SHOP_METRICS_LISTEN": f"127.0.0.1:{worker_metrics}",
+            "HOST": "127.0.0.1",
+            "SHOP_METRICS_PORT": str(worker_metrics),
         },
     )
     server = server_process(env={**env, "GUNICORN_ACCESS_LOG": "1"})
