@@ -49,10 +49,13 @@ if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
 
 
 def on_starting(server):
-    """Files left by an earlier run of this instance would add their counts to this one's."""
+    """The directory made if missing (a worker could not count a request: every one would
+    fail); files left by an earlier run of this instance would add their counts to this one's."""
     from pathlib import Path
 
-    for stale in Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]).glob("*.db"):
+    directory = Path(os.environ["PROMETHEUS_MULTIPROC_DIR"])
+    directory.mkdir(parents=True, exist_ok=True)
+    for stale in directory.glob("*.db"):
         stale.unlink()
 
 

@@ -284,7 +284,12 @@ def start_metrics_server(role):
         return None
     host = os.environ.get("HOST", "").strip() or "127.0.0.1"
     listen = f"{host}:{port}"
-    server = make_server(host, int(port), _metrics_app, WSGIServer, _QuietHandler)
+    try:
+        server = make_server(host, int(port), _metrics_app, WSGIServer, _QuietHandler)
+    except (OSError, ValueError) as error:
+        # The jobs matter more than their metrics: the process goes on without them.
+        logger.error("Metrics of this %s cannot be served on %s: %s", role, listen, error)
+        return None
     thread = threading.Thread(target=server.serve_forever, name=f"metrics-{role}", daemon=True)
     thread.start()
     logger.info("Metrics of this %s on http://%s/metrics", role, listen)

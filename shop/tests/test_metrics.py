@@ -5,6 +5,10 @@ reads a metric before and after what it does and asserts the difference. Across 
 workers and from a Celery worker: `test_observability_live.py`.
 """
 
+import socket
+import urllib.error
+import urllib.request
+
 import pytest
 from django.db import DatabaseError
 from django.test import Client
@@ -13,9 +17,10 @@ from prometheus_client import REGISTRY
 from products.models import Product
 from products.tasks import sweep_stale_backfill_runs
 from shop import ratelimit
-from shop.metrics import UNRESOLVED
+from shop.metrics import UNRESOLVED, start_metrics_server
 from shop.ratelimit import Rate
 from shop.replica import REPLICA, forget_replica_state, read_report, replica_configured
+from shop.tests.servers import free_port
 
 TOKEN = "a-metrics-token-of-the-tests-0123456789"
 
@@ -185,3 +190,33 @@ def test_replica_fallbacks_are_counted_by_reason():
 
     assert value("shop_replica_fallbacks_total", reason="error") == errors + 1
     assert value("shop_replica_fallbacks_total", reason="marked_down") == skipped + 1
+
+
+def test_a_worker_whose_metrics_port_is_taken_goes_on_without_them(settings, monkeypatch, caplog):
+    settings.SHOP_METRICS_TOKEN = TOKEN
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        monkeypatch.setenv("HOST", "127.0.0.1")
+        monkeypatch.setenv("SHOP_METRICS_PORT", str(taken.getsockname()[1]))
+        assert start_metrics_server("beat") is None
+    assert "cannot be served" in caplog.text
+
+
+def test_beat_serves_its_metrics_with_the_token_only(settings, monkeypatch):
+    settings.SHOP_METRICS_TOKEN = TOKEN
+    monkeypatch.setenv("HOST", "127.0.0.1")
+    monkeypatch.setenv("SHOP_METRICS_PORT", str(free_port()))
+    server = start_metrics_server("beat")
+    try:
+        url = f"http://127.0.0.1:{server.server_port}/metrics"
+        with urllib.request.urlopen(
+            urllib.request.Request(url, headers={"Authorization": f"Bearer {TOKEN}"}), timeout=10
+        ) as answer:
+            assert b"# TYPE shop_http_requests_total counter" in answer.read()
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(url, timeout=10)
+        assert refused.value.code == 404
+    finally:
+        server.shutdown()
+        server.server_close()
