@@ -146,12 +146,14 @@ def _sqlite_lock(wait, still_wanted):
 def lock_is_held():
     """Whether some process holds the backfill lock now (without taking it on PostgreSQL)."""
     if connection.vendor == "postgresql":
-        # An advisory lock on a bigint key shows in pg_locks as its two 32-bit halves.
+        # An advisory lock on a bigint key shows in pg_locks as its two 32-bit halves, with
+        # its database: another database on the same server (staging, a test run) has its own.
         high, low = (ADVISORY_KEY >> 32) & 0xFFFFFFFF, ADVISORY_KEY & 0xFFFFFFFF
         with connection.cursor() as cursor:
             cursor.execute(
                 "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' "
-                "AND classid = %s AND objid = %s AND objsubid = 1 AND granted)",
+                "AND classid = %s AND objid = %s AND objsubid = 1 AND granted "
+                "AND database = (SELECT oid FROM pg_database WHERE datname = current_database()))",
                 [high, low],
             )
             return cursor.fetchone()[0]

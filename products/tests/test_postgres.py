@@ -16,7 +16,9 @@ import pytest
 from django.db import connection
 
 from products.backfill import run_backfill
+from products.backfill.runs import ADVISORY_KEY, lock_is_held
 from products.models import BackfillRun, Product
+from products.tests.conftest import lock_held_elsewhere
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -105,3 +107,22 @@ def test_a_run_killed_mid_file_leaves_the_catalogue_as_it_was(postgres_only, tmp
 
 def catalogue():
     return set(Product.objects.values_list("sku", "name", "description", "category", "price"))
+
+
+def test_the_lock_held_in_another_database_on_the_server_is_not_this_ones(postgres_only, db):
+    settings = connection.settings_dict
+    other = psycopg.connect(
+        dbname="postgres",
+        user=settings["USER"],
+        password=settings["PASSWORD"] or None,
+        host=settings["HOST"] or None,
+        port=settings["PORT"] or None,
+        autocommit=True,
+    )
+    try:
+        other.execute("SELECT pg_advisory_lock(%s)", [ADVISORY_KEY])
+        assert not lock_is_held()
+        with lock_held_elsewhere():
+            assert lock_is_held()
+    finally:
+        other.close()
