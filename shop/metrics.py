@@ -40,6 +40,11 @@ from prometheus_client import (
 
 logger = logging.getLogger(__name__)
 
+# A process given the directory but not started by its unit (a management command run with
+# a web unit's environment) would fail its first query or request on the missing directory.
+if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    os.makedirs(os.environ["PROMETHEUS_MULTIPROC_DIR"], exist_ok=True)
+
 METRICS_PATHS = frozenset({"/metrics", "/metrics/"})
 # Answered by middleware before URL resolution: named by their path (a fixed set).
 MIDDLEWARE_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
