@@ -125,6 +125,12 @@ class Server:
         # A file, not a pipe: nobody reads the log while the server runs, and a full
         # pipe would block the workers mid-request.
         self.log = tempfile.TemporaryFile()  # noqa: SIM115 (lives as long as the server)
+        # The workers' metrics files, in a directory this object removes: a server killed
+        # outright never runs gunicorn.conf.py's on_exit, which removes one it made itself.
+        self.metrics_dir = None
+        if "PROMETHEUS_MULTIPROC_DIR" not in (env or {}):
+            self.metrics_dir = tempfile.mkdtemp(prefix="shop-test-metrics-")
+            env = {**(env or {}), "PROMETHEUS_MULTIPROC_DIR": self.metrics_dir}
         self.process = subprocess.Popen(
             [*command, "--log-level", "warning"],
             cwd=ROOT,
@@ -169,6 +175,8 @@ class Server:
             with contextlib.suppress(ProcessLookupError):  # workers left behind, if any
                 os.killpg(self.process.pid, sig)
         self.log.close()
+        if self.metrics_dir is not None:
+            shutil.rmtree(self.metrics_dir, ignore_errors=True)
 
 
 def load_nginx_renderer():
