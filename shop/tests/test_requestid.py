@@ -100,7 +100,7 @@ def test_the_json_format_writes_one_object_a_line_with_time_level_logger_and_id(
     assert line["logger"] == "shop.x"
     assert line["request_id"] == "req-7"
     assert line["message"] == "hello there"
-    assert re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}$", line["time"])
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}\+00:00", line["time"])
 
 
 def test_an_unknown_log_format_is_refused_at_start():
