@@ -7,6 +7,7 @@ import io
 import json
 import logging
 import re
+from types import SimpleNamespace
 
 import pytest
 from django.conf import settings
@@ -108,3 +109,34 @@ def test_an_unknown_log_format_is_refused_at_start():
 
     assert output.returncode != 0
     assert "DJANGO_LOG_FORMAT must be text or json" in output.stderr
+
+
+def test_a_task_queued_under_an_id_carries_it_and_runs_under_it():
+    """The signal handlers a worker runs (the live test sends a real task through Redis)."""
+    headers = {}
+    token = requestid.activate("queued-by-req-9")
+    try:
+        requestid._send_request_id(headers=headers)
+    finally:
+        requestid.deactivate(token)
+    task = SimpleNamespace(request=SimpleNamespace(**headers))
+
+    requestid._task_starts(task_id="t-1", task=task)
+    during = requestid.current()
+    requestid._task_ends(task_id="t-1")
+
+    assert headers == {requestid.TASK_HEADER: "queued-by-req-9"}
+    assert during == "queued-by-req-9"
+    assert requestid.current() is None
+
+
+def test_a_task_queued_outside_a_request_carries_no_id_and_a_forged_one_is_ignored():
+    headers = {}
+    requestid._send_request_id(headers=headers)
+    forged = SimpleNamespace(request=SimpleNamespace(**{requestid.TASK_HEADER: "a\nb"}))
+
+    requestid._task_starts(task_id="t-2", task=forged)
+
+    assert headers == {}
+    assert requestid.current() is None
+    requestid._task_ends(task_id="t-2")
