@@ -145,7 +145,8 @@ class BackfillRunAdmin(ReadOnly, StaffMayManage, admin.ModelAdmin):
     list_display = ["queued_at", "file", "started_from", "outcome", "counts"]
     list_filter = ["status", "origin", "dry_run", "queued_at"]
     list_select_related = ["started_by"]
-    search_fields = ["source"]
+    # A request id from a log line finds its run.
+    search_fields = ["source", "=request_id"]
     date_hierarchy = "queued_at"
     change_form_template = "admin/products/backfillrun/change_form.html"
 
@@ -179,10 +180,12 @@ class BackfillRunAdmin(ReadOnly, StaffMayManage, admin.ModelAdmin):
         return super().change_view(request, object_id, form_url, extra_context)
 
     def get_fieldsets(self, request, obj=None):
-        # Only what this run has to say: no empty "details" or "warnings" sections.
-        summary = ["run_status", "details", "source", "origin", "started_by", "mode"]
+        # Only what this run has to say: no empty "details", "request id" or "warnings".
+        summary = ["run_status", "details", "source", "origin", "started_by", "request_id", "mode"]
         if obj is not None and not obj.error:
             summary.remove("details")
+        if obj is not None and not obj.request_id:
+            summary.remove("request_id")
         fieldsets = [
             (None, {"fields": summary}),
             ("When", {"fields": ["queued_at", "started_at", "finished_at", "elapsed_seconds"]}),
@@ -216,6 +219,7 @@ class BackfillRunAdmin(ReadOnly, StaffMayManage, admin.ModelAdmin):
         "source",
         "origin",
         "started_by",
+        "request_id",
         "mode",
         "queued_at",
         "started_at",

@@ -152,6 +152,15 @@ class BackfillRun(ShopModel):
     )
     warnings = models.JSONField(default=list, blank=True)
     error = models.TextField(blank=True, help_text="Why a failed run failed.")
+    # Nullable: the release still serving inserts runs without it while the new one migrates
+    # (NOT NULL with Django's default would fail its INSERTs), and no default rewrites the table.
+    request_id = models.CharField(  # noqa: DJ001
+        max_length=128,
+        null=True,
+        blank=True,
+        help_text="The X-Request-ID of the request that started or queued it (its log lines "
+        "and its worker's carry the same); empty for the command.",
+    )
 
     class Meta:
         ordering = ["-id"]

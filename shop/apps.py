@@ -16,8 +16,10 @@ class ShopConfig(AppConfig):
     verbose_name = "Shop"
 
     def ready(self):
-        # Registers the OpenAPI description of our token authentication.
-        from shop import schema  # noqa: F401
+        # The OpenAPI description of our token authentication, and the signal handlers of
+        # the request id (carried into Celery tasks) and of the metrics (requests, queries,
+        # tasks), in every process: web, workers, beat, commands.
+        from shop import metrics, requestid, schema  # noqa: F401
 
         self.name_the_admin_plainly()
 

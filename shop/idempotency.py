@@ -44,6 +44,7 @@ from django.utils.crypto import constant_time_compare, salted_hmac
 from rest_framework.exceptions import ValidationError
 from rest_framework.renderers import JSONRenderer
 
+from shop import metrics
 from shop.errors import Conflict, IdempotencyKeyReused
 from shop.models import IdempotencyKey
 
@@ -170,6 +171,7 @@ def replay(record):
         body, content_type = bytes(record.body), record.content_type
     response = HttpResponse(body, status=record.status_code, content_type=content_type)
     response["Idempotent-Replayed"] = "true"
+    metrics.idempotent_replay()
     return response
 
 

@@ -67,7 +67,11 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    # First: /healthz and /readyz answer before host checks, the HTTPS redirect or sessions.
+    # First: every answer, a probe's too, carries its request id, and every request is
+    # counted and timed (`shop/metrics.py`, which also answers /metrics itself).
+    "shop.requestid.RequestIdMiddleware",
+    "shop.metrics.MetricsMiddleware",
+    # Then /healthz and /readyz answer before host checks, the HTTPS redirect or sessions.
     "shop.health.HealthMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -197,10 +201,35 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = int(os.environ.get("DJANGO_MAX_BODY_BYTES", str(2 
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 DATA_UPLOAD_MAX_NUMBER_FIELDS = 1000
 
+# Every line: time, level, logger, the request id (`shop/requestid.py`; `-` outside a
+# request or task), then the message. DJANGO_LOG_FORMAT=json writes one JSON object a
+# line instead (python-json-logger), for a log collector that parses fields.
+LOG_FORMAT = os.environ.get("DJANGO_LOG_FORMAT", "text").strip().lower() or "text"
+if LOG_FORMAT not in {"text", "json"}:
+    raise ImproperlyConfigured(f"DJANGO_LOG_FORMAT must be text or json, not {LOG_FORMAT!r}")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "filters": {"request_id": {"()": "shop.requestid.RequestIdFilter"}},
+    "formatters": {
+        "text": {
+            "format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s",
+        },
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "format": "%(levelname)s %(name)s %(request_id)s %(message)s",
+            "rename_fields": {"levelname": "level", "name": "logger"},
+            # ISO 8601 in UTC, with its offset: a collector needs no host's time zone.
+            "timestamp": "time",
+        },
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": LOG_FORMAT,
+            "filters": ["request_id"],
+        }
+    },
     "root": {"handlers": ["console"], "level": os.environ.get("DJANGO_LOG_LEVEL", "INFO")},
     "loggers": {
         # Django's default logging gives its loggers a console handler of their own under
@@ -281,6 +310,10 @@ SHOP_SIGNUP_RATE = os.environ.get("SHOP_SIGNUP_RATE", "20/hour")
 SHOP_TOKEN_RATE = os.environ.get("SHOP_TOKEN_RATE", "30/minute")
 # Where the counters live: this Redis (e.g. redis://host:6379/1) if set, else the database.
 SHOP_RATE_LIMIT_REDIS_URL = os.environ.get("SHOP_RATE_LIMIT_REDIS_URL", "")
+
+# `GET /metrics` (Prometheus, `shop/metrics.py`) answers only `Authorization: Bearer` this
+# token; unset, it answers 404 to everyone.
+SHOP_METRICS_TOKEN = os.environ.get("SHOP_METRICS_TOKEN", "")
 
 # --- Sessions and the second factor ---------------------------------------
 

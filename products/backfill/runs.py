@@ -29,6 +29,7 @@ from django.utils import timezone
 
 from products.backfill import uploads
 from products.models import BackfillRun
+from shop import metrics, requestid
 from shop.errors import Conflict
 
 # One fixed 64-bit key for PostgreSQL's advisory locks: "products.backfill".
@@ -186,13 +187,16 @@ def start_run(**fields):
         phase=BackfillRun.Phase.READING,
         queued_at=now,
         started_at=now,
+        request_id=requestid.current(),
         **fields,
     )
 
 
 def queue_run(**fields):
     """A record for a run that waits for a worker."""
-    return BackfillRun.objects.create(status=Status.QUEUED, **fields)
+    return BackfillRun.objects.create(
+        status=Status.QUEUED, request_id=requestid.current(), **fields
+    )
 
 
 def claim_run(run):
@@ -251,6 +255,7 @@ def finish_run(run, *, status, error="", unless_cancelled=False, **counts):
     if not written and unless_cancelled:
         raise RunCancelled()
     if written:
+        metrics.backfill_run_ended(run)
         # Even inside the catalogue's transaction: the file has been read, and whatever
         # the commit does, the run has ended.
         uploads.discard(run)
@@ -274,6 +279,7 @@ def cancel_run(run):
     queued = BackfillRun.objects.filter(pk=run.pk, status=Status.QUEUED)
     if queued.update(status=Status.CANCELLED, finished_at=now, error="cancelled before it started"):
         run.refresh_from_db()
+        metrics.backfill_run_ended(run)
         uploads.discard(run)
         return run
     running = BackfillRun.objects.filter(pk=run.pk, status=Status.RUNNING)
@@ -322,6 +328,7 @@ def _fail(runs_to_fail, reason):
     )
     for run in BackfillRun.objects.filter(pk__in=stale, status=Status.FAILED).exclude(upload=""):
         uploads.discard(run)
+    metrics.backfill_runs_failed(failed)
     return failed
 
 

@@ -385,3 +385,17 @@ def test_the_price_field_says_its_currency(staff_admin, settings):
 
     assert response.context["adminform"].form.fields["price"].label == "Price (EUR)"
     assert "Price (EUR):</label>" in response.content.decode()
+
+
+def test_a_run_shows_and_is_found_by_the_request_id_that_started_it(staff_admin):
+    staff_admin.post(BACKFILL, upload(), HTTP_X_REQUEST_ID="admin-upload-7", follow=True)
+    BackfillRun.objects.create(source="other.csv", status="succeeded")
+    run = BackfillRun.objects.get(request_id="admin-upload-7")
+
+    page = staff_admin.get(reverse("admin:products_backfillrun_change", args=[run.pk]))
+    found = staff_admin.get(
+        reverse("admin:products_backfillrun_changelist"), {"q": "admin-upload-7"}
+    )
+
+    assert "admin-upload-7" in page.content.decode()
+    assert list(found.context["cl"].result_list) == [run]

@@ -435,3 +435,9 @@ def test_if_empty_leaves_a_catalogue_with_products_as_staff_left_it(backfill, cs
         ("N-1", "Renamed by staff", Decimal("9.99"))
     ]
     assert not BackfillRun.objects.exists()
+
+
+def test_a_run_from_the_command_records_no_request_id(backfill):
+    backfill()
+
+    assert BackfillRun.objects.get().request_id is None
