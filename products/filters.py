@@ -22,7 +22,9 @@ class PriceFormField(forms.Field):
             return None
         text = str(value).strip()
         if error := price_error(text):
-            raise forms.ValidationError(error, code="invalid")
+            # As a parameter: the message quotes the client's text, and django-filter
+            # %-formats every message (a "%" typed in a price would be a 500).
+            raise forms.ValidationError("%(error)s", code="invalid", params={"error": error})
         return Decimal(text)
 
 

@@ -84,6 +84,13 @@ class TestReads:
         assert response.status_code == 400
         assert set(response.json()) <= {"min_price", "max_price"}
 
+    @pytest.mark.parametrize("text", ["%", "%s", "%(x)s", "10%", "%\u00c1\u00eb\x03"])
+    def test_a_price_filter_with_a_percent_sign_is_400_quoting_it(self, anon_client, text):
+        response = anon_client.get("/products", {"max_price": text})
+
+        assert response.status_code == 400
+        assert repr(text) in response.json()["max_price"][0]
+
 
 class TestWrites:
     @pytest.mark.parametrize("path", ["/products", "/products/"])
