@@ -137,6 +137,16 @@ def run_phase(run):
     return PHASE_WORDS.get(run.phase, PHASE_WORDS["reading"])
 
 
+def count_column(field, description):
+    """A run's count as staff read it, with thousands separators."""
+
+    @admin.display(description=description)
+    def column(admin_instance, run):
+        return f"{getattr(run, field):,}"
+
+    return column
+
+
 @admin.register(BackfillRun)
 class BackfillRunAdmin(ReadOnly, StaffMayManage, admin.ModelAdmin):
     """Read-only: runs are records of what happened. A running run's page follows its
@@ -242,25 +252,11 @@ class BackfillRunAdmin(ReadOnly, StaffMayManage, admin.ModelAdmin):
     def details(self, run):
         return run.error
 
-    @admin.display(description="lines read")
-    def rows_read(self, run):
-        return f"{run.rows:,}"
-
-    @admin.display(description="created")
-    def lines_created(self, run):
-        return f"{run.created:,}"
-
-    @admin.display(description="updated")
-    def lines_updated(self, run):
-        return f"{run.updated:,}"
-
-    @admin.display(description="unchanged")
-    def lines_unchanged(self, run):
-        return f"{run.unchanged:,}"
-
-    @admin.display(description="rejected")
-    def lines_rejected(self, run):
-        return f"{run.rejected:,}"
+    rows_read = count_column("rows", "lines read")
+    lines_created = count_column("created", "created")
+    lines_updated = count_column("updated", "updated")
+    lines_unchanged = count_column("unchanged", "unchanged")
+    lines_rejected = count_column("rejected", "rejected")
 
     def get_queryset(self, request):
         # The rejected lines (up to a thousand per run) are only read on a run's own page.
