@@ -30,11 +30,12 @@ from collections import Counter
 import pytest
 from django.contrib.auth.hashers import PBKDF2PasswordHasher
 
-from conftest import PASSWORD
+from conftest import PASSWORD, confirmed_app
 from products.models import Product
 from purchases.models import Purchase
 from shop.tests.conftest import BEHIND_PROXY, database_name, database_url, token_for
 from shop.tests.servers import ROOT, production_env
+from users import second_factor
 from users.models import User
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -261,8 +262,9 @@ def test_analytics_run_on_the_replica_and_see_a_purchase_within_2_seconds(
     assert not any(statement.lstrip().upper().startswith("INSERT") for statement in on_replica)
 
 
-def admin_session(port, user):
-    """Signs `user` in to the admin on the instance at `port`: the session cookie's value."""
+def admin_session(port, user, otp):
+    """Signs `user` in to the admin on the instance at `port`, with their password then the
+    second-factor code `otp`: the session cookie's value."""
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     connection.request("GET", "/admin/login/")
     response = connection.getresponse()
@@ -291,6 +293,30 @@ def admin_session(port, user):
     )
     response = connection.getresponse()
     response.read()
+    for value in response.headers.get_all("Set-Cookie") or []:
+        cookies.load(value)
+    # Signing in rotated the CSRF token: the second-factor page's form has the new one.
+    cookie = "; ".join(f"{name}={cookies[name].value}" for name in cookies)
+    connection.request("GET", "/admin/second-factor/", headers={"Cookie": cookie})
+    response = connection.getresponse()
+    page = response.read().decode()
+    for value in response.headers.get_all("Set-Cookie") or []:
+        cookies.load(value)
+    csrf = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
+    form = urllib.parse.urlencode({"code": otp, "csrfmiddlewaretoken": csrf, "next": "/admin/"})
+
+    connection.request(
+        "POST",
+        "/admin/second-factor/",
+        form,
+        {
+            "Content-Type": "application/x-www-form-urlencoded",
+            "Cookie": "; ".join(f"{name}={cookies[name].value}" for name in cookies),
+            "Referer": f"http://127.0.0.1:{port}/admin/second-factor/",
+        },
+    )
+    response = connection.getresponse()
+    response.read()
     connection.close()
     for value in response.headers.get_all("Set-Cookie") or []:
         cookies.load(value)
@@ -303,10 +329,15 @@ def test_nothing_lives_in_one_instance(topology, staff, make_user, tmp_path):
     # The live servers check passwords with production's hasher, not the tests' fast one.
     staff.password = PBKDF2PasswordHasher().encode(PASSWORD, PBKDF2PasswordHasher().salt())
     staff.save()
+    confirmed_app(staff)  # staff sign in with a second factor: here, recovery codes
+    codes = second_factor._new_recovery_codes(staff)
 
     # A token issued by one instance works on the other.
     status, issued, _ = call(
-        a, "POST", "/auth/token", body={"email": staff.email, "password": PASSWORD}
+        a,
+        "POST",
+        "/auth/token",
+        body={"email": staff.email, "password": PASSWORD, "otp": codes[0]},
     )
     assert status == 200
     assert call(b, "GET", f"/users/{staff.pk}", token=issued["token"])[0] == 200
@@ -334,7 +365,7 @@ def test_nothing_lives_in_one_instance(topology, staff, make_user, tmp_path):
     assert statuses == [400] * TOKEN_RATE + [429]
 
     # An admin session made on one instance is good on the other.
-    session = admin_session(a, staff)
+    session = admin_session(a, staff, codes[1])
     connection = http.client.HTTPConnection("127.0.0.1", b, timeout=30)
     connection.request("GET", "/admin/", headers={"Cookie": f"sessionid={session}"})
     response = connection.getresponse()
