@@ -74,7 +74,7 @@ LOAD_SQL = [
            ({sql_array(WORDS)})[1 + mod(g, {len(WORDS)})] || ' ' || g,
            'A ' || ({sql_array(METALS)})[1 + mod(g / 7, {len(METALS)})] || ' '
                || lower(({sql_array(WORDS)})[1 + mod(g / 3, {len(WORDS)})])
-               || ' from our workshop, model ' || to_hex(g * 7919),
+               || ' from our workshop, model ' || to_hex(g::bigint * 7919),
            'cat-' || mod(g, 100), round((1 + random() * 499)::numeric, 2),
            ({sql_array(METALS)})[1 + mod(g / 7, {len(METALS)})], '', NULL, now(), now()
     FROM generate_series(1, %(products)s) AS g
