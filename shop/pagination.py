@@ -29,7 +29,7 @@ from rest_framework.utils.urls import remove_query_param, replace_query_param
 
 from shop.params import is_ascii_digits
 
-# Past this many rows a total is estimated: an exact count reads every row it counts.
+# Past this many rows a total is estimated: a count reads every row it counts.
 EXACT_COUNT_LIMIT = 10_000
 # The deepest offset `page` reaches: skipping a row costs about as much as reading it.
 MAX_PAGE_OFFSET = 10_000
@@ -84,14 +84,27 @@ def estimated_count(queryset):
     return int(plan[0]["Plan"]["Plan Rows"])
 
 
-def count_rows(queryset, limit):
-    """(total, long, estimated): a list of at most `limit` rows is counted exactly; a longer
-    (`long`) one is estimated by the planner (at least `limit + 1`, which is known) where the
-    database has estimates, else counted in full."""
+def count_rows(queryset, limit, *, estimate_first=False):
+    """(total, long, estimated).
+
+    The rows are counted up to `limit + 1` (a count reads every row it counts): at most
+    `limit`, the total is exact; more makes the list `long`, and its total the planner's
+    estimate (at least `limit + 1`, which is known) where the database estimates
+    (PostgreSQL), else a full count.
+
+    `estimate_first` asks the planner before counting: a list it expects to hold more than
+    `limit` rows is `long` without a count. Where filters have no index (the admin's), even
+    a bounded count of a rare value reads the table to find its rows; an API list's filters
+    all have one, and save the planning query.
+    """
+    estimate = estimated_count(queryset) if estimate_first else None
+    if estimate is not None and estimate > limit:
+        return estimate, True, True
     counted = bounded_count(queryset, limit)
     if counted <= limit:
         return counted, False, False
-    estimate = estimated_count(queryset)
+    if estimate is None:
+        estimate = estimated_count(queryset)
     if estimate is None:
         return queryset.order_by().count(), True, False
     return max(estimate, limit + 1), True, True
