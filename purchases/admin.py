@@ -14,18 +14,21 @@ from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.utils import display_for_value
 from django.contrib.admin.views.main import ERROR_FLAG
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count, F, Max, Min
+from django.db.models import Count, F, Max, Min, Q
 from django.forms.models import BaseInlineFormSet
 from django.http import HttpResponseRedirect
 from django.urls import path, reverse
 from django.utils.html import format_html
 
+from products.admin_filters import PurchaseCategoryFilter
+from products.models import Product
 from purchases import services
 from purchases.admin_views import sales_view
 from purchases.analytics import Spend
 from purchases.models import Purchase
 from purchases.views import PURCHASE_COLUMNS
 from shop.admin import ReadOnly, StaffMayManage, adopt
+from shop.admin_lists import LargeListAdmin
 from shop.exports import csv_response
 from shop.money import format_money
 from shop.params import is_ascii_digits
@@ -83,14 +86,8 @@ class DateFilter(admin.DateFieldListFilter):
         self.title = "date"
 
 
-class ProductCategoryFilter(admin.AllValuesFieldListFilter):
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.title = "product category"
-
-
 @admin.register(Purchase)
-class PurchaseAdmin(MoneyColumns, StaffMayManage, admin.ModelAdmin):
+class PurchaseAdmin(LargeListAdmin, MoneyColumns, StaffMayManage, admin.ModelAdmin):
     list_display = (
         "created_at",
         "customer",
@@ -113,13 +110,25 @@ class PurchaseAdmin(MoneyColumns, StaffMayManage, admin.ModelAdmin):
     list_filter = (
         CustomerFilter,
         ("created_at", DateFilter),
-        ("product__category", ProductCategoryFilter),
+        PurchaseCategoryFilter,
     )
     date_hierarchy = "created_at"
     autocomplete_fields = ("user", "product")
     readonly_fields = (*SNAPSHOT_FIELDS, "created_at", "price_note")
     change_list_template = "admin/purchases/purchase/change_list.html"
     actions = ["export_selected"]
+
+    def get_search_results(self, request, queryset, search_term):
+        """Each word is part of the customer's name or email or of the product's SKU or name:
+        the customers and products found by their own indexed searches, then their purchases
+        through the purchases' indexes by customer and by product. (The purchase's own
+        copies of the email, SKU and name, unindexed on a table this size, are not searched:
+        a deleted customer's purchases are found by product or by date.)"""
+        for word in search_term.split():
+            customers = User.objects.search(word).values("pk")
+            products = Product.objects.search(word, fields=("sku", "name")).values("pk")
+            queryset = queryset.filter(Q(user__in=customers) | Q(product__in=products))
+        return queryset, False
 
     def get_fieldsets(self, request, obj=None):
         if obj is None:

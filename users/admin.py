@@ -25,6 +25,7 @@ from knox.models import AuthToken
 
 from shop import ratelimit
 from shop.admin import StaffMayManage, adopt, changed_fields
+from shop.admin_lists import CommonValuesFilter, LargeListAdmin
 from shop.errors import Conflict, Forbidden, RateLimited, SecondFactorRejected
 from users import second_factor, services
 from users.forms import AdminOwnPasswordChangeForm, AdminSignInForm, SecondFactorForm
@@ -132,12 +133,17 @@ class UserEditForm(EmailTakenCheck, UserChangeForm):
         fields = "__all__"
 
 
+class GenderFilter(CommonValuesFilter):
+    title = "gender"
+    parameter_name = "gender"
+
+
 @admin.register(User)
-class UserAdmin(StaffMayManage, DjangoUserAdmin):
+class UserAdmin(LargeListAdmin, StaffMayManage, DjangoUserAdmin):
     form = UserEditForm
     add_form = UserCreationForm
     list_display = ("email", "first_name", "last_name", "gender", "is_staff", "date_joined")
-    list_filter = ("is_staff", "is_active", "gender", "date_joined")
+    list_filter = ("is_staff", "is_active", GenderFilter, "date_joined")
     search_fields = ("email", "first_name", "last_name")
     ordering = ("-date_joined",)
     actions = ["reset_second_factor"]
@@ -169,6 +175,12 @@ class UserAdmin(StaffMayManage, DjangoUserAdmin):
             },
         ),
     )
+
+    def get_search_results(self, request, queryset, search_term):
+        # Each word in a name or the email's key (`UserQuerySet.search`, which indexes serve).
+        for word in search_term.split():
+            queryset = queryset.search(word)
+        return queryset, False
 
     def get_fieldsets(self, request, obj=None):
         """Staff who are not superusers do not see Django's permission machinery.
