@@ -254,8 +254,8 @@ class HeaderPagination(PageNumberPagination):
         offset = (page_number - 1) * self.size
         if offset > self.max_page_offset:
             raise ParseError(
-                f"Pages reach {self.max_page_offset:,} rows deep; go further with the `cursor` "
-                'of the `Link` header (rel="next" or rel="last").'
+                f"Pages reach {self.max_page_offset:,} rows deep; go further with the cursor "
+                "links of the Link header (rel=next, rel=last)."
             )
         rows = list(queryset[offset : offset + self.size + 1])
         has_next = len(rows) > self.size
