@@ -44,6 +44,10 @@ class PostgresIndexConcurrently(Operation):
             f'CREATE INDEX CONCURRENTLY IF NOT EXISTS "{self.name}" ON "{self.table}" '
             f"USING {self.using}"
         )
+        # An index on an expression has no statistics until the table is analysed: until
+        # then the planner guesses how many rows match it (a fixed fraction), and may read
+        # the index for a search that matches every row, or count what it need not.
+        schema_editor.execute(f'ANALYZE "{self.table}"')
 
     def database_backwards(self, app_label, schema_editor, from_state, to_state):
         if schema_editor.connection.vendor == "postgresql":

@@ -30,7 +30,7 @@ from rest_framework.utils.urls import remove_query_param, replace_query_param
 from shop.params import is_ascii_digits
 
 # Past this many rows a total is estimated: a count reads every row it counts.
-EXACT_COUNT_LIMIT = 10_000
+EXACT_COUNT_LIMIT = 1_000
 # The deepest offset `page` reaches: skipping a row costs about as much as reading it.
 MAX_PAGE_OFFSET = 10_000
 
@@ -211,6 +211,9 @@ class HeaderPagination(PageNumberPagination):
     cursor_query_param = "cursor"
     exact_count_limit = EXACT_COUNT_LIMIT
     max_page_offset = MAX_PAGE_OFFSET
+    # Filters that test each row (a search in text) rather than read an index range: the
+    # planner is asked first, and a short list is read once for its count and its page.
+    estimate_first_params = ("search",)
 
     @classmethod
     def requested_page(cls, request):
@@ -228,7 +231,11 @@ class HeaderPagination(PageNumberPagination):
         self.keyset = Keyset(queryset)
         if self.keyset.fields is None:
             self.keyset = None
-        self.total, self.long, self.estimated = count_rows(queryset, self.exact_count_limit)
+        self.keys = None
+        if any(request.query_params.get(name) for name in self.estimate_first_params):
+            self.total, self.long, self.estimated = self.count_matches(queryset)
+        else:
+            self.total, self.long, self.estimated = count_rows(queryset, self.exact_count_limit)
         self.cursor = None
         self.links = None
         asked_cursor = request.query_params.get(self.cursor_query_param)
@@ -241,6 +248,23 @@ class HeaderPagination(PageNumberPagination):
         if page_number == "last" and self.long and self.keyset is not None:
             return self.keyset_page(KeysetCursor.end())
         return self.numbered_page(queryset, page_number)
+
+    def count_matches(self, queryset):
+        """(total, long, estimated) of a list whose every match costs a test: the planner's
+        estimate where it expects more than `exact_count_limit` rows, else the keys of every
+        row in list order (at most `exact_count_limit + 1`), which count the list and give
+        the page without reading the matches again (`self.keys`)."""
+        limit = self.exact_count_limit
+        estimate = estimated_count(queryset)
+        if estimate is not None and estimate > limit:
+            return estimate, True, True
+        keys = list(queryset.values_list("pk", flat=True)[: limit + 1])
+        if len(keys) <= limit:
+            self.keys = keys
+            return len(keys), False, False
+        if estimate is None:
+            return queryset.order_by().count(), True, False
+        return max(estimate, limit + 1), True, True
 
     def numbered_page(self, queryset, page_number):
         asked = self.request.query_params.get(self.page_query_param, "")
@@ -257,6 +281,10 @@ class HeaderPagination(PageNumberPagination):
                 f"Pages reach {self.max_page_offset:,} rows deep; go further with the cursor "
                 "links of the Link header (rel=next, rel=last)."
             )
+        if self.keys is not None:
+            # The list's keys are known: this page's rows by primary key, in list order.
+            queryset = queryset.filter(pk__in=self.keys[offset : offset + self.size + 1])
+            offset = 0
         rows = list(queryset[offset : offset + self.size + 1])
         has_next = len(rows) > self.size
         rows = rows[: self.size]

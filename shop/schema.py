@@ -56,7 +56,7 @@ def canonical_paths(endpoints, **kwargs):
 PAGINATION_HEADERS = {
     "X-Total-Count": {
         "schema": {"type": "integer"},
-        "description": "How many rows the whole list has, over all pages: exact up to 10,000, "
+        "description": "How many rows the whole list has, over all pages: exact up to 1,000, "
         "PostgreSQL's estimate past that (then `X-Total-Count-Estimated` is `true`).",
     },
     "X-Total-Count-Estimated": {
@@ -66,7 +66,7 @@ PAGINATION_HEADERS = {
     "Link": {
         "schema": {"type": "string"},
         "description": "RFC 8288 links to the `first`, `prev`, `next` and `last` pages: page "
-        "numbers, or `cursor` positions for a list of more than 10,000 rows.",
+        "numbers, or `cursor` positions for a list of more than 1,000 rows.",
     },
 }
 

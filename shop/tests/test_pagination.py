@@ -10,6 +10,7 @@ from decimal import Decimal
 
 import pytest
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from products.models import Product
 from purchases.models import Purchase
@@ -256,3 +257,31 @@ def test_a_cursor_page_costs_the_same_queries_at_any_depth(
         staff_client.get(deep_url)
 
     assert len(shallow_queries.captured_queries) == len(deep_queries.captured_queries)
+
+
+def test_a_short_search_is_counted_exactly_and_paged_by_its_keys(
+    staff_client, products, django_assert_max_num_queries
+):
+    expected = list(
+        Product.objects.filter(name__startswith="Product 1")
+        .order_by("id")
+        .values_list("id", flat=True)
+    )
+    with django_assert_max_num_queries(5):  # the token, an estimate, the keys, the page
+        response = staff_client.get("/products?search=product 1&page_size=4&page=2")
+
+    assert [row["id"] for row in response.json()] == expected[4:8]
+    assert response["X-Total-Count"] == str(len(expected))
+    assert "X-Total-Count-Estimated" not in response
+    assert "page=3" in links(response)["next"]
+
+
+def test_a_search_past_the_limit_is_estimated_without_a_count(
+    postgres_only, staff_client, long_lists, products, django_assert_max_num_queries
+):
+    with CaptureQueriesContext(connection) as queries:
+        response = staff_client.get("/products?search=product")
+
+    assert response["X-Total-Count-Estimated"] == "true"
+    assert not any("COUNT(" in q["sql"].upper() for q in queries)
+    assert len(response.json()) == 37
