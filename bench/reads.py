@@ -237,6 +237,7 @@ def reads(sizes):
 
     window = lambda since: urlencode({"since": since, "until": now.isoformat()})  # noqa: E731
     return [
+        ("floor: GET / (the API index, no query of its own)", api("/", None), None),
         ("GET /purchases (first page)", api("/purchases", 100, check=has_rows), 100),
         ("GET /purchases?page=2", api("/purchases?page=2", 100, check=has_rows), 100),
         (

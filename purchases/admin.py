@@ -36,6 +36,9 @@ from users.admin import UserAdmin
 from users.models import User
 
 LATEST_PURCHASES = 20
+# Customers (and products) a word of the purchase search may match: a word that matches more
+# is not a search for someone's purchases; the list shows those of the first found.
+SEARCH_MATCHES = 1000
 EXPORT_FILENAME = "purchases.csv"
 
 SNAPSHOT_FIELDS = ("paid_unit_price", "paid_total", "customer_email", "product_sku", "product_name")
@@ -119,15 +122,22 @@ class PurchaseAdmin(LargeListAdmin, MoneyColumns, StaffMayManage, admin.ModelAdm
     actions = ["export_selected"]
 
     def get_search_results(self, request, queryset, search_term):
-        """Each word is part of the customer's name or email or of the product's SKU or name:
-        the customers and products found by their own indexed searches, then their purchases
-        through the purchases' indexes by customer and by product. (The purchase's own
-        copies of the email, SKU and name, unindexed on a table this size, are not searched:
-        a deleted customer's purchases are found by product or by date.)"""
+        """Each word is part of the customer's name or email or of the product's SKU or name.
+
+        The customers and the products are found first, by their own indexed searches (at
+        most `SEARCH_MATCHES` of each per word), then their purchases through the purchases'
+        indexes by customer and by product: a join of those searches with the purchases
+        would read the purchases in date order, all of them for a rare word. The purchase's
+        own copies of the email, SKU and name, unindexed on a table this size, are not
+        searched: a deleted customer's purchases are found by product or by date.
+        """
         for word in search_term.split():
-            customers = User.objects.search(word).values("pk")
-            products = Product.objects.search(word, fields=("sku", "name")).values("pk")
-            queryset = queryset.filter(Q(user__in=customers) | Q(product__in=products))
+            customers = User.objects.search(word).order_by().values_list("pk", flat=True)
+            products = Product.objects.search(word, fields=("sku", "name")).order_by()
+            queryset = queryset.filter(
+                Q(user_id__in=list(customers[:SEARCH_MATCHES]))
+                | Q(product_id__in=list(products.values_list("pk", flat=True)[:SEARCH_MATCHES]))
+            )
         return queryset, False
 
     def get_fieldsets(self, request, obj=None):

@@ -18,7 +18,7 @@ import binascii
 import json
 from datetime import datetime
 
-from django.core.exceptions import ValidationError
+from django.core.exceptions import EmptyResultSet, ValidationError
 from django.db import connections
 from django.db.models import Q
 from django.utils import timezone
@@ -80,8 +80,13 @@ def estimated_count(queryset):
     """The planner's estimate of the rows of `queryset` (PostgreSQL), or None elsewhere."""
     if connections[queryset.db].vendor != "postgresql":
         return None
-    plan = json.loads(queryset.order_by().explain(format="json"))
-    return int(plan[0]["Plan"]["Plan Rows"])
+    try:
+        plan = queryset.order_by().explain(format="json")
+    except EmptyResultSet:
+        return 0
+    if not plan:  # a query Django knows to be empty (`pk__in=[]`) is never sent
+        return 0
+    return int(json.loads(plan)[0]["Plan"]["Plan Rows"])
 
 
 def count_rows(queryset, limit, *, estimate_first=False):
