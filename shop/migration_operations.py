@@ -1,5 +1,6 @@
 """Migration operations of the shop's own."""
 
+from django.contrib.postgres import operations as postgres_operations
 from django.db.migrations.operations.base import Operation, OperationCategory
 
 
@@ -70,3 +71,11 @@ class PostgresIndexConcurrently(Operation):
     @property
     def migration_name_fragment(self):
         return self.name.lower()
+
+
+class TrigramExtension(postgres_operations.TrigramExtension):
+    """`CREATE EXTENSION IF NOT EXISTS pg_trgm` (PostgreSQL only), left in place when the
+    migration is unapplied: other apps' indexes use its operator classes too."""
+
+    def database_backwards(self, app_label, schema_editor, from_state, to_state):
+        pass

@@ -1,7 +1,6 @@
-from django.contrib.postgres.operations import TrigramExtension
 from django.db import migrations
 
-from shop.migration_operations import PostgresIndexConcurrently
+from shop.migration_operations import PostgresIndexConcurrently, TrigramExtension
 
 
 class Migration(migrations.Migration):
@@ -18,7 +17,7 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
-        TrigramExtension(),  # CREATE EXTENSION IF NOT EXISTS pg_trgm (a trusted extension)
+        TrigramExtension(),  # a trusted extension: the database's owner may create it
         PostgresIndexConcurrently(
             name="users_first_name_trgm_idx",
             table="users_user",
