@@ -34,7 +34,7 @@ migrate: install
 
 run: migrate
 	@if $(BIN)/python manage.py help backfill >/dev/null 2>&1; then \
-		$(BIN)/python manage.py backfill || echo "backfill reported rejected rows (see above)"; \
+		$(BIN)/python manage.py backfill --if-empty || echo "backfill reported rejected rows (see above)"; \
 	fi
 	$(BIN)/python manage.py ensure_staff
 	$(BIN)/python manage.py runserver 127.0.0.1:$(PORT)

@@ -28,6 +28,13 @@ def _fast_password_hashing(settings):
 
 
 @pytest.fixture(autouse=True)
+def _uploads_imported_in_the_request(settings):
+    # An admin upload without a broker is imported in a thread under `make run`; the tests
+    # read its result as the request ends (the thread has its own test).
+    settings.SHOP_BACKFILL_THREAD_WITHOUT_BROKER = False
+
+
+@pytest.fixture(autouse=True)
 def _fresh_caches(request, django_db_blocker):
     """Each test starts with empty caches and rate-limit counters.
 

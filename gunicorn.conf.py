@@ -32,6 +32,47 @@ else:
     control_socket_disable = True
 
 
+# Access log lines name the request id the app answered with (`shop/requestid.py`), as the
+# application's own lines of that request do.
+access_log_format = '%(h)s %(t)s "%(r)s" %(s)s %(b)s %(M)sms request_id=%({x-request-id}o)s'
+
+# Prometheus metrics across the workers (`shop/metrics.py`): each worker writes its values
+# to files in PROMETHEUS_MULTIPROC_DIR and /metrics adds them up. It must be set before a
+# worker imports prometheus_client, so here, in the master. The systemd unit gives each
+# instance its own (emptied at each start); otherwise this instance makes one and removes it.
+_metrics_dir_made = None
+if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    import tempfile
+
+    _metrics_dir_made = tempfile.mkdtemp(prefix="shop-gunicorn-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = _metrics_dir_made
+
+
+def on_starting(server):
+    """The directory made if missing (a worker could not count a request: every one would
+    fail); files left by an earlier run of this instance would add their counts to this one's."""
+    from pathlib import Path
+
+    directory = Path(os.environ["PROMETHEUS_MULTIPROC_DIR"])
+    directory.mkdir(parents=True, exist_ok=True)
+    for stale in directory.glob("*.db"):
+        stale.unlink()
+
+
+def child_exit(server, worker):
+    """A dead worker's live gauges leave the sums (its counters stay: they happened)."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server):
+    if _metrics_dir_made is not None:
+        import shutil
+
+        shutil.rmtree(_metrics_dir_made, ignore_errors=True)
+
+
 def post_worker_init(worker):
     """Once the worker has loaded the project: its modules, settings, URL patterns and
     serializer fields live as long as the worker, so they leave the garbage collector's

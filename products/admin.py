@@ -1,8 +1,10 @@
 """Staff manage the catalogue, run a backfill from an uploaded CSV and read the run history."""
 
+import json
 from decimal import Decimal
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin
 from django.db.models import Q
 from django.urls import path, reverse
@@ -10,7 +12,13 @@ from django.utils.html import format_html, format_html_join
 
 from products import services
 from products.admin_filters import CategoryFilter
-from products.admin_views import backfill_view, cancel_view, rejected_lines_html, run_mode
+from products.admin_views import (
+    backfill_view,
+    cancel_view,
+    rejected_lines_html,
+    run_mode,
+    run_outcome,
+)
 from products.backfill.runs import sweep_stale_runs
 from products.models import BackfillRun, Product
 from products.prices import price_error
@@ -60,6 +68,11 @@ class ProductForm(forms.ModelForm):
         model = Product
         fields = ["sku", *Product.DATA_FIELDS]
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # The amount is in the shop's one currency: the label says which.
+        self.fields["price"].label = f"Price ({settings.SHOP_CURRENCY})"
+
     def clean_price(self):
         # The text as typed: `Decimal` has already taken "1e3" or "-0" by now.
         typed = str(self.data.get(self.add_prefix("price"), "")).strip()
@@ -87,6 +100,7 @@ class ProductAdmin(LargeListAdmin, StaffMayManage, admin.ModelAdmin):
     ]
     ordering = ["sku"]
     change_list_template = "admin/products/product/change_list.html"
+    unlisted_on_delete = ("purchases.ProductSales",)  # the shop's running totals
 
     @admin.display(description="price", ordering="price")
     def list_price(self, product):
@@ -108,6 +122,27 @@ class ProductAdmin(LargeListAdmin, StaffMayManage, admin.ModelAdmin):
     def delete_model(self, request, obj):
         services.delete_product(obj)
 
+    def delete_queryset(self, request, queryset):
+        # One transaction, every lock in the shop's order (`shop.locking`).
+        services.delete_products(queryset)
+
+
+# What a running import is doing, as its page says it. The phase is the run's own when it
+# records one; otherwise a run that has read its whole file is writing it.
+PHASE_WORDS = {
+    "reading": "reading the file",
+    "writing": "writing to the catalogue",
+}
+# What the progress bar measures in each phase (each phase runs from 0 to 100 %).
+PHASE_PROGRESS_WORDS = {"reading": "of the file read", "writing": "of the rows written"}
+
+
+def run_phase(run):
+    """What a running run is doing, in words ("" while it waits: its status says so)."""
+    if run.status != BackfillRun.Status.RUNNING:
+        return ""
+    return PHASE_WORDS.get(run.phase, PHASE_WORDS["reading"])
+
 
 @admin.register(BackfillRun)
 class BackfillRunAdmin(ReadOnly, StaffMayManage, admin.ModelAdmin):
@@ -117,7 +152,8 @@ class BackfillRunAdmin(ReadOnly, StaffMayManage, admin.ModelAdmin):
     list_display = ["queued_at", "file", "started_from", "outcome", "counts"]
     list_filter = ["status", "origin", "dry_run", "queued_at"]
     list_select_related = ["started_by"]
-    search_fields = ["source"]
+    # A request id from a log line finds its run.
+    search_fields = ["source", "=request_id"]
     date_hierarchy = "queued_at"
     change_form_template = "admin/products/backfillrun/change_form.html"
 
@@ -138,18 +174,45 @@ class BackfillRunAdmin(ReadOnly, StaffMayManage, admin.ModelAdmin):
             **(extra_context or {}),
             "status_url": reverse("backfill-run-detail", args=[object_id]),
             "cancel_url": reverse("admin:products_backfillrun_cancel", args=[object_id]),
+            "phase_words": json.dumps(PHASE_WORDS),
+            "phase_progress_words": json.dumps(PHASE_PROGRESS_WORDS),
         }
+        run = self.get_object(request, object_id)
+        if run is not None:
+            extra_context.update(
+                phase=run_phase(run),
+                phase_progress=PHASE_PROGRESS_WORDS.get(run.phase, PHASE_PROGRESS_WORDS["reading"]),
+                rows_read=f"{run.rows:,}",
+            )
         return super().change_view(request, object_id, form_url, extra_context)
 
     def get_fieldsets(self, request, obj=None):
-        # Only what this run has to say: no empty "error" or "warnings" sections.
-        summary = ["status", "error", "source", "origin", "started_by", "mode"]
+        # Only what this run has to say: no empty "details", "request id" or "warnings".
+        summary = ["run_status", "details", "source", "origin", "started_by", "request_id", "mode"]
         if obj is not None and not obj.error:
-            summary.remove("error")
+            summary.remove("details")
+        if obj is not None and not obj.request_id:
+            summary.remove("request_id")
         fieldsets = [
             (None, {"fields": summary}),
             ("When", {"fields": ["queued_at", "started_at", "finished_at", "elapsed_seconds"]}),
-            ("Rows", {"fields": ["rows", "created", "updated", "unchanged", "rejected"]}),
+        ]
+        if obj is not None and not obj.finished:
+            # The live panel counts the lines while it runs; the counts come when it ends.
+            return fieldsets
+        fieldsets += [
+            (
+                "Lines",
+                {
+                    "fields": [
+                        "rows_read",
+                        "lines_created",
+                        "lines_updated",
+                        "lines_unchanged",
+                        "lines_rejected",
+                    ]
+                },
+            ),
         ]
         if obj is None or obj.rejected:
             fieldsets.append(("Rejected lines", {"fields": ["rejected_lines_table"]}))
@@ -158,24 +221,53 @@ class BackfillRunAdmin(ReadOnly, StaffMayManage, admin.ModelAdmin):
         return fieldsets
 
     readonly_fields = [
-        "status",
-        "error",
+        "run_status",
+        "details",
         "source",
         "origin",
         "started_by",
+        "request_id",
         "mode",
         "queued_at",
         "started_at",
         "finished_at",
         "elapsed_seconds",
-        "rows",
-        "created",
-        "updated",
-        "unchanged",
-        "rejected",
+        "rows_read",
+        "lines_created",
+        "lines_updated",
+        "lines_unchanged",
+        "lines_rejected",
         "rejected_lines_table",
         "warnings_list",
     ]
+
+    @admin.display(description="status")
+    def run_status(self, run):
+        return run_outcome(run)
+
+    @admin.display(description="what happened")
+    def details(self, run):
+        return run.error
+
+    @admin.display(description="lines read")
+    def rows_read(self, run):
+        return f"{run.rows:,}"
+
+    @admin.display(description="created")
+    def lines_created(self, run):
+        return f"{run.created:,}"
+
+    @admin.display(description="updated")
+    def lines_updated(self, run):
+        return f"{run.updated:,}"
+
+    @admin.display(description="unchanged")
+    def lines_unchanged(self, run):
+        return f"{run.unchanged:,}"
+
+    @admin.display(description="rejected")
+    def lines_rejected(self, run):
+        return f"{run.rejected:,}"
 
     def get_queryset(self, request):
         # The rejected lines (up to a thousand per run) are only read on a run's own page.
@@ -192,7 +284,7 @@ class BackfillRunAdmin(ReadOnly, StaffMayManage, admin.ModelAdmin):
 
     @admin.display(description="status", ordering="status")
     def outcome(self, run):
-        return run.status
+        return run_outcome(run)
 
     @admin.display(description="started from", ordering="origin")
     def started_from(self, run):
@@ -203,8 +295,8 @@ class BackfillRunAdmin(ReadOnly, StaffMayManage, admin.ModelAdmin):
     @admin.display(description="lines")
     def counts(self, run):
         text = (
-            f"{run.created} new, {run.updated} updated, {run.unchanged} unchanged, "
-            f"{run.rejected} rejected"
+            f"{run.created:,} new, {run.updated:,} updated, {run.unchanged:,} unchanged, "
+            f"{run.rejected:,} rejected"
         )
         return f"{text}; {run_mode(run)}" if run.dry_run or run.strict else text
 

@@ -21,6 +21,7 @@ from products.backfill import BackfillFileError, BackfillLocked, BackfillRun
 from products.backfill.queue import queue_backfill, refuse_if_too_large
 from products.backfill.runs import cancel_run
 from products.models import Product
+from shop.celery import jobs_run_eagerly
 from shop.errors import Conflict, PayloadTooLarge, QueueUnavailable
 
 
@@ -71,41 +72,71 @@ def run_mode(run):
     return "import"
 
 
+def run_outcome(run):
+    """How a run ended (or where it stands), in words: its status's, except that a run
+    whose every line was rejected imported nothing, whatever its status says."""
+    if run.status == BackfillRun.Status.PARTIAL and not (
+        run.created or run.updated or run.unchanged
+    ):
+        return "nothing imported: every line was rejected"
+    return run.get_status_display()
+
+
+# Line numbers shown for one reason; the others are counted.
+LINES_PER_REASON = 10
+
+
 def rejected_lines_html(run):
-    """The rejected rows of a run as a table of file line and reason."""
+    """The rejected rows of a run, one row per reason: its lines in the file and how many.
+
+    A file whose thousand lines share one problem reads as one row, not a thousand.
+    """
     if not run.rejected:
         return "none"
+    by_reason = {}
+    for item in run.rejected_lines:
+        by_reason.setdefault(item.get("reason"), []).append(item.get("line"))
     rows = format_html_join(
         "",
-        '<tr><td class="line">{}</td><td class="reason">{}</td></tr>',
-        ((item.get("line"), item.get("reason")) for item in run.rejected_lines),
+        '<tr><td class="line">{}</td><td class="reason">{}</td><td class="count">{}</td></tr>',
+        ((_lines_text(lines), reason, f"{len(lines):,}") for reason, lines in by_reason.items()),
     )
     note = ""
     if run.rejected > len(run.rejected_lines):
         note = format_html(
-            '<p class="help">Only the first {} of the {} rejected lines are kept.</p>',
-            len(run.rejected_lines),
-            run.rejected,
+            '<p class="help">The first {} of the {} rejected lines are kept and shown here.</p>',
+            f"{len(run.rejected_lines):,}",
+            f"{run.rejected:,}",
         )
     return format_html(
-        '<table class="rejected-lines"><thead><tr><th scope="col">Line in the file</th>'
-        '<th scope="col">Why it was rejected</th></tr></thead><tbody>{}</tbody></table>{}',
+        '<table class="rejected-lines"><thead><tr><th scope="col">Lines in the file</th>'
+        '<th scope="col">Why they were rejected</th><th scope="col">How many</th></tr>'
+        "</thead><tbody>{}</tbody></table>{}",
         rows,
         note,
     )
 
 
+def _lines_text(lines):
+    shown = ", ".join(str(line) for line in lines[:LINES_PER_REASON])
+    if len(lines) > LINES_PER_REASON:
+        return f"{shown} and {len(lines) - LINES_PER_REASON:,} more"
+    return shown
+
+
 def _report(request, run):
     """One message that says, in words, where the run stands or what it did."""
-    counts = f"{run.created} created, {run.updated} updated, {run.unchanged} unchanged"
-    rejected = f"{run.rejected} line{'s' if run.rejected != 1 else ''} rejected"
+    counts = f"{run.created:,} created, {run.updated:,} updated, {run.unchanged:,} unchanged"
+    rejected = f"{run.rejected:,} line{'s' if run.rejected != 1 else ''} rejected"
     Status = BackfillRun.Status
     if run.status == Status.QUEUED:
         messages.info(request, f"The file is queued as run {run.pk}; this page follows it.")
     elif run.status == Status.RUNNING:
         messages.info(request, f"Run {run.pk} is running; this page follows it.")
-    elif run.status in (Status.FAILED, Status.CANCELLED):
-        messages.error(request, f"Run {run.pk} {run.status}: {run.error}")
+    elif run.status == Status.CANCELLED:
+        messages.warning(request, f"Run {run.pk} was cancelled; nothing was imported.")
+    elif run.status == Status.FAILED:
+        messages.error(request, f"Run {run.pk} failed: {run.error}")
     elif run.status == Status.ABORTED:
         messages.error(request, f"Strict mode: {rejected}, so nothing was imported.")
     elif run.dry_run:
@@ -115,10 +146,31 @@ def _report(request, run):
             level,
             f"Dry run, nothing was written. The import would give: {counts}; {rejected}.",
         )
+    elif run.status == Status.PARTIAL and not (run.created or run.updated or run.unchanged):
+        messages.error(request, f"Nothing was imported: every line was rejected ({rejected}).")
     elif run.status == Status.PARTIAL:
         messages.warning(request, f"Imported the valid lines ({counts}); {rejected}, see below.")
     else:
         messages.success(request, f"Imported every line: {counts}.")
+
+
+def how_an_upload_runs():
+    """What happens to an uploaded file here, in words: it depends on the deployment."""
+    if not jobs_run_eagerly():
+        return (
+            "The file is queued and a background worker imports it: you go to its run's "
+            "page, which shows the progress and then the result."
+        )
+    if settings.SHOP_BACKFILL_THREAD_WITHOUT_BROKER:
+        return (
+            "No job queue is set up here, so this server imports the file itself, in the "
+            "background: you go to its run's page, which shows the progress and then the "
+            "result. Keep the server running until the import has ended."
+        )
+    return (
+        "No job queue is set up here, so the file is imported while you wait: the page "
+        "answers once the import has ended (a large file takes a while), with the result."
+    )
 
 
 def run_page(run):
@@ -142,7 +194,10 @@ def backfill_view(model_admin):
         if posted and form.is_valid():
             try:
                 run = queue_backfill(
-                    origin=BackfillRun.Origin.ADMIN, user=request.user, **form.cleaned_data
+                    origin=BackfillRun.Origin.ADMIN,
+                    user=request.user,
+                    thread_without_broker=settings.SHOP_BACKFILL_THREAD_WITHOUT_BROKER,
+                    **form.cleaned_data,
                 )
             except BackfillFileError as error:
                 messages.error(
@@ -154,8 +209,8 @@ def backfill_view(model_admin):
             except BackfillLocked:
                 messages.error(
                     request,
-                    "Another backfill is running right now. Wait until it has finished "
-                    "(see the backfill history), then upload the file again.",
+                    "Another import is running right now. Wait until it has finished "
+                    "(see the import history), then upload the file again.",
                 )
             else:
                 _report(request, run)
@@ -163,10 +218,11 @@ def backfill_view(model_admin):
         context = {
             **model_admin.admin_site.each_context(request),
             "opts": Product._meta,
-            "title": "Backfill from CSV",
+            "title": "Import products from CSV",
             "form": form,
             "history_url": reverse("admin:products_backfillrun_changelist"),
             "max_upload": settings.SHOP_BACKFILL_MAX_UPLOAD_BYTES,
+            "how_it_runs": how_an_upload_runs(),
         }
         return TemplateResponse(request, "admin/products/product/backfill.html", context)
 

@@ -90,27 +90,29 @@ class BackfillRun(ShopModel):
 
     An upload is queued (`queued`) and run by a worker (`running`); the command and
     the old service's `GET` run at once. While running, `progress` (the fraction of
-    the file read) and `rows` are written every second or so, outside the import's
+    the current phase done: reading the file, then writing the catalogue) and `rows`
+    are written every second or so, outside the import's
     transaction, so anyone can watch them. The record ends `succeeded`, `partial`,
     `aborted`, `failed` or `cancelled`. A run whose process died is found out by the
     next look at the runs (`products.backfill.runs.sweep_stale_runs`) and marked failed.
     """
 
     class Status(models.TextChoices):
-        QUEUED = "queued", "queued: waiting for a worker"
+        # The labels are what staff read (the admin calls a run an import).
+        QUEUED = "queued", "queued: waiting to start"
         RUNNING = "running", "running"
-        SUCCEEDED = "succeeded", "succeeded: every row accepted"
-        PARTIAL = "partial", "partial: valid rows imported, some rejected"
-        ABORTED = "aborted", "aborted: rows rejected under --strict, nothing written"
-        FAILED = "failed", "failed: nothing written"
-        CANCELLED = "cancelled", "cancelled: nothing written"
+        SUCCEEDED = "succeeded", "succeeded: every line imported"
+        PARTIAL = "partial", "partial: valid lines imported, some rejected"
+        ABORTED = "aborted", "stopped: lines rejected in strict mode, nothing imported"
+        FAILED = "failed", "failed: nothing imported"
+        CANCELLED = "cancelled", "cancelled: nothing imported"
 
     ACTIVE = (Status.QUEUED, Status.RUNNING)
 
     class Origin(models.TextChoices):
         COMMAND = "command", "manage.py backfill"
-        API = "api", "HTTP API"
-        ADMIN = "admin", "admin"
+        API = "api", "API (another program)"
+        ADMIN = "admin", "back office"
 
     # How many rejected lines a run keeps (the total is always counted): memory and
     # row size stay bounded whatever the file.
@@ -138,7 +140,24 @@ class BackfillRun(ShopModel):
     status = models.CharField(
         max_length=16, choices=Status.choices, default=Status.QUEUED, db_index=True
     )
-    progress = models.FloatField(default=0.0, help_text="The fraction of the file read, 0 to 1.")
+
+    class Phase(models.TextChoices):
+        READING = "reading", "reading: the file is read, checked and staged"
+        WRITING = "writing", "writing: the catalogue is written"
+
+    phase = models.CharField(
+        max_length=16,
+        choices=Phase.choices,
+        blank=True,
+        default="",
+        db_default="",
+        help_text="What a running import is doing (empty before it starts).",
+    )
+    progress = models.FloatField(
+        default=0.0,
+        help_text="The fraction of the current phase done, 0 to 1: of the file read while "
+        "reading, of the rows written while writing; 1 once succeeded or partial.",
+    )
     cancel_requested = models.BooleanField(default=False)
     dry_run = models.BooleanField(default=False)
     strict = models.BooleanField(default=False)
@@ -152,13 +171,23 @@ class BackfillRun(ShopModel):
     )
     warnings = models.JSONField(default=list, blank=True)
     error = models.TextField(blank=True, help_text="Why a failed run failed.")
+    # Nullable: the release still serving inserts runs without it while the new one migrates
+    # (NOT NULL with Django's default would fail its INSERTs), and no default rewrites the table.
+    request_id = models.CharField(  # noqa: DJ001
+        max_length=128,
+        null=True,
+        blank=True,
+        help_text="The X-Request-ID of the request that started or queued it (its log lines "
+        "and its worker's carry the same); empty for the command.",
+    )
 
     class Meta:
         ordering = ["-id"]
-        verbose_name = "backfill run"
+        verbose_name = "import run"
 
     def __str__(self):
-        return f"Backfill run {self.pk} ({self.status})"
+        # No status here: a page's title would go stale while the run moves on.
+        return f"Import run {self.pk}"
 
     @property
     def finished(self):

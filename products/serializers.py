@@ -95,6 +95,7 @@ class BackfillRunSerializer(serializers.ModelSerializer):
             "finished_at",
             "elapsed",
             "status",
+            "phase",
             "progress",
             "cancel_requested",
             "dry_run",

@@ -4,10 +4,11 @@ The bulk door is `products.backfill`. Both keep the same rules (`products.prices
 """
 
 from django.db import transaction
-from django.db.models import ProtectedError, RestrictedError
+from django.db.models import ProtectedError
 
 from products.models import Product
 from shop.errors import Conflict
+from shop.locking import hold_off_rebuild
 from shop.services import locked, save_unique
 
 DUPLICATE_SKU = "A product with that SKU already exists."
@@ -44,14 +45,30 @@ def delete_product(product):
 
     The row is locked first: a purchase being recorded holds the same lock until it
     commits, so the check for purchases sees it (a 409), or the purchase finds the
-    product gone (a 400); the foreign key never breaks at commit.
+    product gone (a 400); the foreign key never breaks at commit. A product deleted
+    meanwhile is `Product.DoesNotExist`.
     """
+    deleted = delete_products([product])
+    if not deleted:
+        raise Product.DoesNotExist(f"Product {product.pk} no longer exists.")
+    return deleted[0]
+
+
+def delete_products(products):
+    """Deletes several products at once (the admin's "delete selected"), all or none, as
+    `delete_product` deletes one; those deleted meanwhile are skipped. Returns the
+    products deleted. Their rows are locked in one statement, in id order, after the
+    rebuild's gate (`shop.locking`)."""
     with transaction.atomic():
-        current = locked(Product, product.pk)
+        hold_off_rebuild()  # their sales totals go with them
+        rows = Product.objects.select_for_update().filter(pk__in=[p.pk for p in products])
+        current = list(rows.order_by("pk"))
         try:
-            current.delete()
-        except (ProtectedError, RestrictedError):
+            Product.objects.filter(pk__in=[p.pk for p in current]).delete()
+        except ProtectedError as refusal:
+            in_use = {purchase.product_id for purchase in refusal.protected_objects}
+            product = next(p for p in current if p.pk in in_use)
             raise Conflict(
-                f"Product {current.pk} ({current.sku}) has purchases and cannot be deleted."
+                f"Product {product.pk} ({product.sku}) has purchases and cannot be deleted."
             ) from None
     return current

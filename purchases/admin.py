@@ -18,7 +18,9 @@ from django.db.models import Count, F, Max, Min, Q
 from django.forms.models import BaseInlineFormSet
 from django.http import HttpResponseRedirect
 from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.html import format_html
+from knox.models import AuthToken
 
 from products.admin_filters import PurchaseCategoryFilter
 from products.models import Product
@@ -32,7 +34,7 @@ from shop.admin_lists import LargeListAdmin
 from shop.exports import csv_response
 from shop.money import format_money
 from shop.params import is_ascii_digits
-from users.admin import UserAdmin
+from users.admin import UserAdmin, customer_label
 from users.models import User
 
 LATEST_PURCHASES = 20
@@ -45,7 +47,8 @@ SNAPSHOT_FIELDS = ("paid_unit_price", "paid_total", "customer_email", "product_s
 
 
 class MoneyColumns:
-    """A purchase's price and total in the shop's currency, sortable by the amounts."""
+    """A purchase's price and total in the shop's currency, sortable by the amounts, and its
+    quantity with thousands separators."""
 
     @admin.display(description="unit price", ordering="unit_price")
     def paid_unit_price(self, purchase):
@@ -54,6 +57,10 @@ class MoneyColumns:
     @admin.display(description="total", ordering=F("unit_price") * F("quantity"))
     def paid_total(self, purchase):
         return format_money(purchase.total)
+
+    @admin.display(description="quantity", ordering="quantity")
+    def units(self, purchase):
+        return f"{purchase.quantity:,}"
 
 
 class CustomerFilter(admin.SimpleListFilter):
@@ -69,9 +76,9 @@ class CustomerFilter(admin.SimpleListFilter):
     def lookups(self, request, model_admin):
         value = self.value()
         if is_ascii_digits(value):
-            user = User.objects.filter(pk=value).only("email").first()
+            user = User.objects.filter(pk=value).only("email", "first_name", "last_name").first()
             if user is not None:
-                return [(str(user.pk), user.email)]
+                return [(str(user.pk), customer_label(user))]
         return []
 
     def queryset(self, request, queryset):
@@ -92,14 +99,14 @@ class DateFilter(admin.DateFieldListFilter):
 @admin.register(Purchase)
 class PurchaseAdmin(LargeListAdmin, MoneyColumns, StaffMayManage, admin.ModelAdmin):
     list_display = (
-        "created_at",
+        "bought_at",
         "customer",
         "product_label",
-        "quantity",
+        "units",
         "paid_unit_price",
         "paid_total",
     )
-    list_display_links = ("created_at",)
+    list_display_links = ("bought_at",)
     list_select_related = ("user",)
     search_fields = (
         "customer_email",
@@ -165,6 +172,10 @@ class PurchaseAdmin(LargeListAdmin, MoneyColumns, StaffMayManage, admin.ModelAdm
             # purchase form is never what was meant. Adding and viewing stay.
             formfield.widget.can_change_related = False
             formfield.widget.can_delete_related = False
+        if db_field.name == "user":
+            # As the list says, and as the picker's choices read (name and email).
+            formfield.label = "Customer"
+            formfield.label_from_instance = customer_label
         return formfield
 
     def get_form(self, request, obj=None, change=False, **kwargs):
@@ -222,6 +233,10 @@ class PurchaseAdmin(LargeListAdmin, MoneyColumns, StaffMayManage, admin.ModelAdm
     def delete_model(self, request, obj):
         services.delete_purchase(obj)
 
+    def delete_queryset(self, request, queryset):
+        # One transaction, every lock in the shop's order (`shop.locking`).
+        services.delete_purchases(queryset)
+
     @admin.display(description="customer", ordering="customer_email")
     def customer(self, purchase):
         if purchase.user is None:
@@ -238,8 +253,16 @@ class PurchaseAdmin(LargeListAdmin, MoneyColumns, StaffMayManage, admin.ModelAdm
     def product_label(self, purchase):
         url = reverse("admin:products_product_change", args=[purchase.product_id])
         return format_html(
-            '<a href="{}">{}</a> {}', url, purchase.product_sku, purchase.product_name
+            '<a href="{}" class="nowrap">{}</a> {}',
+            url,
+            purchase.product_sku,
+            purchase.product_name,
         )
+
+    @admin.display(description="date", ordering="created_at")
+    def bought_at(self, purchase):
+        # Short and sortable by eye; the purchase's page has the full date and time.
+        return f"{timezone.localtime(purchase.created_at):%Y-%m-%d %H:%M}"
 
     @admin.display(description="unit price")
     def price_note(self, purchase):
@@ -270,7 +293,7 @@ class PurchaseInline(MoneyColumns, ReadOnly, StaffMayManage, admin.TabularInline
         "created_at",
         "product_sku",
         "product_name",
-        "quantity",
+        "units",
         "paid_unit_price",
         "paid_total",
     )
@@ -333,8 +356,23 @@ class CustomerAdmin(UserAdmin):
         *UserAdmin.fieldsets[2:],
     )
 
+    delete_confirmation_template = "admin/purchases/customer_delete_confirmation.html"
+
     def get_inlines(self, request, obj):
         return self.inlines if obj is not None else ()
+
+    # Not the shop's own running totals (kept by the services), nor each API token by its
+    # digest: the page says how many tokens stop working, and that the purchases are kept
+    # (`render_delete_form`).
+    unlisted_on_delete = ("purchases.CustomerSales", "knox.AuthToken")
+
+    def render_delete_form(self, request, context):
+        user = context["object"]
+        context.update(
+            kept_purchases=f"{Purchase.objects.filter(user=user).count():,}",
+            revoked_tokens=AuthToken.objects.filter(user=user).count(),
+        )
+        return super().render_delete_form(request, context)
 
     @admin.display(description="total spent")
     def total_spent(self, user):

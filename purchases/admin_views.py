@@ -7,7 +7,7 @@ Whatever the period, the work is bounded: the revenue is grouped in the database
 into at most `MAX_BUCKETS` days, weeks, months or years.
 """
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
@@ -291,15 +291,29 @@ class Ranking:
     rows: list[RankedRow]
 
 
+def told_apart(names, details):
+    """Each name, with its detail (an email, a SKU) added where another row has the same
+    name: two customers called Ann Smith are two different bars."""
+    seen = Counter(names)
+    return [
+        f"{name} ({detail})" if seen[name] > 1 else name
+        for name, detail in zip(names, details, strict=True)
+    ]
+
+
 def customer_ranking(customers):
     """The top customers by amount spent."""
     title = "Top customers by amount spent"
+    labels = told_apart(
+        [user.get_full_name() or user.email for user in customers],
+        [user.email for user in customers],
+    )
     return Ranking(
         id="top-customers",
         title=title,
         headings=["Customer", "Spent", "Purchases"],
         chart=charts.bar_chart(
-            [(user.get_full_name() or user.email, user.total_spent) for user in customers],
+            [(label, user.total_spent) for label, user in zip(labels, customers, strict=True)],
             title=title,
             money=True,
         ),
@@ -318,12 +332,16 @@ def customer_ranking(customers):
 def product_ranking(products):
     """The top products by units sold."""
     title = "Top products by units sold"
+    labels = told_apart(
+        [product.name for product in products], [product.sku for product in products]
+    )
     return Ranking(
         id="top-products",
         title=title,
         headings=["Product", "Units", "Purchases"],
         chart=charts.bar_chart(
-            [(product.name, product.units_sold) for product in products], title=title
+            [(label, product.units_sold) for label, product in zip(labels, products, strict=True)],
+            title=title,
         ),
         rows=[
             RankedRow(

@@ -12,11 +12,10 @@ only here, on rows locked for the transaction that writes the purchase:
 
 Every write also changes the sales totals (`purchases.totals`) in the same
 transaction, after the purchase row: the customer's and the product's, as the
-purchase was and as it is. A correction or a deletion therefore locks, before the
-purchase, the row of the customer it belongs to (and of the one it moves to, in id
-order): deleting a customer locks their row first too, then removes their totals
-and detaches their purchases, so both take the same locks in the same order and
-never deadlock.
+purchase was and as it is. Every write takes its locks in the shop's one order
+(`shop.locking`): the gate that holds writes back while the totals are rebuilt,
+the customers' rows (the one the purchase belongs to and the one it moves to, in
+id order), the purchase, the product, the totals.
 
 A purchase deleted meanwhile is `Purchase.DoesNotExist` (the API's 404).
 `user` and `product` may be given as objects or as ids.
@@ -28,8 +27,8 @@ from django.db.models import Q
 
 from products.models import Product
 from purchases import totals
-from purchases.models import Purchase
-from shop.services import locked
+from purchases.models import CustomerSales, Purchase
+from shop.locking import hold_off_rebuild
 from users.models import User
 
 UNSET = object()
@@ -74,28 +73,50 @@ def _price_at(purchase, product):
     purchase.product_name = product.name
 
 
-def _locked_purchase(pk, user=UNSET):
-    """The purchase `pk`, locked after its customer's row and `user`'s (when given).
+class _MovedMeanwhile(Exception):
+    """The purchase belongs to a customer whose row this pass did not lock."""
 
-    Returns `(purchase, {user id: email})` of the customers locked. The customers'
-    rows are locked first, in id order (as `users.services.delete_user` locks them),
-    then the purchase; should the purchase have moved to another customer between
-    the two reads, that customer is locked too before going on.
+
+def _locked_purchases(pks, user=UNSET):
+    """The purchases `pks` (those that still exist, in id order), locked after their
+    customers' rows and `user`'s (when given).
+
+    Returns `(purchases, {user id: email})` of the customers locked. The customers'
+    rows are locked first, in id order (as `users.services.delete_users` locks them),
+    then the purchases, in id order. Should a purchase have moved to another customer
+    between the two reads, the pass is undone to its savepoint, which lets go of its
+    locks (keeping the purchase's row while waiting for that customer's would deadlock
+    with whoever holds it and waits for the purchase), and made again.
     """
     while True:
-        wanted = Q(pk__in=Purchase.objects.filter(pk=pk).values("user_id"))
-        if user is not UNSET:
-            wanted |= Q(pk=_pk(user))
-        customers = User.objects.select_for_update(no_key=True).filter(wanted).order_by("pk")
-        emails = dict(customers.values_list("pk", "email"))
-        current = locked(Purchase, pk)
-        if current.user_id is None or current.user_id in emails:
-            return current, emails
+        try:
+            with transaction.atomic():
+                wanted = Q(pk__in=Purchase.objects.filter(pk__in=pks).values("user_id"))
+                if user is not UNSET:
+                    wanted |= Q(pk=_pk(user))
+                customers = User.objects.select_for_update(no_key=True).filter(wanted)
+                emails = dict(customers.order_by("pk").values_list("pk", "email"))
+                purchases = Purchase.objects.select_for_update().filter(pk__in=pks)
+                current = list(purchases.order_by("pk"))
+                if any(p.user_id is not None and p.user_id not in emails for p in current):
+                    raise _MovedMeanwhile
+                return current, emails
+        except _MovedMeanwhile:
+            continue
+
+
+def _locked_purchase(pk, user=UNSET):
+    """`_locked_purchases` of one: `Purchase.DoesNotExist` if it is gone."""
+    current, emails = _locked_purchases([pk], user)
+    if not current:
+        raise Purchase.DoesNotExist(f"Purchase {pk} no longer exists.")
+    return current[0], emails
 
 
 def create_purchase(*, user, product, quantity=1):
     """Records that `user` bought `quantity` of `product` at the product's current price."""
     with transaction.atomic():
+        hold_off_rebuild()
         email, locked_product = _lock_parties(user, product)
         purchase = Purchase(quantity=quantity, user_id=_pk(user), customer_email=email)
         _price_at(purchase, locked_product)
@@ -113,6 +134,7 @@ def update_purchase(purchase, *, user=UNSET, product=UNSET, quantity=UNSET):
     new email snapshot. Two corrections at once apply one after the other.
     """
     with transaction.atomic():
+        hold_off_rebuild()
         current, emails = _locked_purchase(_pk(purchase), user)
         if user is not UNSET and _pk(user) == current.user_id:
             user = UNSET
@@ -139,8 +161,29 @@ def update_purchase(purchase, *, user=UNSET, product=UNSET, quantity=UNSET):
 def delete_purchase(purchase):
     """Removes a purchase recorded by mistake (staff only); of two at once, one finds it gone."""
     with transaction.atomic():
+        hold_off_rebuild()
         current, _ = _locked_purchase(_pk(purchase))
         before = totals.Line.of(current)
         current.delete()
         totals.apply_change(before=before)
     return current
+
+
+def delete_purchases(purchases):
+    """Removes several purchases at once (staff only; the admin's "delete selected"), in
+    one transaction, their locks taken in the shop's order; those deleted meanwhile are
+    skipped. Returns the purchases deleted."""
+    with transaction.atomic():
+        hold_off_rebuild()
+        current, _ = _locked_purchases([_pk(purchase) for purchase in purchases])
+        Purchase.objects.filter(pk__in=[purchase.pk for purchase in current]).delete()
+        totals.apply_change(removed=[totals.Line.of(purchase) for purchase in current])
+    return current
+
+
+def detach_customers(users):
+    """Before customers' rows are deleted (they are locked): detaches their purchases, then
+    removes their sales totals, in the shop's lock order (`users.services.delete_users`)."""
+    ids = [_pk(user) for user in users]
+    Purchase.objects.filter(user__in=ids).update(user=None)
+    CustomerSales.objects.filter(user__in=ids).delete()

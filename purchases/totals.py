@@ -15,8 +15,9 @@ an index instead of aggregating the whole history.
 - Rebuild (`rebuild`): after anything that writes purchases around the service (a
   bulk load of historical orders, a restored backup, a manual SQL fix), replaces
   the totals by `INSERT … SELECT … GROUP BY` over the purchases, in one transaction
-  that holds purchase writes back meanwhile (on PostgreSQL `LOCK TABLE … IN SHARE
-  MODE`: reads go on), so that no increment is lost while it recomputes.
+  that holds purchase writes back meanwhile (the gate of `shop.locking`, which every
+  purchase write and every deletion of a user or product passes first; reads go
+  on), so that no increment is lost while it recomputes.
 - Check (`drift`): the rows where the totals and the purchases disagree; it writes
   nothing.
 
@@ -34,6 +35,7 @@ from django.db import DEFAULT_DB_ALIAS, connections, transaction
 
 from purchases.analytics import SQLITE_CENTS_TOTAL
 from purchases.models import CustomerSales, ProductSales, Purchase
+from shop.locking import stop_purchase_writes
 
 
 def cents(price):
@@ -84,15 +86,17 @@ CUSTOMERS = Totals(CustomerSales, "customer", ("spent_cents", "units", "purchase
 PRODUCTS = Totals(ProductSales, "product", ("units_sold", "purchase_count", "revenue_cents"))
 
 
-def deltas(before=None, after=None):
-    """What replacing the purchase `before` by `after` (either may be None) changes.
+def deltas(before=None, after=None, *, removed=()):
+    """What replacing the purchase `before` by `after` (either may be None), and removing
+    the purchases `removed` (lines), changes.
 
     `({user_id: (spent_cents, units, purchase_count)}, {product_id: (units_sold,
     purchase_count, revenue_cents)})`, without the rows that do not change.
     """
     customers = defaultdict(lambda: [0, 0, 0])
     products = defaultdict(lambda: [0, 0, 0])
-    for line, sign in ((before, -1), (after, 1)):
+    lines = [(before, -1), (after, 1), *((line, -1) for line in removed)]
+    for line, sign in lines:
         if line is None:
             continue
         if line.user_id is not None:
@@ -122,8 +126,9 @@ def _upsert_sql(totals, connection):
     )
 
 
-def apply_change(before=None, after=None, *, using=DEFAULT_DB_ALIAS):
-    """Adds to the totals what replacing purchase line `before` by `after` changes.
+def apply_change(before=None, after=None, *, removed=(), using=DEFAULT_DB_ALIAS):
+    """Adds to the totals what replacing purchase line `before` by `after` changes, and
+    removing the purchase lines `removed` (several deleted in one transaction).
 
     Call it inside the transaction that writes the purchase, after writing it (the
     rebuild waits for purchase writers to commit before it touches the totals: a
@@ -131,7 +136,7 @@ def apply_change(before=None, after=None, *, using=DEFAULT_DB_ALIAS):
     One statement per changed row, customers first, each kind by id.
     """
     connection = connections[using]
-    customers, products = deltas(before, after)
+    customers, products = deltas(before, after, removed=removed)
     with connection.cursor() as cursor:
         for totals, rows in ((CUSTOMERS, customers), (PRODUCTS, products)):
             if not rows:
@@ -177,17 +182,16 @@ class Rebuilt:
 def rebuild(*, using=DEFAULT_DB_ALIAS):
     """Replaces the totals by what the purchases add up to, in one transaction (`Rebuilt`).
 
-    On PostgreSQL the purchases table is locked in SHARE mode first: purchase writes
-    wait until the new totals commit (and writes already under way finish first),
-    while reads of purchases and of the old totals go on. On SQLite the transaction
-    itself holds writers back.
+    It closes the purchase writes' gate first (`shop.locking.stop_purchase_writes`):
+    writes already under way finish first, then purchase writes and deletions of users
+    and products wait until the new totals commit, while reads of purchases and of the
+    old totals go on. On SQLite the transaction itself holds writers back.
     """
     connection = connections[using]
     quote = connection.ops.quote_name
     started = time.perf_counter()
     with transaction.atomic(using=using), connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute(f"LOCK TABLE {quote(Purchase._meta.db_table)} IN SHARE MODE")
+        stop_purchase_writes(using)
         written = {}
         for totals in (CUSTOMERS, PRODUCTS):
             table = quote(totals.table)

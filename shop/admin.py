@@ -1,9 +1,11 @@
 """What every admin page of the shop shares."""
 
+from django.apps import apps
 from django.contrib import admin, messages
 from django.core.exceptions import ObjectDoesNotExist, ValidationError
 from django.db import transaction
 from django.http import HttpResponseRedirect
+from django.utils.text import capfirst
 
 from shop.errors import ShopError
 
@@ -15,7 +17,7 @@ def _staff(request):
 class StaffMayManage:
     """Gives every staff member full use of a shop model's admin, and saves through services.
 
-    SPEC 4.6 makes staff able to do everything; the admin follows the API
+    Every staff member may do everything in the API; the admin follows the API
     rather than Django's per-model permissions, so a staff account made by
     `ensure_staff` or in the admin works on its first sign-in without groups.
     Django's own models (groups, permissions) keep their usual rules.
@@ -27,8 +29,20 @@ class StaffMayManage:
     and nothing of the request is kept.
     """
 
+    # Models ("app_label.ModelName") that a delete takes along but staff need not read
+    # about on its confirmation page: the shop's own bookkeeping, kept by the services.
+    unlisted_on_delete = ()
+
     def has_module_permission(self, request):
         return _staff(request)
+
+    def get_deleted_objects(self, objs, request):
+        deleted, counts, perms_needed, protected = super().get_deleted_objects(objs, request)
+        unlisted = [apps.get_model(label) for label in self.unlisted_on_delete]
+        for model in unlisted:
+            counts.pop(model._meta.verbose_name_plural, None)
+        prefixes = tuple(f"{capfirst(model._meta.verbose_name)}: " for model in unlisted)
+        return without_items(deleted, prefixes), counts, perms_needed, protected
 
     def has_view_permission(self, request, obj=None):
         return _staff(request)
@@ -85,6 +99,20 @@ class ReadOnly:
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+def without_items(nested, prefixes):
+    """Django's nested list of what a delete takes, without the items that start with one
+    of `prefixes` (a model's name, as Django writes it: "Customer sales: …")."""
+    kept = []
+    for item in nested:
+        if isinstance(item, list):
+            inner = without_items(item, prefixes)
+            if inner:
+                kept.append(inner)
+        elif not str(item).startswith(prefixes):
+            kept.append(item)
+    return kept
 
 
 def adopt(obj, saved):

@@ -1,5 +1,5 @@
-"""The admin site: Django's, with the forms that check passwords chosen by the apps, and a
-second factor for staff.
+"""The admin site: Django's, with the forms that check passwords chosen by the apps, a
+second factor for staff, and pickers that name their choices as staff know them.
 
 Django's `AdminSite` lets a project choose its login form (`login_form`) but not the
 form of its "change password" page; here both are attributes, set by the users app
@@ -14,6 +14,7 @@ users app, which enrols them or takes a code.
 from urllib.parse import urlencode
 
 from django.contrib import admin
+from django.contrib.admin.views.autocomplete import AutocompleteJsonView
 from django.contrib.auth.views import PasswordChangeView
 from django.http import Http404, HttpResponseRedirect
 from django.urls import path, reverse
@@ -31,6 +32,18 @@ def is_verified(user):
     """Whether the session of `user` has passed the second factor (django-otp's middleware)."""
     verified = getattr(user, "is_verified", None)
     return bool(verified and verified())
+
+
+class LabelledAutocompleteView(AutocompleteJsonView):
+    """Django's autocomplete answers, each choice named by its admin's `autocomplete_label`
+    where it has one (a customer: name and email), else as Django names it."""
+
+    def serialize_result(self, obj, to_field_name):
+        result = super().serialize_result(obj, to_field_name)
+        label = getattr(self.model_admin, "autocomplete_label", None)
+        if label is not None:
+            result["text"] = label(obj)
+        return result
 
 
 class ShopAdminSite(admin.AdminSite):
@@ -68,6 +81,20 @@ class ShopAdminSite(admin.AdminSite):
             path("logout/", never_cache(self.logout), name="logout"),
             *super().get_urls(),
         ]
+
+    def get_app_list(self, request, app_label=None):
+        """The apps and their models, each model named by its admin's `list_name` where it
+        has one: the name staff read for a model a library named (knox's "Auth tokens")."""
+        app_list = super().get_app_list(request, app_label)
+        for app in app_list:
+            for entry in app["models"]:
+                name = getattr(self._registry.get(entry["model"]), "list_name", None)
+                if name:
+                    entry["name"] = name
+        return app_list
+
+    def autocomplete_view(self, request):
+        return LabelledAutocompleteView.as_view(admin_site=self)(request)
 
     def password_change(self, request, extra_context=None):
         if self.password_change_form is None:

@@ -16,8 +16,10 @@ class ShopConfig(AppConfig):
     verbose_name = "Shop"
 
     def ready(self):
-        # Registers the OpenAPI description of our token authentication.
-        from shop import schema  # noqa: F401
+        # The OpenAPI description of our token authentication, and the signal handlers of
+        # the request id (carried into Celery tasks) and of the metrics (requests, queries,
+        # tasks), in every process: web, workers, beat, commands.
+        from shop import metrics, requestid, schema  # noqa: F401
 
         self.name_the_admin_plainly()
 
@@ -27,11 +29,10 @@ class ShopConfig(AppConfig):
 
         knox ships no app config of its own, so Django names its app after the
         package ("Knox"); its one model is the API tokens staff may revoke. The
-        admin's "View site" link leads to the API's interactive docs: the shop
-        has no public site of its own.
+        shop has no public site of its own, so the admin has no "View site" link
+        (the API's documentation is a link of the home page's shop tools).
         """
         from django.contrib import admin
-        from django.urls import reverse_lazy
 
         apps.get_app_config("knox").verbose_name = "API tokens"
-        admin.site.site_url = reverse_lazy("docs")
+        admin.site.site_url = None

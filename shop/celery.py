@@ -8,13 +8,30 @@ configured, tasks run eagerly, in the process that queues them.
 import os
 from pathlib import Path
 
-from celery import Celery, beat
+from celery import Celery, beat, signals
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "shop.settings")
 
 app = Celery("shop")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+# Connected here, at the process's start: beat sends beat_init before Django's apps are ready.
+# A worker serves once its pool's processes exist (a thread started before a fork would be
+# lost to them).
+@signals.worker_ready.connect(weak=False)
+def _worker_serves_metrics(**kwargs):
+    from shop.metrics import start_metrics_server
+
+    start_metrics_server("worker")
+
+
+@signals.beat_init.connect(weak=False)
+def _beat_serves_metrics(**kwargs):
+    from shop.metrics import start_metrics_server
+
+    start_metrics_server("beat")
 
 
 def jobs_run_eagerly():

@@ -11,6 +11,8 @@ from django.core.exceptions import ObjectDoesNotExist, RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import OperationalError
 from django.http import JsonResponse
+from django.template.response import TemplateResponse
+from django.urls import reverse
 from rest_framework import exceptions, status
 from rest_framework.views import exception_handler as drf_exception_handler
 
@@ -110,4 +112,13 @@ def bad_request(request, exception=None):
 
 
 def permission_denied(request, exception=None):
+    """JSON 403 for the API; in the admin, a page of the admin that says so in words."""
+    if request.path.startswith(reverse("admin:index")):
+        from django.contrib import admin
+
+        context = {
+            **admin.site.each_context(request),
+            "title": "You cannot open this page",
+        }
+        return TemplateResponse(request, "admin/shop/permission_denied.html", context, status=403)
     return json_error("You do not have permission to perform this action.", 403)

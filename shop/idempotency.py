@@ -44,6 +44,7 @@ from django.utils.crypto import constant_time_compare, salted_hmac
 from rest_framework.exceptions import ValidationError
 from rest_framework.renderers import JSONRenderer
 
+from shop import metrics
 from shop.errors import Conflict, IdempotencyKeyReused
 from shop.models import IdempotencyKey
 
@@ -52,6 +53,7 @@ HEADER = "Idempotency-Key"
 KEY = re.compile(r"[\x21-\x7e]{1,255}")
 # How long a second request waits for the first one with the same key (PostgreSQL).
 WAIT = "10s"
+LOCK_NOT_AVAILABLE = "55P03"  # PostgreSQL's SQLSTATE for a lock_timeout that ran out
 STILL_RUNNING = "A request with this Idempotency-Key is still being processed; retry in a moment."
 
 
@@ -69,20 +71,15 @@ def idempotent(handler):
             )
         scope = f"user:{request.user.pk}" if request.user.is_authenticated else "anonymous"
         fingerprint = fingerprint_of(request)
-        try:
-            with transaction.atomic():
-                record, ours = claim(scope, key, fingerprint)
-                if not ours:
-                    if not same_request(record, request):
-                        raise IdempotencyKeyReused()
-                    return replay(record)
-                response = handler(view, request, *args, **kwargs)
-                remember(record, view, request, response)
-                return response
-        except OperationalError as error:
-            if "lock timeout" in str(error):
-                raise Conflict(STILL_RUNNING) from None
-            raise
+        with transaction.atomic():
+            record, ours = claim(scope, key, fingerprint)
+            if not ours:
+                if not same_request(record, request):
+                    raise IdempotencyKeyReused()
+                return replay(record)
+            response = handler(view, request, *args, **kwargs)
+            remember(record, view, request, response)
+            return response
 
     create.honours_idempotency_key = True  # for the schema (shop.schema)
     return create
@@ -129,15 +126,26 @@ def claim(scope, key, fingerprint):
     Call inside the transaction of the write. A row written by another request that
     has not committed yet is waited for (up to `WAIT`) by the database itself.
     """
-    if connection.vendor == "postgresql":
+    waits = connection.vendor == "postgresql"
+    if waits:
         with connection.cursor() as cursor:
             cursor.execute(f"SET LOCAL lock_timeout = '{WAIT}'")
-    _expired().filter(scope=scope, key=key).delete()
-    mine = uuid.uuid4()
-    IdempotencyKey.objects.bulk_create(
-        [IdempotencyKey(scope=scope, key=key, fingerprint=fingerprint, claim=mine)],
-        ignore_conflicts=True,
-    )
+    try:
+        _expired().filter(scope=scope, key=key).delete()
+        mine = uuid.uuid4()
+        IdempotencyKey.objects.bulk_create(
+            [IdempotencyKey(scope=scope, key=key, fingerprint=fingerprint, claim=mine)],
+            ignore_conflicts=True,
+        )
+    except OperationalError as error:
+        if getattr(error.__cause__, "sqlstate", None) == LOCK_NOT_AVAILABLE:
+            raise Conflict(STILL_RUNNING) from None
+        raise
+    if waits:
+        # The wait is for the key alone: the write it guards waits on its own rows (and on
+        # a rebuild of the sales totals) as long as it must, as it does without a key.
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL lock_timeout TO DEFAULT")
     record = IdempotencyKey.objects.get(scope=scope, key=key)
     return record, record.claim == mine
 
@@ -163,6 +171,7 @@ def replay(record):
         body, content_type = bytes(record.body), record.content_type
     response = HttpResponse(body, status=record.status_code, content_type=content_type)
     response["Idempotent-Replayed"] = "true"
+    metrics.idempotent_replay()
     return response
 
 

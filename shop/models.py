@@ -1,5 +1,7 @@
 """What every model of the shop shares, and project-wide records (idempotency keys, rate counts)."""
 
+import copy
+
 from django.db import DatabaseError, models
 from django.utils import timezone
 
@@ -9,13 +11,21 @@ _NO_ROW_UPDATED = "did not affect any rows."
 
 
 class ShopModel(models.Model):
-    """A model whose saved rows are only ever updated, never re-created by a save.
+    """A model whose saved rows are only ever updated, never re-created by a save, and
+    whose full `save()` writes only what changed since the row was read.
 
     Django's `save()` on a row loaded from the database runs an UPDATE and, when
     that touched nothing because the row was deleted meanwhile, an INSERT with
     the same id: a PATCH racing a DELETE would bring the row back. Here such a
     save raises the model's `DoesNotExist` instead (the API answers 404), for
     every path alike: services, the admin's forms, management commands.
+
+    A full `save()` (no `update_fields`) also writes every column it loaded, so a
+    change committed meanwhile by another process to any other column was lost (a
+    password changed with `manage.py changepassword` while staff deactivated the
+    account brought the account back). Here it writes only the fields that differ
+    from what was read (or last saved), as if `update_fields` named them; with none,
+    it writes nothing (and only checks that the row is still there).
     """
 
     class Meta:
@@ -23,16 +33,67 @@ class ShopModel(models.Model):
 
     def save(self, *args, **kwargs):
         if self._state.adding or kwargs.get("force_insert"):
-            return super().save(*args, **kwargs)
+            super().save(*args, **kwargs)
+            self._remember_values(field.attname for field in self._meta.concrete_fields)
+            return
+        if kwargs.get("update_fields") is None and hasattr(self, "_read_values"):
+            kwargs["update_fields"] = self._changed_fields()
+            if not kwargs["update_fields"]:
+                using = kwargs.get("using") or self._state.db
+                if not type(self)._base_manager.using(using).filter(pk=self.pk).exists():
+                    raise self.DoesNotExist(
+                        f"{self._meta.verbose_name.capitalize()} {self.pk} no longer exists."
+                    )
+                return
         kwargs["force_update"] = True
         try:
-            return super().save(*args, **kwargs)
+            super().save(*args, **kwargs)
         except DatabaseError as error:
             if not str(error).endswith(_NO_ROW_UPDATED):
                 raise
             raise self.DoesNotExist(
                 f"{self._meta.verbose_name.capitalize()} {self.pk} no longer exists."
             ) from None
+        saved = [self._meta.get_field(name).attname for name in kwargs.get("update_fields") or ()]
+        self._remember_values(saved or (field.attname for field in self._meta.concrete_fields))
+
+    @classmethod
+    def from_db(cls, db, field_names, values):
+        instance = super().from_db(db, field_names, values)
+        instance._remember_values(field_names)
+        return instance
+
+    def refresh_from_db(self, using=None, fields=None, **kwargs):
+        super().refresh_from_db(using=using, fields=fields, **kwargs)
+        refreshed = (
+            self._meta.concrete_fields if fields is None else map(self._meta.get_field, fields)
+        )
+        self._remember_values(field.attname for field in refreshed)
+
+    def _remember_values(self, attnames):
+        known = getattr(self, "_read_values", {})
+        for attname in attnames:
+            if attname in self.__dict__:
+                # A copy: a JSON list or dict changed in place is a change too.
+                known[attname] = copy.deepcopy(self.__dict__[attname])
+        self._read_values = known
+
+    def _changed_fields(self):
+        read = self._read_values
+        changed = [
+            field
+            for field in self._meta.concrete_fields
+            if not field.primary_key
+            and field.attname in self.__dict__
+            and (field.attname not in read or read[field.attname] != self.__dict__[field.attname])
+        ]
+        if changed:  # what `pre_save` sets on every save (`auto_now`) goes with them
+            changed += [
+                field
+                for field in self._meta.concrete_fields
+                if getattr(field, "auto_now", False) and field not in changed
+            ]
+        return [field.name for field in changed]
 
 
 class IdempotencyKey(models.Model):

@@ -29,6 +29,7 @@ from django.conf import settings
 from django.db import connection
 from rest_framework.throttling import BaseThrottle
 
+from shop import metrics
 from shop.models import RateCounter
 
 logger = logging.getLogger(__name__)
@@ -83,6 +84,7 @@ def hit(bucket, rate):
 
 def refused(bucket, verdict):
     """Every request a limit refuses passes here (one place to count them)."""
+    metrics.rate_limit_refused(bucket)
     logger.info(
         "Rate limit: refused %s (%s in its window, %s s left).",
         bucket,

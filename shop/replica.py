@@ -27,6 +27,8 @@ from django.core import checks
 from django.db import DatabaseError, connections
 from django.db.migrations.recorder import MigrationRecorder
 
+from shop import metrics
+
 REPLICA = "replica"
 PRIMARY = "default"
 REPLICA_RETRY_SECONDS = 30
@@ -42,7 +44,10 @@ def replica_configured():
 
 def reports_database():
     """The alias a report should read now: the replica if configured and not known down."""
-    if not replica_configured() or time.monotonic() < _down_until:
+    if not replica_configured():
+        return PRIMARY
+    if time.monotonic() < _down_until:
+        metrics.replica_fallback("marked_down")
         return PRIMARY
     return REPLICA
 
@@ -90,6 +95,7 @@ def stream_report(rows_on):
 
 def _mark_down(error):
     global _down_until
+    metrics.replica_fallback("error")
     with _lock:
         _down_until = time.monotonic() + REPLICA_RETRY_SECONDS
     logger.warning(

@@ -44,6 +44,8 @@ ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1")
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", "")
 
 INSTALLED_APPS = [
+    # Before the admin: its templates (admin/base_site.html) are the ones the admin uses.
+    "shop",
     "shop.apps.ShopAdminConfig",  # django.contrib.admin, on the shop's site
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -59,14 +61,17 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
-    "shop",
     "users",
     "products",
     "purchases",
 ]
 
 MIDDLEWARE = [
-    # First: /healthz and /readyz answer before host checks, the HTTPS redirect or sessions.
+    # First: every answer, a probe's too, carries its request id, and every request is
+    # counted and timed (`shop/metrics.py`, which also answers /metrics itself).
+    "shop.requestid.RequestIdMiddleware",
+    "shop.metrics.MetricsMiddleware",
+    # Then /healthz and /readyz answer before host checks, the HTTPS redirect or sessions.
     "shop.health.HealthMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -196,10 +201,35 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = int(os.environ.get("DJANGO_MAX_BODY_BYTES", str(2 
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 DATA_UPLOAD_MAX_NUMBER_FIELDS = 1000
 
+# Every line: time, level, logger, the request id (`shop/requestid.py`; `-` outside a
+# request or task), then the message. DJANGO_LOG_FORMAT=json writes one JSON object a
+# line instead (python-json-logger), for a log collector that parses fields.
+LOG_FORMAT = os.environ.get("DJANGO_LOG_FORMAT", "text").strip().lower() or "text"
+if LOG_FORMAT not in {"text", "json"}:
+    raise ImproperlyConfigured(f"DJANGO_LOG_FORMAT must be text or json, not {LOG_FORMAT!r}")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "filters": {"request_id": {"()": "shop.requestid.RequestIdFilter"}},
+    "formatters": {
+        "text": {
+            "format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s",
+        },
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "format": "%(levelname)s %(name)s %(request_id)s %(message)s",
+            "rename_fields": {"levelname": "level", "name": "logger"},
+            # ISO 8601 in UTC, with its offset: a collector needs no host's time zone.
+            "timestamp": "time",
+        },
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": LOG_FORMAT,
+            "filters": ["request_id"],
+        }
+    },
     "root": {"handlers": ["console"], "level": os.environ.get("DJANGO_LOG_LEVEL", "INFO")},
     "loggers": {
         # Django's default logging gives its loggers a console handler of their own under
@@ -281,6 +311,10 @@ SHOP_TOKEN_RATE = os.environ.get("SHOP_TOKEN_RATE", "30/minute")
 # Where the counters live: this Redis (e.g. redis://host:6379/1) if set, else the database.
 SHOP_RATE_LIMIT_REDIS_URL = os.environ.get("SHOP_RATE_LIMIT_REDIS_URL", "")
 
+# `GET /metrics` (Prometheus, `shop/metrics.py`) answers only `Authorization: Bearer` this
+# token; unset, it answers 404 to everyone.
+SHOP_METRICS_TOKEN = os.environ.get("SHOP_METRICS_TOKEN", "")
+
 # --- Sessions and the second factor ---------------------------------------
 
 # Sessions are the admin's (staff; API clients use tokens): each ends after a working day
@@ -329,7 +363,13 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_TIMEOUT = float(os.environ.get("CELERY_BROKER_CONNECTION_TIMEOUT", "2"))
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_PUBLISH_RETRY = False
-CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": CELERY_BROKER_CONNECTION_TIMEOUT}
+# Both timeouts: a broker that accepts the connection and then never answers (frozen,
+# half-open, behind a dead NAT) would otherwise hold the publish, and the request, forever.
+# A worker's long polls (BRPOP) run on its event loop and are not bound by it.
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "socket_connect_timeout": CELERY_BROKER_CONNECTION_TIMEOUT,
+    "socket_timeout": CELERY_BROKER_CONNECTION_TIMEOUT,
+}
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_TIMEZONE = TIME_ZONE
 # Beat's schedule file (`--schedule PATH`) may live in a directory that does not exist yet.
@@ -366,3 +406,8 @@ SHOP_BACKFILL_UPLOADS = "backfill-uploads"
 SHOP_BACKFILL_PROGRESS_SECONDS = float(os.environ.get("SHOP_BACKFILL_PROGRESS_SECONDS", "1"))
 # A queued run that no worker has taken after this many seconds is marked failed.
 SHOP_BACKFILL_QUEUE_TIMEOUT = int(os.environ.get("SHOP_BACKFILL_QUEUE_TIMEOUT", str(6 * 3600)))
+# Without a broker (`make run`), an upload from the admin is imported in a thread of the
+# server process, and the browser goes at once to the run's page, which follows it; off,
+# it is imported inside the request (the API's uploads always are, without a broker).
+# With a broker this changes nothing: a worker imports it.
+SHOP_BACKFILL_THREAD_WITHOUT_BROKER = env_bool("SHOP_BACKFILL_THREAD_WITHOUT_BROKER", DEBUG)

@@ -5,10 +5,11 @@ from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from shop.routers import optional_slash
-from shop.views import ApiIndexView
+from shop.views import ApiIndexView, favicon
 
 urlpatterns = [
     path("", ApiIndexView.as_view(), name="api-index"),
+    path("favicon.ico", favicon, name="favicon"),
     path("admin/", admin.site.urls),
     re_path(optional_slash("api/schema"), SpectacularAPIView.as_view(), name="schema"),
     re_path(

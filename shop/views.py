@@ -1,5 +1,11 @@
-"""The API's front door: `GET /` names every resource with its absolute URL."""
+"""The API's front door: `GET /` names every resource with its absolute URL; and the icon
+browsers ask every site for (`/favicon.ico`)."""
 
+from functools import cache
+from pathlib import Path
+
+from django.http import HttpResponse
+from django.views.decorators.http import require_safe
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.response import Response
@@ -40,3 +46,19 @@ class ApiIndexView(APIView):
     @extend_schema(tags=["index"], responses={200: IndexSerializer})
     def get(self, request):
         return Response({name: reverse(url, request=request) for name, url in ENTRIES.items()})
+
+
+FAVICON = Path(__file__).resolve().parent / "static" / "shop" / "favicon.png"
+
+
+@cache
+def _favicon_bytes():
+    return FAVICON.read_bytes()
+
+
+@require_safe
+def favicon(request):
+    """The shop's icon, where every browser looks for one (a PNG is what they all read)."""
+    response = HttpResponse(_favicon_bytes(), content_type="image/png")
+    response["Cache-Control"] = "public, max-age=86400"
+    return response

@@ -7,16 +7,20 @@ a superuser's page read-only; its password, change and delete pages are 403). Th
 purchases app adds a customer's purchases to this page (`purchases.admin.CustomerAdmin`).
 """
 
+from datetime import timedelta
+
 import django_otp
 import segno
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
+from django.contrib.auth.models import Group
 from django.core.exceptions import ObjectDoesNotExist
 from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
@@ -28,7 +32,12 @@ from shop.admin import StaffMayManage, adopt, changed_fields
 from shop.admin_lists import CommonValuesFilter, LargeListAdmin
 from shop.errors import Conflict, Forbidden, RateLimited, SecondFactorRejected
 from users import second_factor, services
-from users.forms import AdminOwnPasswordChangeForm, AdminSignInForm, SecondFactorForm
+from users.forms import (
+    AdminOwnPasswordChangeForm,
+    AdminSignInForm,
+    AdminUserPasswordForm,
+    SecondFactorForm,
+)
 from users.models import User
 
 # Every password the admin checks counts against the sign-in limits (`users.sign_in`).
@@ -105,8 +114,17 @@ admin.site.second_factor_view = second_factor_page
 admin.site.unregister(TOTPDevice)
 admin.site.unregister(StaticDevice)
 
-# What only a superuser sees and changes: who holds which Django permission.
-SUPERUSER_ONLY_FIELDS = ("is_superuser", "groups", "user_permissions")
+# What only a superuser sees and changes: who is a superuser.
+SUPERUSER_ONLY_FIELDS = ("is_superuser",)
+# Django's groups and per-model permissions: nobody's page shows them, since every staff
+# member may do everything (`StaffMayManage`) and they would grant nothing.
+PERMISSION_PICKERS = ("groups", "user_permissions")
+
+
+def customer_label(user):
+    """A person as staff pick them: the name, and the email that tells two Ann Smiths apart."""
+    name = f"{user.first_name} {user.last_name}".strip()
+    return f"{name} ({user.email})" if name else user.email
 
 
 class EmailTakenCheck:
@@ -142,7 +160,9 @@ class GenderFilter(CommonValuesFilter):
 class UserAdmin(LargeListAdmin, StaffMayManage, DjangoUserAdmin):
     form = UserEditForm
     add_form = UserCreationForm
-    list_display = ("email", "first_name", "last_name", "gender", "is_staff", "date_joined")
+    change_password_form = AdminUserPasswordForm
+    # Narrow enough for 1280 px with the sidebars open (gender is a filter, not a column).
+    list_display = ("email", "name", "staff", "joined")
     list_filter = ("is_staff", "is_active", GenderFilter, "date_joined")
     search_fields = ("email", "first_name", "last_name")
     ordering = ("-date_joined",)
@@ -154,7 +174,7 @@ class UserAdmin(LargeListAdmin, StaffMayManage, DjangoUserAdmin):
         ("Personal info", {"fields": ("first_name", "last_name", "gender")}),
         (
             "Permissions",
-            {"fields": ("is_active", "is_staff", "is_superuser", "groups", "user_permissions")},
+            {"fields": ("is_active", "is_staff", "is_superuser")},
         ),
         ("Dates", {"fields": ("last_login", "date_joined")}),
     )
@@ -182,6 +202,23 @@ class UserAdmin(LargeListAdmin, StaffMayManage, DjangoUserAdmin):
             queryset = queryset.search(word)
         return queryset, False
 
+    @admin.display(description="name", ordering="last_name")
+    def name(self, user):
+        return f"{user.first_name} {user.last_name}".strip()
+
+    @admin.display(description="staff", boolean=True, ordering="is_staff")
+    def staff(self, user):
+        return user.is_staff
+
+    @admin.display(description="joined", ordering="date_joined")
+    def joined(self, user):
+        # The day is what a person looks for in a list; the user's page has the time.
+        return user.date_joined.date()
+
+    def autocomplete_label(self, user):
+        """How a user is named in other pages' pickers (the purchase form's customer)."""
+        return customer_label(user)
+
     def get_fieldsets(self, request, obj=None):
         """Staff who are not superusers do not see Django's permission machinery.
 
@@ -204,6 +241,7 @@ class UserAdmin(LargeListAdmin, StaffMayManage, DjangoUserAdmin):
                 *(kwargs.get("exclude") or ()),
                 *self.get_readonly_fields(request, obj),
                 *SUPERUSER_ONLY_FIELDS,
+                *PERMISSION_PICKERS,
             ]
         return super().get_form(request, obj, **kwargs)
 
@@ -234,6 +272,10 @@ class UserAdmin(LargeListAdmin, StaffMayManage, DjangoUserAdmin):
     def delete_model(self, request, obj):
         services.delete_user(obj, by=request.user)
 
+    def delete_queryset(self, request, queryset):
+        # One transaction, every lock in the shop's order (`shop.locking`).
+        services.delete_users(queryset, by=request.user)
+
     @admin.action(description="Reset the second factor (they set up a new app at next sign-in)")
     def reset_second_factor(self, request, queryset):
         address = ratelimit.client_address(request)
@@ -259,12 +301,79 @@ class UserAdmin(LargeListAdmin, StaffMayManage, DjangoUserAdmin):
 
 
 admin.site.unregister(AuthToken)
+# Groups grant nothing here (every staff member may do everything): no page for them.
+admin.site.unregister(Group)
+
+TOKEN_DAYS_DEFAULT = 30
+TOKEN_DAYS_MAX = 366
+
+
+class ApiTokenForm(forms.ModelForm):
+    """Issuing a token: whose, and for how long (it always expires)."""
+
+    valid_for_days = forms.IntegerField(
+        label="Valid for (days)",
+        required=False,
+        min_value=1,
+        max_value=TOKEN_DAYS_MAX,
+        initial=TOKEN_DAYS_DEFAULT,
+        help_text=(
+            f"The token stops working after this many days (1 to {TOKEN_DAYS_MAX}; "
+            f"{TOKEN_DAYS_DEFAULT} if left empty)."
+        ),
+    )
+
+    class Meta:
+        model = AuthToken
+        fields = ["user"]
 
 
 @admin.register(AuthToken)
 class ApiTokenAdmin(StaffMayManage, AuthTokenAdmin):
     """knox's token admin (digests only), with issuing and revoking through `users.services`:
-    plain staff neither issue nor revoke a superuser's tokens."""
+    plain staff neither issue nor revoke a superuser's tokens. A token is named by its first
+    characters (knox's key, which cannot sign anyone in), never by its 128-character digest."""
+
+    add_form = ApiTokenForm
+    list_name = "API tokens"  # where the admin lists its models (`ShopAdminSite.get_app_list`)
+    list_display = ("token_start", "user", "created", "expiry")
+    list_select_related = ("user",)
+    search_fields = ("token_key", "user__email", "user__first_name", "user__last_name")
+    search_help_text = "Search by the token's first characters, or its user's name or email."
+    raw_id_fields = ()
+    autocomplete_fields = ("user",)
+    fields = ("user", "token_start", "created", "expiry")
+    readonly_fields = ("token_start", "created", "expiry")
+
+    def get_fields(self, request, obj=None):
+        return ("user", "valid_for_days") if obj is None else self.fields
+
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        formfield = super().formfield_for_dbfield(db_field, request, **kwargs)
+        if db_field.name == "user":
+            # A token is issued to someone who exists: no add, change or view beside the picker.
+            widget = formfield.widget
+            widget.can_add_related = widget.can_change_related = False
+            widget.can_delete_related = widget.can_view_related = False
+        return formfield
+
+    def get_readonly_fields(self, request, obj=None):
+        return () if obj is None else self.readonly_fields
+
+    def changelist_view(self, request, extra_context=None):
+        return super().changelist_view(request, {"title": "API tokens", **(extra_context or {})})
+
+    def add_view(self, request, form_url="", extra_context=None):
+        context = {"title": "Issue an API token", **(extra_context or {})}
+        return super().add_view(request, form_url, context)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        context = {"title": "API token", **(extra_context or {})}
+        return super().change_view(request, object_id, form_url, context)
+
+    @admin.display(description="token", ordering="token_key")
+    def token_start(self, token):
+        return f"{token.token_key}…"
 
     def has_change_permission(self, request, obj=None):
         return False  # a token has nothing to edit: it is issued or revoked
@@ -275,9 +384,18 @@ class ApiTokenAdmin(StaffMayManage, AuthTokenAdmin):
         )
 
     def save_model(self, request, obj, form, change):
-        token, text = services.issue_token(obj.user, by=request.user)
+        days = form.cleaned_data.get("valid_for_days") or TOKEN_DAYS_DEFAULT
+        token, text = services.issue_token(
+            obj.user, by=request.user, valid_for=timedelta(days=days)
+        )
         # Shown once, as knox's own admin does.
-        self.message_user(request, f"TOKEN {text}")
+        self.message_user(
+            request,
+            f"The new token for {obj.user.email}, valid until "
+            f"{timezone.localtime(token.expiry):%Y-%m-%d %H:%M}. "
+            f"Copy it now: it is never shown again. TOKEN {text}",
+            messages.SUCCESS,
+        )
         adopt(obj, token)
 
     def delete_model(self, request, obj):

@@ -2,6 +2,7 @@
 
 from django import forms
 from django.contrib.admin.forms import AdminAuthenticationForm, AdminPasswordChangeForm
+from django.contrib.auth.forms import AdminPasswordChangeForm as SetAnotherUsersPasswordForm
 
 from shop.errors import RateLimited
 from users.sign_in import authenticate_limited, check_password_limited
@@ -24,7 +25,24 @@ class AdminSignInForm(AdminAuthenticationForm):
         return self.cleaned_data
 
 
-class AdminOwnPasswordChangeForm(AdminPasswordChangeForm):
+class PasswordOnlySave:
+    """Writes the password alone: Django's password forms save the whole user row they
+    loaded, which would write back a flag or an email changed meanwhile (a deactivation
+    undone by the user's own password change). Saving still revokes the other tokens
+    (`User.save`)."""
+
+    def set_password_and_save(self, user, *args, commit=True, **kwargs):
+        user = super().set_password_and_save(user, *args, commit=False, **kwargs)
+        if commit:
+            user.save(update_fields=["password"])
+        return user
+
+
+class AdminUserPasswordForm(PasswordOnlySave, SetAnotherUsersPasswordForm):
+    """Staff setting another user's password in the admin."""
+
+
+class AdminOwnPasswordChangeForm(PasswordOnlySave, AdminPasswordChangeForm):
     """The admin's "change password" page: the old password is checked within the limits."""
 
     def __init__(self, user, *args, request=None, **kwargs):

@@ -19,7 +19,9 @@ from django.db.models import Q
 from django.utils import timezone
 from knox.models import AuthToken
 
+from purchases.services import detach_customers
 from shop.errors import Conflict, Forbidden
+from shop.locking import hold_off_rebuild
 from shop.services import locked, save_unique
 from users.models import User, email_key
 
@@ -101,17 +103,27 @@ def _lock_with_active_staff(user):
 
     Raises `User.DoesNotExist` if `user` has been deleted meanwhile.
     """
-    rows = User.objects.select_for_update().filter(Q(pk=user.pk) | Q(is_staff=True, is_active=True))
-    rows = {row.pk: row for row in rows.order_by("pk")}
+    rows = _lock_users_with_active_staff([user.pk])
     if user.pk not in rows:
         raise User.DoesNotExist(f"User {user.pk} no longer exists.")
     return rows[user.pk], rows
 
 
+def _lock_users_with_active_staff(pks):
+    """Locks the rows of the users `pks` and of the active staff, in one statement in id
+    order: `{id: row}` of those that still exist."""
+    rows = User.objects.select_for_update().filter(Q(pk__in=pks) | Q(is_staff=True, is_active=True))
+    return {row.pk: row for row in rows.order_by("pk")}
+
+
 def _ensure_staff_remains(rows, leaving):
-    others = [u for pk, u in rows.items() if pk != leaving.pk and u.is_staff and u.is_active]
-    if not others:
-        raise Conflict(LAST_STAFF.format(user=leaving.email))
+    """Raises `Conflict` if the users `leaving` (rows) are the last active staff of `rows`."""
+    leaving = [leaving] if isinstance(leaving, User) else leaving
+    gone = {user.pk for user in leaving}
+    staff_leaving = [user for user in leaving if user.is_staff and user.is_active]
+    others = [u for pk, u in rows.items() if pk not in gone and u.is_staff and u.is_active]
+    if staff_leaving and not others:
+        raise Conflict(LAST_STAFF.format(user=staff_leaving[0].email))
 
 
 def update_user(user, *, by=None, keep_token=None, password=None, **fields):
@@ -133,7 +145,7 @@ def update_user(user, *, by=None, keep_token=None, password=None, **fields):
         if any(name in fields for name in STAFF_FIELDS):
             current, rows = _lock_with_active_staff(user)
             loses_staff = not (fields.get("is_staff", True) and fields.get("is_active", True))
-            if current.is_staff and current.is_active and loses_staff:
+            if loses_staff:
                 _ensure_staff_remains(rows, current)
         else:
             current = locked(User, user.pk, no_key=True)
@@ -159,22 +171,43 @@ def delete_user(user, *, by=None):
 
     The row is locked before anything that refers to it is touched, so a purchase
     being recorded for this user either commits first (and is detached with the
-    others) or finds the user gone (a 400), never a broken reference at commit.
+    others) or finds the user gone (a 400), never a broken reference at commit. A
+    rebuild of the sales totals under way is waited for (`shop.locking`).
     Deleting the last active staff member is a `Conflict`; staff may delete their
     own account while another active staff member remains. Only a superuser deletes a
-    superuser (`Forbidden`).
+    superuser (`Forbidden`). A user deleted meanwhile is `User.DoesNotExist`.
+    """
+    deleted = delete_users([user], by=by)
+    if not deleted:
+        raise User.DoesNotExist(f"User {user.pk} no longer exists.")
+    return deleted[0]
+
+
+def delete_users(users, *, by=None):
+    """Deletes several accounts at once (the admin's "delete selected"), all or none, as
+    `delete_user` deletes one; those deleted meanwhile are skipped. Returns the users
+    deleted.
+
+    Every lock is taken in the shop's order (`shop.locking`): the rebuild's gate, all
+    their rows and the active staff's in one statement, in id order, then their
+    purchases (detached) and sales totals, then what they own and their own rows.
     """
     with transaction.atomic():
-        current, rows = _lock_with_active_staff(user)
-        ensure_may_manage(by, current)
-        if current.is_staff and current.is_active:
-            _ensure_staff_remains(rows, current)
-        current.delete()
+        hold_off_rebuild()  # their sales totals go with them
+        rows = _lock_users_with_active_staff([user.pk for user in users])
+        current = [rows[user.pk] for user in users if user.pk in rows]
+        for user in current:
+            ensure_may_manage(by, user)
+        _ensure_staff_remains(rows, current)
+        detach_customers(current)
+        User.objects.filter(pk__in=[user.pk for user in current]).delete()
     return current
 
 
-def issue_token(user, *, by=None, request=None):
+def issue_token(user, *, by=None, request=None, valid_for=None):
     """A new API token for `user`: `(AuthToken, token text)`; the text is shown once.
+
+    It expires after `valid_for` (a timedelta), or after knox's `TOKEN_TTL` (the API's).
 
     The user's expired tokens are swept here (rather than on every request) and
     Django's `user_logged_in` is sent, whichever way the token is asked for (the
@@ -187,7 +220,10 @@ def issue_token(user, *, by=None, request=None):
         current = locked(User, user.pk, no_key=True)
         ensure_may_manage(by, current)
         AuthToken.objects.filter(user=current, expiry__lt=timezone.now()).delete()
-        instance, token = AuthToken.objects.create(user=current)
+        if valid_for is None:
+            instance, token = AuthToken.objects.create(user=current)
+        else:
+            instance, token = AuthToken.objects.create(user=current, expiry=valid_for)
         # Inside the lock: its receiver (`update_last_login`) saves the user's row.
         user_logged_in.send(sender=User, request=request, user=current)
     return instance, token

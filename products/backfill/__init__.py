@@ -1,4 +1,4 @@
-"""The CSV backfill of the product catalogue (SPEC 5 and 7): the one importer every caller uses.
+"""The CSV backfill of the product catalogue: the one importer every caller uses.
 
 - `run_backfill(source, …)` imports now, in the calling process: `manage.py
   backfill` and the old service's `GET /products/data/backfill`;
@@ -26,10 +26,10 @@ from products.backfill.runs import (
     Rejections,
     RunCancelled,
     backfill_lock,
-    cancel_asked,
     claim_run,
     finish_run,
     is_queued,
+    record_progress,
     start_run,
     started_by,
     sweep_stale_runs,
@@ -161,20 +161,26 @@ def _import(
             checkpoint = Checkpoint(run, reader, on_progress=on_progress)
             writer.write(reader.rows(rejections), checkpoint)
             checkpoint(force=True)  # the whole file is read
-            with CancelWatcher(run) as watcher:
+            if record_progress(run, phase=BackfillRun.Phase.WRITING, progress=0.0):
+                raise RunCancelled()
+            written = writer.write_progress if writer.counts_written else None
+            with CancelWatcher(run, written=written) as watcher:
                 writer.remove_duplicates(
                     lambda line, sku, first: rejections(line, reader.duplicate(sku, first))
                 )
                 if run.strict and rejections.count:
-                    created, updated, unchanged = 0, 0, 0
-                elif run.dry_run:
-                    created, updated, unchanged = writer.plan()
-                else:
-                    with transaction.atomic():
-                        created, updated, unchanged = writer.upsert()
-                        # A cancel that came as the upsert ended still rolls it back.
-                        if watcher.cancelled or cancel_asked(run):
-                            raise RunCancelled()
+                    return _finish(run, Status.ABORTED, reader, rejections, (0, 0, 0))
+                if run.dry_run:
+                    return _finish(run, _outcome(rejections), reader, rejections, writer.plan())
+                with transaction.atomic():
+                    counts = writer.upsert()
+                    # The watcher stops first: its progress would wait for the record's lock.
+                    watcher.stop()
+                    if watcher.cancelled:
+                        raise RunCancelled()
+                    # Recorded in the catalogue's transaction, unless a cancel was asked:
+                    # a cancel either rolls the import back or is refused (409), never lost.
+                    return _finish(run, _outcome(rejections), reader, rejections, counts)
     except RunCancelled:
         return _cancelled(run, reader, rejections)
     except OperationalError as error:
@@ -189,16 +195,24 @@ def _import(
     except BaseException as error:
         _crashed(run, error)
         raise
-    counts = {
+
+
+def _outcome(rejections):
+    return Status.PARTIAL if rejections.count else Status.SUCCEEDED
+
+
+def _finish(run, status, reader, rejections, counts):
+    """Records the end of a run that read its whole file; `RunCancelled` if a cancel came first."""
+    created, updated, unchanged = counts
+    return finish_run(
+        run,
+        status=status,
+        unless_cancelled=True,
+        created=created,
+        updated=updated,
+        unchanged=unchanged,
         **_read(reader, rejections),
-        "created": created,
-        "updated": updated,
-        "unchanged": unchanged,
-    }
-    if run.strict and rejections.count:
-        return finish_run(run, status=Status.ABORTED, **counts)
-    status = Status.PARTIAL if rejections.count else Status.SUCCEEDED
-    return finish_run(run, status=status, **counts)
+    )
 
 
 def _read(reader, rejections):

@@ -1,17 +1,21 @@
 """Watching a running import: its progress for everyone to see, and cancelling it.
 
-Two helpers, one per phase of an import:
+A run goes through two phases, each with its own `progress` from 0 to 1, and one
+helper watches each:
 
-- `Checkpoint`, called by the writer between two batches while the file is read
-  and staged (no catalogue row written yet, no transaction open): about once a
-  second (`SHOP_BACKFILL_PROGRESS_SECONDS`) it writes `progress` and `rows` to the
-  run's record — committed at once, so other requests and processes see them —
-  and reads whether someone asked to cancel; if so it raises `RunCancelled`.
-- `CancelWatcher`, a thread alive while the one long statement that writes the
-  catalogue runs (the upsert, inside its transaction): it polls the record on
-  a connection of its own and, when a cancel is asked for, interrupts that
-  statement (PostgreSQL: `pg_cancel_backend`; SQLite: `interrupt()`), so the
-  transaction rolls back within about a second.
+- reading (`Checkpoint`, called by the writer between two batches while the file
+  is read and staged; no catalogue row written yet, no transaction open): about
+  once a second (`SHOP_BACKFILL_PROGRESS_SECONDS`) it writes `progress` (the
+  fraction of the file read) and `rows` to the run's record — committed at once, so
+  other requests and processes see them — and reads whether someone asked to
+  cancel; if so it raises `RunCancelled`.
+- writing (`CancelWatcher`, a thread alive while the duplicates are checked and the
+  one long statement that writes the catalogue runs, inside its transaction): it
+  polls the record on a connection of its own, writes the fraction of the rows
+  written where the database can tell (PostgreSQL; SQLite allows one writer, the
+  import), and, when a cancel is asked for, interrupts that statement (PostgreSQL:
+  `pg_cancel_backend`; SQLite: `interrupt()`), so the transaction rolls back
+  within about a second.
 """
 
 import contextlib
@@ -22,8 +26,9 @@ from django.conf import settings
 from django.db import connection, connections
 
 from products.backfill.runs import RunCancelled, cancel_asked, record_progress
+from products.models import BackfillRun
 
-INTERVAL = 1.0  # seconds between two polls for a cancel
+READING, WRITING = BackfillRun.Phase.READING, BackfillRun.Phase.WRITING
 
 
 class Checkpoint:
@@ -54,21 +59,24 @@ class Checkpoint:
             self.on_progress(self.reader.bytes_read)
         if self.run is None:
             return
-        if record_progress(self.run, progress=self.progress, rows=self.reader.stats.rows):
+        progress, rows = self.progress, self.reader.stats.rows
+        if record_progress(self.run, phase=READING, progress=progress, rows=rows):
             raise RunCancelled()
 
 
 class CancelWatcher:
-    """While in its `with` block, interrupts this thread's database work if the run is cancelled.
+    """While in its `with` block, interrupts this thread's database work if the run is cancelled,
+    and writes the writing phase's progress as `written(cursor)` reports it (if given).
 
     After the block, `cancelled` says whether it asked for the interruption: the
     caller then rolls back and records the run as cancelled (a cancel that comes
     just after the statement ended is caught by the caller's own last check).
     """
 
-    def __init__(self, run, *, interval=INTERVAL):
+    def __init__(self, run, *, interval=None, written=None):
         self.run = run
-        self.interval = interval
+        self.interval = settings.SHOP_BACKFILL_PROGRESS_SECONDS if interval is None else interval
+        self.written = written
         self.cancelled = False
         self._stop = threading.Event()
         self._interrupt = _interrupter(connection)
@@ -80,6 +88,10 @@ class CancelWatcher:
         return self
 
     def __exit__(self, *exc):
+        self.stop()
+
+    def stop(self):
+        """Stops watching (waits for a poll under way to end)."""
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join(timeout=10)
@@ -98,7 +110,11 @@ class CancelWatcher:
         # The record may be invisible to this connection (a test's open transaction) or
         # the database briefly busy: either way, not a cancel; look again next time.
         with contextlib.suppress(Exception):
-            return cancel_asked(self.run)
+            if self.written is None:
+                return cancel_asked(self.run)
+            with connections["default"].cursor() as cursor:
+                progress = self.written(cursor)
+            return record_progress(self.run, phase=WRITING, progress=progress)
         return False
 
 

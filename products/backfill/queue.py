@@ -4,7 +4,10 @@ Kept apart from the importer (`products.backfill`) because it knows the Celery
 task, which itself calls the importer.
 """
 
+import threading
+
 from django.conf import settings
+from django.db import connections
 from kombu.exceptions import OperationalError as BrokerUnreachable
 
 from products.backfill import uploads
@@ -32,7 +35,9 @@ def refuse_if_too_large(size):
         raise PayloadTooLarge(f"The file is larger than the upload limit of {limit:,} bytes.")
 
 
-def queue_backfill(file, *, origin, user=None, dry_run=False, strict=False):
+def queue_backfill(
+    file, *, origin, user=None, dry_run=False, strict=False, thread_without_broker=False
+):
     """Checks an uploaded file's start, stores it, records a `queued` run and queues its job.
 
     Returns the run: `queued` (a worker will take it), or already ended when jobs
@@ -43,7 +48,8 @@ def queue_backfill(file, *, origin, user=None, dry_run=False, strict=False):
     failed and the file deleted, so nothing stays queued forever. A file past
     `SHOP_BACKFILL_MAX_UPLOAD_BYTES` raises `PayloadTooLarge`. Without a broker, an
     upload while another run holds the lock raises `BackfillLocked` (there is no
-    queue to wait in).
+    queue to wait in). Without a broker and with `thread_without_broker`, the job runs
+    in a thread of this process instead, and the run is returned `queued` at once.
     """
     refuse_if_too_large(file.size)
     if jobs_run_eagerly() and lock_is_held():
@@ -63,10 +69,34 @@ def queue_backfill(file, *, origin, user=None, dry_run=False, strict=False):
         error.run = finish_run(start_run(**fields), status=Status.FAILED, error=str(error))
         raise
     run = queue_run(upload=uploads.store(file), **fields)
+    if thread_without_broker and jobs_run_eagerly():
+        threading.Thread(
+            target=_job_in_thread, args=(run.pk,), name=f"import-run-{run.pk}", daemon=True
+        ).start()
+        return run
     try:
         run_backfill_job.delay(run.pk)
     except BrokerUnreachable as error:
         finish_run(run, status=Status.FAILED, error=f"the job queue was unreachable: {error}")
         raise QueueUnavailable() from None
+    except BaseException as error:
+        # Whatever stopped the publish, the run must not wait `queued` for a job never sent.
+        finish_run(run, status=Status.FAILED, error=f"the job could not be queued: {error!r}")
+        raise
     run.refresh_from_db()
     return run
+
+
+def _job_in_thread(run_id):
+    """The job, in a thread of the server that queued it (no broker: `make run`).
+
+    Its database connections are the thread's own and are closed when it ends, which
+    also lets go of the lock. A thread that dies with its process leaves the run
+    `running` without a lock holder, which `sweep_stale_runs` marks failed.
+    """
+    try:
+        run_backfill_job(run_id)
+    except BackfillFileError:
+        pass  # an unusable file: its run's record says why
+    finally:
+        connections.close_all()

@@ -29,6 +29,7 @@ from django.utils import timezone
 
 from products.backfill import uploads
 from products.models import BackfillRun
+from shop import metrics, requestid
 from shop.errors import Conflict
 
 # One fixed 64-bit key for PostgreSQL's advisory locks: "products.backfill".
@@ -145,11 +146,13 @@ def _sqlite_lock(wait, still_wanted):
 def lock_is_held():
     """Whether some process holds the backfill lock now (without taking it on PostgreSQL)."""
     if connection.vendor == "postgresql":
-        # An advisory lock on a bigint key shows in pg_locks as its two 32-bit halves.
+        # An advisory lock on a bigint key shows in pg_locks as its two 32-bit halves, and
+        # belongs to one database of the server: another database's backfill is not ours.
         high, low = (ADVISORY_KEY >> 32) & 0xFFFFFFFF, ADVISORY_KEY & 0xFFFFFFFF
         with connection.cursor() as cursor:
             cursor.execute(
                 "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' "
+                "AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
                 "AND classid = %s AND objid = %s AND objsubid = 1 AND granted)",
                 [high, low],
             )
@@ -180,24 +183,31 @@ def start_run(**fields):
     """A record for a run that starts now (the command, `GET`): `running` from the outset."""
     now = timezone.now()
     return BackfillRun.objects.create(
-        status=Status.RUNNING, queued_at=now, started_at=now, **fields
+        status=Status.RUNNING,
+        phase=BackfillRun.Phase.READING,
+        queued_at=now,
+        started_at=now,
+        request_id=requestid.current(),
+        **fields,
     )
 
 
 def queue_run(**fields):
     """A record for a run that waits for a worker."""
-    return BackfillRun.objects.create(status=Status.QUEUED, **fields)
+    return BackfillRun.objects.create(
+        status=Status.QUEUED, request_id=requestid.current(), **fields
+    )
 
 
 def claim_run(run):
     """Moves a queued run to `running` (one UPDATE); `RunCancelled` if it is no longer queued."""
     now = timezone.now()
     claimed = BackfillRun.objects.filter(pk=run.pk, status=Status.QUEUED).update(
-        status=Status.RUNNING, started_at=now
+        status=Status.RUNNING, phase=BackfillRun.Phase.READING, started_at=now
     )
     if not claimed:
         raise RunCancelled()
-    run.status, run.started_at = Status.RUNNING, now
+    run.status, run.phase, run.started_at = Status.RUNNING, BackfillRun.Phase.READING, now
     return run
 
 
@@ -210,22 +220,48 @@ def cancel_asked(run):
     return BackfillRun.objects.filter(pk=run.pk, cancel_requested=True).exists()
 
 
-def record_progress(run, *, progress, rows):
-    """Writes how far the run has read (committed at once); says whether it was cancelled."""
-    BackfillRun.objects.filter(pk=run.pk).update(progress=progress, rows=rows)
+def record_progress(run, *, phase, progress, rows=None):
+    """Writes how far the run has got in its phase (committed at once); says whether it was
+    cancelled. Only a `running` record is written: one that has ended keeps its final state."""
+    fields = {"phase": phase, "progress": progress}
+    if rows is not None:
+        fields["rows"] = rows
+    BackfillRun.objects.filter(pk=run.pk, status=Status.RUNNING).update(**fields)
     return cancel_asked(run)
 
 
-def finish_run(run, *, status, error="", **counts):
-    run.status = status
-    run.error = error
-    run.finished_at = timezone.now()
+def finish_run(run, *, status, error="", unless_cancelled=False, **counts):
+    """Records how an active run ended (one conditional UPDATE) and deletes its upload.
+
+    Only the fields of the outcome are written, and only while the run is still
+    active: a cancel asked meanwhile (`cancel_requested`) is never written over, and a
+    run that has already ended keeps its outcome. With `unless_cancelled` (a run that
+    wrote the catalogue, called inside that transaction) nothing is written if a cancel
+    was asked: `RunCancelled` is raised, and the caller's transaction rolls back. Because
+    the UPDATE locks the record until the commit, a cancel that comes after it waits,
+    then finds the run ended (409): a cancel is either honoured or refused, never lost.
+    """
+    # Only what the end says: `cancel_requested` and the progress written meanwhile by
+    # other connections are not this object's to write back.
+    fields = {"status": status, "error": error, "finished_at": timezone.now(), **counts}
     if status in (Status.SUCCEEDED, Status.PARTIAL):
-        run.progress = 1.0
-    for name, value in counts.items():
+        fields["progress"] = 1.0
+    for name, value in fields.items():
         setattr(run, name, value)
-    run.save()
-    uploads.discard(run)
+    active = BackfillRun.objects.filter(pk=run.pk, status__in=BackfillRun.ACTIVE)
+    if unless_cancelled:
+        active = active.filter(cancel_requested=False)
+    written = active.update(**fields)
+    if not written and unless_cancelled:
+        raise RunCancelled()
+    if written:
+        metrics.backfill_run_ended(run)
+        # Even inside the catalogue's transaction: the file has been read, and whatever
+        # the commit does, the run has ended.
+        uploads.discard(run)
+    # The record as it is (the progress and a cancel written by others; or, if someone
+    # else ended it first, the sweep, their outcome, which stands).
+    run.refresh_from_db()
     return run
 
 
@@ -234,17 +270,22 @@ def cancel_run(run):
 
     Returns the run as it now is. A run that has already ended is a `Conflict`.
     The running import sees the request within a second or so, rolls back and
-    ends `cancelled` itself.
+    ends `cancelled` itself: an import records its success in the transaction that
+    writes the catalogue, only if no cancel was asked (`finish_run`), so a cancel
+    accepted here always ends `cancelled`, and one that comes after that commit
+    finds the run ended.
     """
     now = timezone.now()
     queued = BackfillRun.objects.filter(pk=run.pk, status=Status.QUEUED)
     if queued.update(status=Status.CANCELLED, finished_at=now, error="cancelled before it started"):
         run.refresh_from_db()
+        metrics.backfill_run_ended(run)
         uploads.discard(run)
         return run
-    BackfillRun.objects.filter(pk=run.pk, status=Status.RUNNING).update(cancel_requested=True)
+    running = BackfillRun.objects.filter(pk=run.pk, status=Status.RUNNING)
+    asked = running.update(cancel_requested=True)
     run.refresh_from_db()
-    if run.finished:
+    if not asked:
         raise Conflict(
             f"Backfill run {run.pk} has already ended ({run.status}); nothing to cancel."
         )
@@ -287,6 +328,7 @@ def _fail(runs_to_fail, reason):
     )
     for run in BackfillRun.objects.filter(pk__in=stale, status=Status.FAILED).exclude(upload=""):
         uploads.discard(run)
+    metrics.backfill_runs_failed(failed)
     return failed
 
 

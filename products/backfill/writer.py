@@ -13,10 +13,14 @@ Both databases follow the same plan:
    DO UPDATE … WHERE (changed)` creates new products and updates changed ones;
    its SELECT joins the catalogue to skip unchanged rows, which are not touched
    (no write, no new `updated_at`), so re-running a file is cheap. When the
-   load is larger than the catalogue (a first load), PostgreSQL drops the
-   secondary indexes first and builds them again after the rows, in the same
-   transaction: building an index once is far cheaper than maintaining it row
-   by row (the catalogue is locked for the length of the upsert then).
+   load is larger than the catalogue (a first load) the join is skipped: every
+   row is new, and the join would only cost.
+
+The upsert takes no lock on the catalogue beyond the rows it writes (the table's
+ROW EXCLUSIVE, as any INSERT): reads of products never wait for it, and neither
+does anything that does not lock one of the rows being written. No index is
+dropped and rebuilt for a large load, which would lock the whole table against
+reads (ACCESS EXCLUSIVE) for the length of the write.
 
 A dry run stops after step 2 and counts what step 3 would do with a join.
 """
@@ -36,6 +40,8 @@ STAGING_COLUMNS = ("line", "sku", *DATA_COLUMNS)
 DUPLICATE_PAGE = 5000
 # Rows per COPY statement on PostgreSQL: the checkpoint runs between two of them.
 COPY_CHUNK = 20_000
+# SQLSTATE of a unique violation: a product created by someone else during the load.
+UNIQUE_VIOLATION = "23505"
 
 
 def writer_for(connection, batch_size):
@@ -49,6 +55,7 @@ def writer_for(connection, batch_size):
 
 class Writer:
     staging_ddl = None
+    counts_written = False  # whether `write_progress` can tell while the upsert runs
 
     def __init__(self, connection, batch_size):
         self.connection = connection
@@ -56,6 +63,7 @@ class Writer:
         self.table = connection.ops.quote_name(Product._meta.db_table)
         self.written = 0
         self.staged = 0  # rows written, less the duplicates removed
+        self.first_id = None  # the last product id taken before the upsert began
 
     def raw_cursor(self):
         # The driver's own cursor: Django's debug wrapper would log every batch.
@@ -141,7 +149,12 @@ class Writer:
         """Creates and updates products from the staging table: (created, updated, unchanged)."""
         raise NotImplementedError
 
-    def _upsert_sql(self, returning="", skip_unchanged=True, plain=False):
+    def write_progress(self, cursor):
+        """The fraction of the staged rows the running upsert has written, read on another
+        connection's `cursor`; None where it cannot be known while the upsert runs."""
+        return None
+
+    def _upsert_sql(self, returning="", skip_unchanged=True):
         table = self.table
         columns = ", ".join(("sku", *DATA_COLUMNS, "created_at", "updated_at"))
         changed = self.changed(table, "excluded")
@@ -150,7 +163,7 @@ class Writer:
         # The join keeps only new and changed rows: one hash join is much cheaper than
         # probing the unique index and comparing a million unchanged rows one by one,
         # which makes a re-run of an unchanged file fast. Into a catalogue that is small
-        # beside the file (a first load) the join only costs: every row is new. ON
+        # beside the file (a first load) the join only costs: nearly every row is new. ON
         # CONFLICT settles a product created meanwhile by someone else either way. (The
         # WHERE clause also tells SQLite's parser where the SELECT ends and the upsert
         # clause begins.) New products get their ids in the file's order.
@@ -163,8 +176,6 @@ class Writer:
             f"SELECT s.sku, {', '.join(f's.{c}' for c in DATA_COLUMNS)}, {p}, {p} "
             f"FROM {source} ORDER BY s.line"
         )
-        if plain:
-            return insert
         return f"{insert} ON CONFLICT (sku) DO UPDATE SET {updates} WHERE {changed} {returning}"
 
     def count_products(self):
@@ -185,6 +196,7 @@ class PostgresWriter(Writer):
 
     placeholder = "%s"
     distinct = "IS DISTINCT FROM"
+    counts_written = True
     staging_ddl = (
         f"CREATE TEMPORARY TABLE {STAGING} ("
         "line integer NOT NULL, sku text NOT NULL, name text NOT NULL, "
@@ -219,31 +231,47 @@ class PostgresWriter(Writer):
         return written
 
     def upsert(self):
-        """The upsert; when the load is larger than the catalogue (a first load), every row
-        is inserted without the join, and the secondary indexes are built after the rows.
-        Call inside a transaction (the DDL is part of it)."""
-        if self.staged <= self.count_products():
-            return self._upsert()
-        # What dropping an index takes anyway, taken first: from here on nobody else writes
-        # (or reads) the catalogue until the commit, so the count below stays true.
-        self.cursor.execute(f"LOCK TABLE {self.table} IN ACCESS EXCLUSIVE MODE")
-        existing = self.count_products()
-        indexes = list(Product._meta.indexes)
-        # More memory for the sorts that build the indexes, for this transaction only.
-        self.cursor.execute("SET LOCAL maintenance_work_mem = '256MB'")
-        with self.connection.schema_editor(atomic=False) as editor:
-            for index in indexes:
-                editor.remove_index(Product, index)
+        """Writes the staged rows; call inside a transaction. (created, updated, unchanged)
+
+        A load larger than the catalogue (a first load) is nearly all new products: they go
+        in with a plain INSERT of the rows whose sku the catalogue lacks, which spares
+        `ON CONFLICT`'s speculative insertion per row, then one UPDATE of the changed
+        others. A product created meanwhile by someone else makes the INSERT fail (a
+        unique violation): that attempt is rolled back to its savepoint and the upsert,
+        which settles such conflicts, does the work. Other loads: the upsert.
+        """
+        self.cursor.execute("SELECT pg_get_serial_sequence(%s, 'id')", (Product._meta.db_table,))
+        (self.id_sequence,) = self.cursor.fetchone()
+        self.first_id = self._last_id(self.cursor)
+        if self.staged > self.count_products():
+            try:
+                with transaction.atomic(using=self.connection.alias):
+                    return self._insert_then_update()
+            except Exception as error:
+                if getattr(error, "sqlstate", None) != UNIQUE_VIOLATION:
+                    raise
+        return self._upsert()
+
+    def _insert_then_update(self):
         now = self._now()
-        # Into an empty catalogue nothing can conflict: a plain INSERT spares the
-        # speculative insertion ON CONFLICT makes for every row.
-        self.cursor.execute(self._upsert_sql(skip_unchanged=False, plain=not existing), (now, now))
-        changed = self.cursor.rowcount  # rows inserted plus rows updated
-        with self.connection.schema_editor(atomic=False) as editor:
-            for index in indexes:
-                editor.add_index(Product, index)
-        created = self.count_products() - existing if existing else changed
-        updated = changed - created
+        table = self.table
+        # The products the file changes first, while the catalogue is still small to join.
+        updates = ", ".join(f"{c} = s.{c}" for c in DATA_COLUMNS)
+        self.cursor.execute(
+            f"UPDATE {table} p SET {updates}, updated_at = %s FROM {STAGING} s "
+            f"WHERE p.sku = s.sku AND ({self.changed('p', 's')})",
+            (now,),
+        )
+        updated = self.cursor.rowcount
+        columns = ", ".join(("sku", *DATA_COLUMNS, "created_at", "updated_at"))
+        self.cursor.execute(
+            f"INSERT INTO {table} ({columns}) "
+            f"SELECT s.sku, {', '.join(f's.{c}' for c in DATA_COLUMNS)}, %s, %s "
+            f"FROM {STAGING} s WHERE NOT EXISTS (SELECT 1 FROM {table} q WHERE q.sku = s.sku) "
+            "ORDER BY s.line",
+            (now, now),
+        )
+        created = self.cursor.rowcount
         return created, updated, self.staged - created - updated
 
     def _upsert(self):
@@ -257,6 +285,20 @@ class PostgresWriter(Writer):
         )
         created, updated = self.cursor.fetchone()
         return created, updated, self.staged - created - updated
+
+    def _last_id(self, cursor):
+        cursor.execute(f"SELECT last_value, is_called FROM {self.id_sequence}")
+        last, called = cursor.fetchone()
+        return last if called else last - 1
+
+    def write_progress(self, cursor):
+        """Every row the INSERT is given takes the next product id as it is written (an
+        upserted one too, even when it turns into an update): the ids taken since the
+        upsert began are the rows written. A sequence moves outside transactions, so
+        another connection sees it while the one long statement runs."""
+        if not self.staged or self.first_id is None:
+            return 0.0  # the upsert has not begun (the duplicates are being checked)
+        return min(1.0, max(0, self._last_id(cursor) - self.first_id) / self.staged)
 
 
 class SqliteWriter(Writer):

@@ -1,4 +1,4 @@
-"""The catalogue's admin: search, filters, the "Backfill from CSV" page and the run history."""
+"""The catalogue's admin: search, filters, the "Import from CSV" page and the run history."""
 
 from decimal import Decimal
 
@@ -88,7 +88,7 @@ def test_product_list_columns_and_category_filter(staff_admin):
         "updated_at",
     ]
     assert [p.sku for p in response.context["cl"].result_list] == ["A"]
-    assert "Backfill from CSV" in response.content.decode()  # the button to the upload page
+    assert "Import from CSV" in response.content.decode()  # the button to the upload page
 
 
 def test_product_prices_show_in_the_shops_currency_and_still_sort(staff_admin, settings):
@@ -159,7 +159,7 @@ def test_the_admin_refuses_prices_the_backfill_refuses(staff_admin, price):
     assert escape(price_error(price)) in response.content.decode()
 
 
-# --- Backfill from CSV ----------------------------------------------------------------
+# --- Import from CSV ------------------------------------------------------------------
 
 
 def test_backfill_page_shows_the_form(staff_admin):
@@ -173,7 +173,6 @@ def test_backfill_page_shows_the_form(staff_admin):
 
 def test_backfill_upload_goes_to_the_runs_page_with_its_report(staff_admin, staff):
     response = staff_admin.post(BACKFILL, upload(ONE_BAD), follow=True)
-
     run = BackfillRun.objects.get()
     run_page = reverse("admin:products_backfillrun_change", args=[run.pk])
     assert response.redirect_chain == [(run_page, 302)]
@@ -233,7 +232,7 @@ def test_backfill_while_another_run_holds_the_lock(staff_admin):
     assert response.status_code == 200
     messages = [str(m) for m in response.context["messages"]]
     assert messages == [
-        "Another backfill is running right now. Wait until it has finished (see the backfill "
+        "Another import is running right now. Wait until it has finished (see the import "
         "history), then upload the file again."
     ]
     assert not Product.objects.exists()
@@ -273,7 +272,7 @@ def test_run_history_is_read_only_and_shows_rejected_lines(staff_admin):
     page = response.content.decode()
     assert response.status_code == 200
     assert '<td class="line">4</td>' in page
-    assert "Why it was rejected" in page
+    assert "Why they were rejected" in page
     assert 'name="_save"' not in page
     assert staff_admin.post(url, {}).status_code == 403
     assert staff_admin.get(reverse("admin:products_backfillrun_add")).status_code == 403
@@ -288,6 +287,115 @@ def test_run_history_list(staff_admin):
     page = staff_admin.get("/admin/products/backfillrun/").content.decode()
 
     assert 'title="upload: products.csv">upload: products.csv<' in page
-    assert "admin, by Sam Staff" in page
+    assert "back office, by Sam Staff" in page
     assert "2 new, 0 updated, 0 unchanged, 1 rejected; dry run: nothing written" in page
-    assert "partial: valid rows imported, some rejected" in page
+    assert "partial: valid lines imported, some rejected" in page
+
+
+def test_a_running_runs_page_shows_its_phase_and_that_phases_progress(staff_admin):
+    run = BackfillRun.objects.create(
+        source="big.csv", status=BackfillRun.Status.RUNNING, phase="writing", progress=0.4
+    )
+
+    with lock_held_elsewhere():  # its process is alive
+        page = staff_admin.get(reverse("admin:products_backfillrun_change", args=[run.pk]))
+
+    text = " ".join(page.content.decode().split())
+    progress = '<span class="percent">40</span>% <span class="phase-progress">of the rows written'
+    assert progress in text
+    assert '<span class="phase">writing to the catalogue</span>' in text
+
+
+def run_page(client, run):
+    return client.get(reverse("admin:products_backfillrun_change", args=[run.pk])).content.decode()
+
+
+def test_a_runs_identical_reasons_are_one_row_with_their_count(staff_admin):
+    lines = [{"line": n, "reason": "price: not a number"} for n in range(2, 1002)]
+    lines.append({"line": 1002, "reason": "sku: empty"})
+    run = BackfillRun.objects.create(
+        source="upload: big.csv",
+        status=BackfillRun.Status.PARTIAL,
+        rows=1_360_000,
+        created=1_358_999,
+        rejected=1_001,
+        rejected_lines=lines,
+    )
+
+    page = run_page(staff_admin, run)
+
+    assert page.count('<td class="reason">') == 2
+    assert '<td class="reason">price: not a number</td><td class="count">1,000</td>' in page
+    assert "2, 3, 4, 5, 6, 7, 8, 9, 10, 11 and 990 more" in page
+    assert '<td class="line">1002</td><td class="reason">sku: empty</td>' in page
+    assert "1,360,000" in page and "1,358,999" in page  # counts read with separators
+
+
+def test_a_run_whose_every_line_was_rejected_says_nothing_was_imported(staff_admin):
+    staff_admin.post(BACKFILL, upload(b"sku,name,price\nA-1,Anvil,cheap\n"))
+    run = BackfillRun.objects.get()
+
+    page = run_page(staff_admin, run)
+    listed = staff_admin.get("/admin/products/backfillrun/").content.decode()
+
+    assert "nothing imported: every line was rejected" in page
+    assert "partial" not in page
+    assert "nothing imported: every line was rejected" in listed
+
+
+def test_a_cancelled_run_reads_as_cancelled_not_as_an_error(staff_admin):
+    run = BackfillRun.objects.create(
+        source="upload: later.csv",
+        status=BackfillRun.Status.CANCELLED,
+        error="cancelled while running",
+    )
+
+    page = run_page(staff_admin, run)
+
+    assert "cancelled: nothing imported" in page
+    assert "What happened" in page and "cancelled while running" in page
+    assert "Why a failed run failed" not in page
+    assert "Error:" not in page
+
+
+def test_a_running_runs_page_agrees_with_itself_and_asks_before_cancelling(staff_admin):
+    run = BackfillRun.objects.create(
+        source="upload: big.csv",
+        status=BackfillRun.Status.RUNNING,
+        phase=BackfillRun.Phase.WRITING,
+        progress=0.5,
+        rows=12_345,
+    )
+    with lock_held_elsewhere():  # its worker, alive
+        page = run_page(staff_admin, run)
+
+    assert f"<title>Import run {run.pk} |" in page  # no status in the title to go stale
+    assert "queued" not in page.split('id="run-live"')[0]
+    assert '<span class="rows">12,345</span>' in page
+    assert "field-rows_read" not in page  # no second count below to go stale
+    assert '<span class="phase">writing to the catalogue</span>' in page
+    assert 'data-status="running"' in page  # the page reloads when the run's status moves on
+    assert "window.confirm(" in page
+
+
+def test_the_price_field_says_its_currency(staff_admin, settings):
+    settings.SHOP_CURRENCY = "EUR"
+
+    response = staff_admin.get(reverse("admin:products_product_add"))
+
+    assert response.context["adminform"].form.fields["price"].label == "Price (EUR)"
+    assert "Price (EUR):</label>" in response.content.decode()
+
+
+def test_a_run_shows_and_is_found_by_the_request_id_that_started_it(staff_admin):
+    staff_admin.post(BACKFILL, upload(), HTTP_X_REQUEST_ID="admin-upload-7", follow=True)
+    BackfillRun.objects.create(source="other.csv", status="succeeded")
+    run = BackfillRun.objects.get(request_id="admin-upload-7")
+
+    page = staff_admin.get(reverse("admin:products_backfillrun_change", args=[run.pk]))
+    found = staff_admin.get(
+        reverse("admin:products_backfillrun_changelist"), {"q": "admin-upload-7"}
+    )
+
+    assert "admin-upload-7" in page.content.decode()
+    assert list(found.context["cl"].result_list) == [run]

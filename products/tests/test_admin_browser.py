@@ -23,11 +23,11 @@ def test_browser_backfill_upload_reports_the_bad_line(browser_page, staff, tmp_p
     csv_path.write_text(CSV, encoding="utf-8")
     page.sign_in(staff)
 
-    page.click("#shop-tools >> text=Backfill from CSV")
+    page.click("#shop-tools >> text=Import products from CSV")
     page.wait_for_selector("#backfill-form")
     page.set_input_files("input[name=file]", str(csv_path))
     page.shot("backfill-form")
-    page.click("input[type=submit][value='Run the backfill']")
+    page.click("input[type=submit][value='Import the file']")
 
     # No broker here: the job ran in the request, and the run's page shows its result.
     rejected = page.locator("table.rejected-lines tbody tr")
@@ -78,15 +78,61 @@ def test_browser_a_running_runs_page_follows_its_progress_then_shows_the_result(
     assert "succeeded" in page.locator("#content-main").inner_text()
 
 
+def test_browser_cancel_declined_keeps_the_run(browser_page, staff):
+    page = browser_page
+    run = BackfillRun.objects.create(source="upload: later.csv")  # queued
+    page.sign_in(staff)
+
+    page.goto(reverse("admin:products_backfillrun_change", args=[run.pk]))
+    page.once("dialog", lambda dialog: dialog.dismiss())
+    page.click("input.cancel-run")
+
+    # Any post the click made has been answered once the page loads again.
+    page.reload()
+    run.refresh_from_db()
+    assert run.status == BackfillRun.Status.QUEUED
+    assert page.locator("#run-live").is_visible()
+    assert not page.locator("ul.messagelist").count()
+
+
 def test_browser_cancelling_a_queued_run_from_its_page(browser_page, staff):
     page = browser_page
     run = BackfillRun.objects.create(source="upload: later.csv")  # queued
     page.sign_in(staff)
 
     page.goto(reverse("admin:products_backfillrun_change", args=[run.pk]))
+    asked = []
+    page.once("dialog", lambda dialog: (asked.append(dialog.message), dialog.accept()))
     page.click("input.cancel-run")
 
     page.wait_for_selector("ul.messagelist")
     assert "cancelled before it started" in page.locator("ul.messagelist").inner_text()
+    assert asked == ["Cancel this import? Nothing of it is kept."]
     run.refresh_from_db()
     assert run.status == BackfillRun.Status.CANCELLED
+
+
+def test_browser_without_a_broker_the_upload_runs_in_a_thread_and_its_page_follows_it(
+    browser_page, staff, tmp_path, settings
+):
+    settings.SHOP_BACKFILL_THREAD_WITHOUT_BROKER = True  # as under `make run`
+    page = browser_page
+    csv_path = tmp_path / "summer.csv"
+    csv_path.write_text(CSV, encoding="utf-8")
+    page.sign_in(staff)
+
+    page.goto(reverse("admin:products_product_backfill"))
+    assert "this server imports the file itself" in page.locator(".how-it-runs").inner_text()
+    page.set_input_files("input[name=file]", str(csv_path))
+    page.click("input[type=submit][value='Import the file']")
+
+    # The request answered at once with the run's page; the page ends on the result.
+    page.wait_for_url("**/backfillrun/*/change/")
+    page.locator("table.rejected-lines").wait_for(timeout=30_000)
+    page.shot("threaded-run-finished")
+    run = BackfillRun.objects.get()
+    assert (run.status, run.created, run.rejected) == ("partial", 3, 1)
+    assert (
+        "partial: valid lines imported, some rejected"
+        in page.locator(".field-run_status").inner_text()
+    )

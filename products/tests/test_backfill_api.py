@@ -270,3 +270,15 @@ class TestCrossSite:
         assert response.status_code == 403
         assert "CSRF" in response.json()["detail"]
         assert not BackfillRun.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_queued_backfill_run_records_the_request_that_queued_it(staff_client, settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path / "media"
+    response = staff_client.post(
+        "/products/data/backfill", upload(), format="multipart", HTTP_X_REQUEST_ID="upload-req-1"
+    )
+
+    assert response.status_code == 202, response.content
+    assert response["X-Request-ID"] == "upload-req-1"
+    assert BackfillRun.objects.get(pk=response.json()["id"]).request_id == "upload-req-1"

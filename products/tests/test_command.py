@@ -415,3 +415,29 @@ def test_a_load_larger_than_the_catalogue_counts_new_changed_and_unchanged(backf
     assert (run.created, run.updated, run.unchanged) == (2, 1, 1)
     assert product("C-1").name == "Changed now"
     assert Product.objects.filter(price__gte=2).count() == 2  # the price index is back in use
+
+
+def test_if_empty_loads_the_file_into_an_empty_catalogue(backfill, csv_file):
+    outcome = backfill(csv_file("sku,name,price\nN-1,New,2\n"), "--if-empty")
+
+    assert outcome.code == 0
+    assert list(Product.objects.values_list("sku", flat=True)) == ["N-1"]
+
+
+def test_if_empty_leaves_a_catalogue_with_products_as_staff_left_it(backfill, csv_file):
+    Product.objects.create(sku="N-1", name="Renamed by staff", price="9.99")
+
+    outcome = backfill(csv_file("sku,name,price\nN-1,New,2\nN-2,Other,3\n"), "--if-empty")
+
+    assert outcome.code == 0
+    assert "already has products" in outcome.out and "not loaded (--if-empty)" in outcome.out
+    assert list(Product.objects.values_list("sku", "name", "price")) == [
+        ("N-1", "Renamed by staff", Decimal("9.99"))
+    ]
+    assert not BackfillRun.objects.exists()
+
+
+def test_a_run_from_the_command_records_no_request_id(backfill):
+    backfill()
+
+    assert BackfillRun.objects.get().request_id is None

@@ -60,8 +60,9 @@ def test_a_run_killed_mid_file_leaves_the_catalogue_as_it_was(postgres_only, tmp
             def writing():
                 assert process.poll() is None, process.stderr.read()
                 return watcher.execute(
+                    # This database's sessions only: other test runs share the server.
                     "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' "
-                    "AND query LIKE %s",
+                    "AND datname = current_database() AND query LIKE %s",
                     ["%products_backfill_staging%"],
                 ).fetchone()[0]
 
@@ -105,3 +106,23 @@ def test_a_run_killed_mid_file_leaves_the_catalogue_as_it_was(postgres_only, tmp
 
 def catalogue():
     return set(Product.objects.values_list("sku", "name", "description", "category", "price"))
+
+
+@pytest.mark.django_db
+def test_the_lock_of_another_database_of_the_cluster_is_not_ours(postgres_only):
+    from products.backfill.runs import ADVISORY_KEY, lock_is_held
+
+    s = connection.settings_dict
+    other = psycopg.connect(
+        dbname="postgres",
+        user=s["USER"],
+        password=s["PASSWORD"] or None,
+        host=s["HOST"] or None,
+        port=s["PORT"] or None,
+        autocommit=True,
+    )
+    try:
+        other.execute("SELECT pg_advisory_lock(%s)", [ADVISORY_KEY])
+        assert not lock_is_held()  # a backfill of another shop sharing the server
+    finally:
+        other.close()

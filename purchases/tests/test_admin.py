@@ -13,6 +13,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from knox.models import AuthToken
 
 from purchases.admin import PurchaseAdmin
 from purchases.models import Purchase
@@ -171,7 +172,7 @@ def test_autocomplete_finds_customers_and_products(staff_admin, customer, produc
         assert response.status_code == 200
         return [item["text"] for item in response.json()["results"]]
 
-    assert search("user", "lidd") == ["alice@example.com"]
+    assert search("user", "lidd") == ["Alice Liddell (alice@example.com)"]
     assert search("product", "mug") == ["M-001 Mug"]
     assert search("product", "m-00") == ["M-001 Mug"]
 
@@ -360,3 +361,43 @@ def test_customer_without_purchases_shows_zero_totals(staff_admin, customer):
 
     assert "USD 0.00" in page
     assert "No purchases yet." in page
+
+
+# --- What staff read ------------------------------------------------------------------
+
+
+def test_the_purchase_form_says_customer_and_names_them_with_their_email(
+    staff_admin, buy, customer, product
+):
+    purchase = buy(customer, product)
+
+    response = staff_admin.get(change_url(purchase))
+
+    page = response.content.decode()
+    form = response.context["adminform"].form
+    assert form.fields["user"].label == "Customer"
+    assert "Alice Liddell (alice@example.com)" in page  # the chosen customer, as the picker says
+
+
+def test_the_purchase_list_counts_with_separators(staff_admin, buy, customer, product):
+    buy(customer, product, quantity=1360000)
+
+    page = staff_admin.get(reverse("admin:purchases_purchase_changelist")).content.decode()
+
+    assert '<td class="field-units">1,360,000</td>' in page
+
+
+def test_deleting_a_customer_says_their_purchases_are_kept(staff_admin, buy, customer, product):
+    buy(customer, product)
+    buy(customer, product)
+    AuthToken.objects.create(user=customer)
+
+    response = staff_admin.get(reverse("admin:users_user_delete", args=[customer.pk]))
+
+    page = html.unescape(response.content.decode())
+    assert "Their purchases (2) are <strong>kept</strong>" in page
+    assert "sales of customer" not in page and "Customer sales" not in page
+    assert "Auth token:" not in page  # not a token's 128-character digest
+    assert "their 1 API token stops working" in page
+    staff_admin.post(reverse("admin:users_user_delete", args=[customer.pk]), {"post": "yes"})
+    assert Purchase.objects.filter(user=None, customer_email="alice@example.com").count() == 2

@@ -416,3 +416,21 @@ def test_sales_page_is_linked_from_the_admin_index(staff_admin):
 
     assert f'href="{SALES}"' in page
     assert 'href="/admin/products/product/backfill/"' in page
+
+
+def test_two_customers_of_the_same_name_are_two_bars_told_apart(
+    staff_admin, make_user, make_product, buy
+):
+    now = timezone.now()
+    first = make_user(email="ann@example.com", first_name="Ann", last_name="Smith")
+    second = make_user(email="ann@example.org", first_name="Ann", last_name="Smith")
+    other = make_user(email="zoe@example.com", first_name="Zoe", last_name="Unique")
+    mug = make_product(price="10.00", name="Mug")
+    for n, user in enumerate([first, second, other], start=1):
+        buy(user, mug, quantity=n, at=now - timedelta(days=1))
+
+    page = staff_admin.get(SALES).content.decode()
+
+    chart = page.split('class="chart bar-chart"')[1]
+    assert "Ann Smith (ann@example.com)" in chart and "Ann Smith (ann@example.org)" in chart
+    assert "Zoe Unique (" not in chart  # a name no one else has stays as it is

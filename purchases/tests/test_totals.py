@@ -4,7 +4,6 @@ import os
 import subprocess
 import sys
 import threading
-import time
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -18,6 +17,7 @@ from django.db.models import Count, F, Sum
 from products import services as product_services
 from purchases import analytics, services, totals
 from purchases.models import CustomerSales, ProductSales, Purchase
+from shop.tests.integrity_helpers import waiting_on_a_lock
 from users import services as user_services
 from users.models import User
 
@@ -232,23 +232,6 @@ def test_a_product_without_purchases_can_still_be_deleted_with_its_totals(custom
     product_services.delete_product(product)
 
     assert not ProductSales.objects.exists()
-
-
-def waiting_on_a_lock(timeout=10):
-    """Waits until another connection of this database waits for a row lock."""
-    deadline = time.monotonic() + timeout
-    with connection.cursor() as cursor:
-        while time.monotonic() < deadline:
-            # Inside a transaction PostgreSQL keeps showing its first view of the activity.
-            cursor.execute("SELECT pg_stat_clear_snapshot()")
-            cursor.execute(
-                "SELECT count(*) FROM pg_stat_activity"
-                " WHERE datname = current_database() AND wait_event_type = 'Lock'"
-            )
-            if cursor.fetchone()[0]:
-                return True
-            time.sleep(0.02)
-    return False
 
 
 @pytest.mark.django_db(transaction=True)

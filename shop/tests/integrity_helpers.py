@@ -1,6 +1,9 @@
 """Helpers of the tests that race requests against each other."""
 
 import threading
+import time
+
+from django.db import connection
 
 
 def call_concurrently(function, count, timeout=60):
@@ -24,3 +27,20 @@ def call_concurrently(function, count, timeout=60):
     if errors:
         raise errors[0]
     return results
+
+
+def waiting_on_a_lock(timeout=10):
+    """Waits until another connection of this database waits for a row lock."""
+    deadline = time.monotonic() + timeout
+    with connection.cursor() as cursor:
+        while time.monotonic() < deadline:
+            # Inside a transaction PostgreSQL keeps showing its first view of the activity.
+            cursor.execute("SELECT pg_stat_clear_snapshot()")
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            )
+            if cursor.fetchone()[0]:
+                return True
+            time.sleep(0.02)
+    return False

@@ -125,15 +125,29 @@ class Server:
         # A file, not a pipe: nobody reads the log while the server runs, and a full
         # pipe would block the workers mid-request.
         self.log = tempfile.TemporaryFile()  # noqa: SIM115 (lives as long as the server)
+        # The workers' metrics files, in a directory this object removes: a server killed
+        # outright never runs gunicorn.conf.py's on_exit, which removes one it made itself.
+        self.metrics_dir = None
+        if "PROMETHEUS_MULTIPROC_DIR" not in (env or {}):
+            self.metrics_dir = tempfile.mkdtemp(prefix="shop-test-metrics-")
+            env = {**(env or {}), "PROMETHEUS_MULTIPROC_DIR": self.metrics_dir}
         self.process = subprocess.Popen(
             [*command, "--log-level", "warning"],
             cwd=ROOT,
             env=production_env(database_url, settings, env),
-            stdout=subprocess.DEVNULL,
+            stdout=self.log,  # the access log, when GUNICORN_ACCESS_LOG=1
             stderr=self.log,
             start_new_session=True,
         )
         self.wait_ready(ready_path)
+
+    def output(self):
+        """What gunicorn and the app have written so far (access log and log lines).
+
+        Read without moving the file's offset, which gunicorn's processes share and write at.
+        """
+        fd = self.log.fileno()
+        return os.pread(fd, os.fstat(fd).st_size, 0).decode(errors="replace")
 
     def wait_ready(self, path, timeout=60):
         deadline = time.monotonic() + timeout
@@ -161,6 +175,8 @@ class Server:
             with contextlib.suppress(ProcessLookupError):  # workers left behind, if any
                 os.killpg(self.process.pid, sig)
         self.log.close()
+        if self.metrics_dir is not None:
+            shutil.rmtree(self.metrics_dir, ignore_errors=True)
 
 
 def load_nginx_renderer():
@@ -542,3 +558,53 @@ class CeleryWorker:
                 self.process.wait(timeout=timeout)
         kill_group(self.process)
         self.log.close()
+
+
+class FrozenRedis:
+    """A redis-server of its own on a free loopback port, which `freeze()` stops with SIGSTOP.
+
+    Frozen, it still accepts TCP connections (the kernel completes them into the listen
+    backlog) but never answers: a broker hung, or half-open behind a dead NAT.
+    `thaw()` (SIGCONT) lets it answer again; `stop()` ends it.
+    """
+
+    def __init__(self, timeout=30):
+        binary = shutil.which("redis-server")
+        if binary is None:
+            raise FileNotFoundError("redis-server")
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.process = subprocess.Popen(
+            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--loglevel", "warning"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )  # fmt: skip
+        try:
+            wait_for(self.answers, timeout, message=f"redis-server on port {self.port}")
+        except BaseException:
+            self.stop()
+            raise
+
+    def answers(self):
+        with (
+            contextlib.suppress(OSError),
+            socket.create_connection(("127.0.0.1", self.port), timeout=1) as sock,
+        ):
+            sock.sendall(b"PING\r\n")
+            return sock.recv(16).startswith(b"+PONG")
+        return False
+
+    def freeze(self):
+        os.kill(self.process.pid, signal.SIGSTOP)
+
+    def thaw(self):
+        os.kill(self.process.pid, signal.SIGCONT)
+
+    def stop(self):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.process.pid, signal.SIGCONT)  # a stopped process cannot act on TERM
+            self.process.kill()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.process.wait(timeout=10)

@@ -5,19 +5,27 @@ imports them through Redis, both on the test database and one upload folder:
 nothing runs eagerly here. A large upload answers 202 at once and its progress
 is seen moving; a cancel rolls the import back; a worker killed with SIGKILL
 mid-import leaves the catalogue as it was and its run ends failed; two uploads
-at once run one after the other.
+at once run one after the other. A cancel sent once the catalogue shows the
+import's rows is refused (409), the run succeeded. An import larger than the
+catalogue takes no table lock that would make a read or a purchase wait, and its
+write phase shows its own progress. A frozen broker (Redis stopped with SIGSTOP:
+it accepts connections and never answers) makes an upload 503, nothing queued.
 """
 
+import contextlib
 import http.client
 import json
+import shutil
 import signal
 import time
 import uuid
 
+import psycopg
 import pytest
 
 from products.models import BackfillRun, Product
-from shop.tests.conftest import token_for
+from shop.tests.conftest import database_url, token_for
+from shop.tests.servers import FrozenRedis
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -36,14 +44,14 @@ def catalogue(prefix, price, rows=ROWS):
 class Client:
     """Staff's side: uploads a file and reads its run, over HTTP with the API token."""
 
-    def __init__(self, port, token):
-        self.port, self.token = port, token
+    def __init__(self, port, token, timeout=120):
+        self.port, self.token, self.timeout = port, token, timeout
 
     def request(self, method, path, body=None, content_type=None):
         headers = {"Authorization": f"Token {self.token}", "Accept": "application/json"}
         if content_type:
             headers["Content-Type"] = content_type
-        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=120)
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=self.timeout)
         try:
             connection.request(method, path, body, headers)
             response = connection.getresponse()
@@ -112,9 +120,15 @@ def test_a_large_upload_answers_202_at_once_shows_progress_and_imports_every_row
     assert run["status"] in ("queued", "running") and run["created"] == 0
     assert headers["Location"].endswith(f"/products/data/backfill/runs/{run['id']}")
     seen = client.follow(run["id"], lambda r: r["status"] in FINISHED)
-    progress = [r["progress"] for r in seen if r["status"] == "running"]
-    assert len({p for p in progress if 0 < p < 1}) >= 2, progress  # seen moving
-    assert progress == sorted(progress)
+    running = [(r["phase"], r["progress"]) for r in seen if r["status"] == "running"]
+    phases = [phase for phase, _ in running]
+    assert phases == sorted(phases, key=["reading", "writing"].index), phases
+    reading = [progress for phase, progress in running if phase == "reading"]
+    assert len({p for p in reading if 0 < p < 1}) >= 2, reading  # seen moving
+    assert reading == sorted(reading)
+    writing = [progress for phase, progress in running if phase == "writing"]
+    assert writing == sorted(writing)
+    assert any(0 < p < 1 for p in writing), running  # the write has its own progress
     final = seen[-1]
     assert (final["status"], final["rows"], final["created"], final["progress"]) == (
         "succeeded",
@@ -173,3 +187,118 @@ def test_two_uploads_at_once_run_one_after_the_other(live):
     earlier, later = sorted(runs.values(), key=lambda run: run.started_at)
     assert later.started_at >= earlier.finished_at  # never interleaved
     assert Product.objects.count() == 120_000
+
+
+def test_a_cancel_once_the_import_is_in_the_catalogue_is_409_and_the_run_succeeded(live):
+    client, _, _ = live
+    answers = []
+    for attempt in range(3):
+        prefix = f"LATE{attempt}"
+        _, _, run = client.upload(catalogue(prefix, "1.00", rows=20_000))
+        first = f"{prefix}-0000000"
+        deadline = time.monotonic() + 60
+        # As a person would: the file's first product shows, and at once they cancel.
+        while not Product.objects.filter(sku=first).exists():
+            assert time.monotonic() < deadline, client.run(run["id"])
+            time.sleep(0.005)
+        status, _, body = client.request("POST", f"/products/data/backfill/runs/{run['id']}/cancel")
+        final = client.follow(run["id"], lambda r: r["status"] in FINISHED, timeout=30)[-1]
+        answers.append((status, final["status"], final["cancel_requested"]))
+
+        assert (status, final["status"]) == (409, "succeeded"), (body, final)
+        assert final["cancel_requested"] is False
+        assert Product.objects.filter(sku__startswith=f"{prefix}-").count() == 20_000
+    print(f"\ncancels after the commit: {answers}")
+
+
+BLOCKING_MODES = {"ShareLock", "ShareRowExclusiveLock", "ExclusiveLock", "AccessExclusiveLock"}
+# The table locks held on the product table in this database (not the brief 'extend' lock
+# of a growing file, nor another database's table of the same oid), by other sessions.
+PRODUCT_TABLE_LOCKS = (
+    "SELECT mode FROM pg_locks WHERE locktype = 'relation' "
+    "AND relation = 'products_product'::regclass "
+    "AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
+    "AND pid <> pg_backend_pid()"
+)
+
+
+def test_an_import_larger_than_the_catalogue_never_locks_out_reads_or_purchases(live, make_user):
+    client, _, _ = live
+    kept = Product.objects.create(sku="KEEP-1", name="Kept", price="9.00")
+    customer = make_user(email="buyer@example.com", first_name="Bea", last_name="Buyer")
+    shopper = Client(client.port, token_for(customer), timeout=60)
+    rows = 200_000
+    _, _, run = client.upload(catalogue("HUGE", "1.00", rows=rows))
+
+    modes, phases, answers, slowest = set(), [], [], 0.0
+    with contextlib.closing(psycopg.connect(database_url(), autocommit=True)) as db:
+        # PostgreSQL's own bound, not a clock in the test: a read or a row lock of the
+        # product that waits for a lock longer than 1 s fails here.
+        db.execute("SET lock_timeout = '1s'")
+        while True:
+            state = client.run(run["id"])
+            if state["status"] in FINISHED:
+                break
+            phases.append((state["phase"], state["progress"]))
+            modes |= {mode for (mode,) in db.execute(PRODUCT_TABLE_LOCKS)}
+            db.execute("SELECT name FROM products_product WHERE id = %s", [kept.pk])
+            with db.transaction():
+                db.execute("SELECT id FROM products_product WHERE id = %s FOR UPDATE", [kept.pk])
+            started = time.monotonic()
+            read = shopper.request("GET", f"/products/{kept.pk}")
+            bought = shopper.request(
+                "POST",
+                "/purchases",
+                json.dumps({"user_id": customer.pk, "product_id": kept.pk, "quantity": 1}),
+                "application/json",
+            )
+            slowest = max(slowest, time.monotonic() - started)
+            answers.append((read[0], bought[0]))
+
+    assert state["status"] == "succeeded" and state["created"] == rows, state
+    assert modes & BLOCKING_MODES == set(), modes
+    assert "writing" in {phase for phase, _ in phases}  # the watch overlapped the write
+    assert answers and set(answers) == {(200, 201)}, answers
+    writing = [progress for phase, progress in phases if phase == "writing"]
+    assert any(0 < progress < 1 for progress in writing), phases
+    print(f"\n{len(answers)} reads and purchases during the import; slowest pair {slowest:.2f} s")
+
+
+@pytest.fixture
+def frozen_redis():
+    if shutil.which("redis-server") is None:
+        pytest.skip("live test: no redis-server")
+    redis = FrozenRedis()
+    yield redis
+    redis.stop()
+
+
+def test_an_upload_to_a_frozen_broker_is_503_and_leaves_nothing_queued(
+    server_process, frozen_redis, staff, tmp_path
+):
+    timeout = 2  # CELERY_BROKER_CONNECTION_TIMEOUT
+    media = tmp_path / "media"
+    env = {
+        "CELERY_BROKER_URL": frozen_redis.url,
+        "CELERY_BROKER_CONNECTION_TIMEOUT": str(timeout),
+        "DJANGO_MEDIA_ROOT": str(media),
+    }
+    server = server_process(env=env)
+    # Before the fix the request never answered: the client's own timeout is the bound.
+    client = Client(server.port, token_for(staff), timeout=timeout + 20)
+    frozen_redis.freeze()
+
+    started = time.monotonic()
+    status, _, body = client.upload(catalogue("FRZ", "1.00", rows=10))
+    answered = time.monotonic() - started
+
+    assert status == 503, body
+    run = BackfillRun.objects.get()
+    assert run.status == "failed" and "unreachable" in run.error, run.error
+    assert not BackfillRun.objects.filter(status__in=BackfillRun.ACTIVE).exists()
+    assert [p for p in media.rglob("*") if p.is_file()] == []
+    print(f"\n503 after {answered:.2f} s with the broker frozen")
+
+    frozen_redis.thaw()  # the same web processes queue again once it answers
+    status, _, body = client.upload(catalogue("FRZ", "1.00", rows=10))
+    assert (status, body["status"]) == (202, "queued"), body

@@ -6,7 +6,7 @@ from io import StringIO
 
 import pytest
 from django.core.management import call_command
-from django.db import connection
+from django.db import connection, transaction
 from django.utils import timezone
 
 from products.models import Product
@@ -14,7 +14,7 @@ from purchases.models import Purchase
 from shop.idempotency import expire_keys
 from shop.models import IdempotencyKey
 from shop.tests import previous_release
-from shop.tests.integrity_helpers import call_concurrently
+from shop.tests.integrity_helpers import call_concurrently, waiting_on_a_lock
 from users.models import User
 
 pytestmark = pytest.mark.django_db
@@ -284,3 +284,43 @@ class TestKeysThePreviousReleaseWrote:
 
         assert fingerprint != previous_release.unkeyed_fingerprint("POST", "/purchases", body)
         assert (status, answer) == (201, None)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_purchase_with_a_key_waits_for_its_customer_as_long_as_one_without(
+    postgres_only, make_user, monkeypatch
+):
+    """The key's wait is bounded (`WAIT`); the write it guards is not: a customer's row held
+    longer than `WAIT` by another transaction is waited for, not answered 409."""
+    import threading
+    import time
+
+    from rest_framework.test import APIClient
+
+    from conftest import client_for
+    from shop import idempotency
+
+    monkeypatch.setattr(idempotency, "WAIT", "50ms")
+    customer = make_user()
+    product = Product.objects.create(sku="IDEM-3", name="Waited", price="4.00")
+    token = client_for(customer)._credentials["HTTP_AUTHORIZATION"]
+    answers = []
+
+    def post():
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=token)
+        try:
+            answers.append(buy(client, customer, product, "patient-key").status_code)
+        finally:
+            connection.close()
+
+    with transaction.atomic():
+        User.objects.select_for_update().get(pk=customer.pk)  # as a deletion under way does
+        buyer = threading.Thread(target=post)
+        buyer.start()
+        assert waiting_on_a_lock()
+        time.sleep(0.2)  # well past WAIT: the purchase is still waiting, not refused
+    buyer.join(timeout=30)
+
+    assert answers == [201]
+    assert Purchase.objects.filter(user=customer).count() == 1

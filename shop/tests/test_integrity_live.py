@@ -8,15 +8,20 @@ few requests each, every request with a timeout.
 """
 
 import http.client
+import io
 import json
 import threading
 from collections import Counter
 
 import pytest
+from django.core.management import call_command
+from django.db import DatabaseError, connections
 
 from products.models import Product
+from purchases import totals
 from purchases.models import Purchase
 from shop.tests.conftest import token_for
+from shop.tests.integrity_helpers import call_concurrently
 from users.models import User
 
 ROUNDS = 6
@@ -166,3 +171,171 @@ def test_patch_and_delete_of_one_purchase_exactly_one_delete_wins(server, make_u
         assert sorted(status for status, _ in answers[8:]) == [200, 404]
         assert {status for status, _ in answers[:8]} <= {200, 404}
         assert not Purchase.objects.filter(pk=created["id"]).exists()
+
+
+# --- Purchases moving between customers, and the sales totals rebuild ---------------------
+
+MOVERS = 16  # concurrent moves of one purchase, as many as the server has threads
+
+
+def server_log(server):
+    server.log.seek(0)
+    return server.log.read().decode(errors="replace")[-4000:]
+
+
+@pytest.fixture
+def busy_server(server_process):
+    """As many threads as the races below send requests at once; sign-ups not throttled."""
+    return server_process(workers=2, threads=MOVERS // 2, env={"SHOP_SIGNUP_RATE": "10000/hour"})
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_purchase_moved_between_three_customers_at_once_is_moved_one_after_another(
+    busy_server, make_user, staff
+):
+    token = token_for(staff)
+    customers = [make_user() for _ in range(3)]
+    product = Product.objects.create(sku="MOVE-1", name="Moved", price="4.25")
+    status, created = call(
+        busy_server.port,
+        "POST",
+        "/purchases",
+        token,
+        {"user_id": customers[0].pk, "product_id": product.pk, "quantity": 2},
+    )
+    assert status == 201
+    path = f"/purchases/{created['id']}"
+    for _ in range(3):
+        moves = [
+            (busy_server.port, "PATCH", path, token, {"user_id": customers[n % 3].pk})
+            for n in range(MOVERS)
+        ]
+        answers = at_once(*moves)
+
+        assert [status for status, _ in answers] == [200] * MOVERS, server_log(busy_server)
+        # Each move answers the purchase as it left it: with the customer it asked for.
+        assert [body["user_id"] for _, body in answers] == [
+            customers[n % 3].pk for n in range(MOVERS)
+        ]
+    moved = Purchase.objects.get(pk=created["id"])
+    assert moved.user_id in {customer.pk for customer in customers}
+    assert moved.customer_email == User.objects.get(pk=moved.user_id).email
+    assert totals.drift() == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_moving_a_purchase_between_customers_while_one_is_deleted_never_500(
+    busy_server, make_user, staff
+):
+    token = token_for(staff)
+    product = Product.objects.create(sku="MOVE-2", name="Moved", price="1.10")
+    statuses = Counter()
+    for _ in range(ROUNDS):
+        customers = [make_user() for _ in range(3)]
+        doomed = customers[1]
+        status, created = call(
+            busy_server.port,
+            "POST",
+            "/purchases",
+            token,
+            {"user_id": customers[0].pk, "product_id": product.pk},
+        )
+        assert status == 201
+        path = f"/purchases/{created['id']}"
+        moves = [
+            (busy_server.port, "PATCH", path, token, {"user_id": customers[n % 3].pk})
+            for n in range(MOVERS - 1)
+        ]
+        delete = (busy_server.port, "DELETE", f"/users/{doomed.pk}", token, None)
+        answers = at_once(*moves, delete)
+
+        statuses.update(status for status, _ in answers)
+        assert answers[-1][0] == 200, server_log(busy_server)
+        # A move to the deleted customer after the deletion is refused (400); all else applies.
+        for n, (status, _) in enumerate(answers[:-1]):
+            assert status in ((200, 400) if n % 3 == 1 else (200,)), server_log(busy_server)
+        assert not User.objects.filter(pk=doomed.pk).exists()
+        moved = Purchase.objects.get(pk=created["id"])
+        assert moved.user_id != doomed.pk
+    assert 500 not in statuses
+    assert totals.drift() == []
+
+
+MAX_REBUILDS = 200
+
+
+def rebuild_in_a_loop(stop, outcomes):
+    """Rebuilds the sales totals until `stop` is set (at most `MAX_REBUILDS` times); each
+    outcome is "ok" or the error."""
+    try:
+        while not stop.is_set():
+            try:
+                call_command("rebuild_sales_totals", stdout=io.StringIO())
+                outcomes.append("ok")
+                if len(outcomes) >= MAX_REBUILDS:
+                    return
+            except DatabaseError as error:
+                outcomes.append(f"{type(error).__name__}: {error}")
+    finally:
+        connections.close_all()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_rebuilding_the_totals_while_customers_sign_up_buy_and_are_deleted_never_deadlocks(
+    busy_server, staff
+):
+    token = token_for(staff)
+    products = [
+        Product.objects.create(sku=f"REBUILD-{n}", name="Rebuilt", price=f"{n + 1}.50")
+        for n in range(3)
+    ]
+    clients, rounds = 8, 3
+
+    def client(n):
+        answers = []  # (what, status) of the purchases and the deletions
+        for round_ in range(rounds):
+            status, user = call(
+                busy_server.port,
+                "POST",
+                "/users",
+                None,
+                {
+                    "email": f"r{n}-{round_}@rebuild.example",
+                    "password": "a long pass phrase",
+                    "first_name": "Re",
+                    "last_name": "Built",
+                    "gender": "n/a",
+                },
+            )
+            assert status == 201, (status, user)
+            for product in products[: 1 + (n + round_) % 3]:
+                body = {"user_id": user["id"], "product_id": product.pk, "quantity": 1 + n % 2}
+                answers.append(
+                    ("buy", call(busy_server.port, "POST", "/purchases", token, body)[0])
+                )
+            path = f"/users/{user['id']}"
+            answers.append(("delete", call(busy_server.port, "DELETE", path, token)[0]))
+        return answers
+
+    stop, outcomes = threading.Event(), []  # the rebuilds' outcomes
+    rebuilder = threading.Thread(target=rebuild_in_a_loop, args=(stop, outcomes))
+    rebuilder.start()
+    try:
+        answers = call_concurrently(client, clients, timeout=120)
+    finally:
+        stop.set()
+        rebuilder.join(timeout=60)
+
+    failed = [outcome for outcome in outcomes if outcome != "ok"]
+    assert not failed, failed[:3]
+    assert outcomes, "the rebuild never ran"
+    answers = [answer for client_answers in answers for answer in client_answers]
+    assert {status for what, status in answers if what == "buy"} == {201}, server_log(busy_server)
+    assert {status for what, status in answers if what == "delete"} == {200}, server_log(
+        busy_server
+    )
+    assert not User.objects.filter(email__endswith="@rebuild.example").exists()
+    bought = Purchase.objects.filter(product__in=products)
+    assert bought.count() == len([what for what, _ in answers if what == "buy"])
+    assert not bought.filter(user__isnull=False).exists()
+    assert totals.drift() == []

@@ -75,6 +75,7 @@ ACCEPTED = {
         "migration like it now gives new columns a db_default.",
     ),
     ("products", "0005_old_catalogue_attributes"): (SQLITE, SQLITE_REBUILD),
+    ("products", "0006_backfill_phase"): (SQLITE, SQLITE_REBUILD),
     ("purchases", "0002_sales_totals"): (
         BOTH,
         "Fills the new sales totals from the purchases: the purchases that code older than "

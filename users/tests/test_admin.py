@@ -1,10 +1,15 @@
 """Staff manage users in the admin; nobody else reaches it."""
 
+from datetime import timedelta
+
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 from knox.models import AuthToken
 
 from conftest import PASSWORD
+from users import services
+from users.forms import AdminOwnPasswordChangeForm, AdminUserPasswordForm
 
 pytestmark = pytest.mark.django_db
 
@@ -101,12 +106,14 @@ def test_staff_who_are_not_superusers_see_no_permission_machinery(client, staff,
     assert 'name="is_staff"' in page and 'name="is_active"' in page
 
 
-def test_a_superuser_still_sees_the_permission_machinery(admin_client, customer):
+def test_a_superuser_makes_superusers_without_a_permission_picker(admin_client, customer):
     response = admin_client.get(reverse("admin:users_user_change", args=[customer.pk]))
 
-    assert {"is_superuser", "groups", "user_permissions"} <= set(
-        response.context["adminform"].form.fields
-    )
+    fields = set(response.context["adminform"].form.fields)
+    assert "is_superuser" in fields
+    # Every staff member may do everything: groups and per-model permissions mean nothing.
+    assert not {"groups", "user_permissions"} & fields
+    assert "user_permissions" not in response.content.decode()
 
 
 def test_the_token_section_has_a_plain_name(admin_client):
@@ -117,12 +124,22 @@ def test_the_token_section_has_a_plain_name(admin_client):
     assert admin_client.get("/admin/knox/").context["title"] == "API tokens administration"
 
 
-def test_view_site_leads_to_the_api_docs(admin_client):
+def test_no_view_site_link_and_the_api_docs_among_the_shop_tools(admin_client):
     response = admin_client.get("/admin/")
 
-    assert response.context["site_url"] == "/api/docs"
-    assert '<a href="/api/docs">View site</a>' in response.content.decode()
+    page = response.content.decode()
+    assert response.context["site_url"] is None
+    assert "View site" not in page
+    assert '<a href="/api/docs">API documentation</a>' in page
     assert admin_client.get("/api/docs").status_code == 200
+
+
+def test_every_page_has_an_icon(client):
+    response = client.get("/favicon.ico")
+
+    assert response.status_code == 200
+    assert response["Content-Type"] == "image/png"
+    assert b"".join(response).startswith(b"\x89PNG")
 
 
 def test_browser_staff_signs_in_and_finds_a_customer(browser_page, staff, make_user):
@@ -320,3 +337,105 @@ def test_a_password_set_in_the_admin_revokes_the_users_tokens(admin_client, cust
 
     assert response.status_code == 302
     assert not AuthToken.objects.filter(user=customer).exists()
+
+
+@pytest.mark.parametrize("own", [False, True])
+def test_a_password_set_in_the_admin_keeps_what_changed_meanwhile(rf, make_user, staff, own):
+    """The form holds the user as loaded; a loss of staff status and a new email committed
+    since stay: only the password is written."""
+    make_user(is_staff=True)  # another active staff member
+    loaded = type(staff).objects.get(pk=staff.pk)
+    services.update_user(staff, email="renamed@example.com", is_staff=False)
+    new = "a-new-and-long-passphrase-42"
+    if own:
+        request = rf.post("/admin/password_change/")
+        request.user = loaded
+        data = {"old_password": PASSWORD, "new_password1": new, "new_password2": new}
+        form = AdminOwnPasswordChangeForm(loaded, data, request=request)
+    else:
+        form = AdminUserPasswordForm(loaded, {"password1": new, "password2": new})
+    assert form.is_valid(), form.errors
+    form.save()
+
+    staff.refresh_from_db()
+    assert (staff.email, staff.is_staff) == ("renamed@example.com", False)
+    assert staff.check_password(new)
+
+
+# --- API tokens, and pages kept for superusers ------------------------------------------
+
+
+def test_a_page_kept_for_superusers_is_an_admin_page_for_plain_staff(client, staff, make_user):
+    boss = make_user(email="boss@example.com", is_staff=True, is_superuser=True)
+    client.force_login(staff)
+
+    response = client.get(reverse("admin:users_user_delete", args=[boss.pk]))
+
+    page = response.content.decode()
+    assert response.status_code == 403
+    assert response["Content-Type"].startswith("text/html")
+    assert "You cannot open this page" in page and "Back to the back office" in page
+    assert "Shop back office" in page  # the admin's own header, not a bare JSON answer
+
+
+def test_the_api_answers_403_in_json_still(customer_client):
+    response = customer_client.get("/users/")
+
+    assert response.status_code == 403
+    assert response.json() == {"detail": "You do not have permission to perform this action."}
+
+
+def test_a_token_issued_in_the_admin_expires_after_30_days_by_default(admin_client, customer):
+    before = timezone.now()
+
+    response = admin_client.post(reverse("admin:knox_authtoken_add"), {"user": customer.pk})
+
+    assert response.status_code == 302
+    token = AuthToken.objects.get(user=customer)
+    assert before + timedelta(days=30) <= token.expiry <= timezone.now() + timedelta(days=30)
+
+
+@pytest.mark.parametrize(("days", "ok"), [("1", True), ("366", True), ("0", False), ("367", False)])
+def test_a_token_issued_in_the_admin_lives_the_days_asked(admin_client, customer, days, ok):
+    response = admin_client.post(
+        reverse("admin:knox_authtoken_add"), {"user": customer.pk, "valid_for_days": days}
+    )
+
+    if ok:
+        token = AuthToken.objects.get(user=customer)
+        assert token.expiry - token.created == pytest.approx(
+            timedelta(days=int(days)), abs=timedelta(seconds=5)
+        )
+        text = [str(m) for m in response.wsgi_request._messages]
+        assert any("Copy it now: it is never shown again. TOKEN " in m for m in text)
+    else:
+        assert response.status_code == 200
+        assert "valid_for_days" in response.context["adminform"].form.errors
+        assert not AuthToken.objects.exists()
+
+
+def test_the_token_pages_say_api_token(admin_client):
+    home = admin_client.get(reverse("admin:index")).content.decode()
+    listed = admin_client.get(reverse("admin:knox_authtoken_changelist")).content.decode()
+    form = admin_client.get(reverse("admin:knox_authtoken_add")).content.decode()
+
+    assert "Auth tokens</a>" not in home and "API tokens</a>" in home
+    assert "<h1>API tokens</h1>" in listed
+    assert "<h1>Issue an API token</h1>" in form
+
+
+def test_the_token_form_picks_the_user_by_name_or_email(admin_client):
+    page = admin_client.get(reverse("admin:knox_authtoken_add")).content.decode()
+
+    assert "admin-autocomplete" in page  # a search box, not a bare id
+    assert 'id="id_valid_for_days"' in page and 'value="30"' in page
+    assert "add_id_user" not in page and "change_id_user" not in page
+
+
+def test_the_token_list_names_tokens_by_their_start_never_the_digest(admin_client, customer):
+    token, _ = AuthToken.objects.create(user=customer)
+
+    page = admin_client.get(reverse("admin:knox_authtoken_changelist")).content.decode()
+
+    assert f"{token.token_key}…" in page
+    assert 'class="field-digest"' not in page  # 128 characters no one reads

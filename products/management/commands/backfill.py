@@ -1,4 +1,4 @@
-"""`python manage.py backfill [PATH] [--dry-run] [--strict] [--batch-size N]` (SPEC 5)."""
+"""`python manage.py backfill [PATH] [--dry-run] [--strict] [--batch-size N] [--if-empty]`."""
 
 import sys
 import time
@@ -14,6 +14,7 @@ from products.backfill import (
     BackfillRun,
     run_backfill,
 )
+from products.models import Product
 
 # Exit statuses (also in the README).
 EXIT_REJECTED = 1  # rows rejected: the valid ones were imported (nothing under --strict)
@@ -48,6 +49,12 @@ class Command(BaseCommand):
             help="rows per batch written to the database (SQLite; default %(default)s)",
         )
         parser.add_argument(
+            "--if-empty",
+            action="store_true",
+            help="load the file only into an empty catalogue; with products, do nothing "
+            "(what `make run` does, so that staff's changes survive a restart)",
+        )
+        parser.add_argument(
             "--wait",
             type=float,
             default=0.0,
@@ -55,10 +62,16 @@ class Command(BaseCommand):
             help="wait this long for another running backfill to finish (default: refuse)",
         )
 
-    def handle(self, *args, path=None, dry_run, strict, batch_size, wait, **options):
+    def handle(self, *args, path=None, dry_run, strict, batch_size, wait, if_empty, **options):
         if batch_size < 1:
             raise CommandError("--batch-size must be at least 1", returncode=EXIT_UNUSABLE)
         path = path or str(settings.SHOP_PRODUCTS_CSV)
+        if if_empty and Product.objects.exists():
+            self.stdout.write(
+                f"The catalogue already has products: {path} not loaded (--if-empty). "
+                f"`manage.py backfill {path}` loads it anyway."
+            )
+            return
         progress = None
 
         def on_start(reader):

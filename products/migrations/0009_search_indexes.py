@@ -13,7 +13,7 @@ class Migration(migrations.Migration):
     atomic = False
 
     dependencies = [
-        ("products", "0005_old_catalogue_attributes"),
+        ("products", "0008_backfill_run_request_id"),
     ]
 
     operations = [
