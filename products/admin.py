@@ -11,6 +11,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
 from products import services
+from products.admin_filters import CategoryFilter
 from products.admin_views import (
     backfill_view,
     cancel_view,
@@ -22,6 +23,7 @@ from products.backfill.runs import sweep_stale_runs
 from products.models import BackfillRun, Product
 from products.prices import price_error
 from shop.admin import ReadOnly, StaffMayManage, adopt, changed_fields
+from shop.admin_lists import CommonValuesFilter, LargeListAdmin
 from shop.money import format_money
 
 
@@ -54,6 +56,11 @@ class PriceRangeFilter(admin.SimpleListFilter):
         return queryset
 
 
+class MetalTypeFilter(CommonValuesFilter):
+    title = "metal type"
+    parameter_name = "metal_type"
+
+
 class ProductForm(forms.ModelForm):
     """The product form, with the price rule of the backfill and the API (`products.prices`)."""
 
@@ -75,11 +82,11 @@ class ProductForm(forms.ModelForm):
 
 
 @admin.register(Product)
-class ProductAdmin(StaffMayManage, admin.ModelAdmin):
+class ProductAdmin(LargeListAdmin, StaffMayManage, admin.ModelAdmin):
     form = ProductForm
     list_display = ["sku", "name", "category", "list_price", "updated_at"]
     list_display_links = ["sku", "name"]
-    list_filter = ["category", PriceRangeFilter, "metal_type", "customizable"]
+    list_filter = [CategoryFilter, PriceRangeFilter, MetalTypeFilter, "customizable"]
     search_fields = ["sku", "name"]  # also what the purchase form's autocomplete searches
     search_help_text = "Search by SKU or name."
     readonly_fields = ["created_at", "updated_at"]

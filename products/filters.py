@@ -4,7 +4,6 @@ from decimal import Decimal
 
 import django_filters
 from django import forms
-from django.db.models import Q
 
 from products.models import Product
 from products.prices import price_error
@@ -56,6 +55,4 @@ class ProductFilter(django_filters.FilterSet):
         fields = ["sku", "category", "min_price", "max_price", "search"]
 
     def search_text(self, queryset, name, value):
-        return queryset.filter(
-            Q(sku__icontains=value) | Q(name__icontains=value) | Q(description__icontains=value)
-        )
+        return queryset.search(value)

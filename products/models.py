@@ -10,8 +10,25 @@ from django.utils import timezone
 from shop.models import ShopModel
 
 
+class ProductQuerySet(models.QuerySet):
+    def search(self, text, fields=("sku", "name", "description")):
+        """Products with `text` in any of `fields`, in any case.
+
+        On PostgreSQL each field has a trigram index on `UPPER(field)` (migration 0006),
+        the left side of `icontains` there: a search reads the index, not the table.
+        """
+        condition = models.Q()
+        for field in fields:
+            condition |= models.Q(**{f"{field}__icontains": text})
+        return self.filter(condition)
+
+
 class Product(ShopModel):
-    """A product of the catalogue, keyed by its `sku` (the backfill's key)."""
+    """A product of the catalogue, keyed by its `sku` (the backfill's key).
+
+    Besides `Meta.indexes`, PostgreSQL has trigram indexes for the search on `UPPER()` of
+    the SKU, the name and the description (`ProductQuerySet.search`).
+    """
 
     # What a product is, besides its key and its timestamps: what the API, the admin's form
     # and the backfill write (in this order).
@@ -37,6 +54,8 @@ class Product(ShopModel):
     customizable = models.BooleanField(null=True, blank=True, help_text="Empty: not known.")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+
+    objects = ProductQuerySet.as_manager()
 
     class Meta:
         ordering = ["id"]

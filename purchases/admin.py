@@ -14,7 +14,7 @@ from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.utils import display_for_value
 from django.contrib.admin.views.main import ERROR_FLAG
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count, F, Max, Min
+from django.db.models import Count, F, Max, Min, Q
 from django.forms.models import BaseInlineFormSet
 from django.http import HttpResponseRedirect
 from django.urls import path, reverse
@@ -22,12 +22,15 @@ from django.utils import timezone
 from django.utils.html import format_html
 from knox.models import AuthToken
 
+from products.admin_filters import PurchaseCategoryFilter
+from products.models import Product
 from purchases import services
 from purchases.admin_views import sales_view
 from purchases.analytics import Spend
 from purchases.models import Purchase
 from purchases.views import PURCHASE_COLUMNS
 from shop.admin import ReadOnly, StaffMayManage, adopt
+from shop.admin_lists import LargeListAdmin
 from shop.exports import csv_response
 from shop.money import format_money
 from shop.params import is_ascii_digits
@@ -35,6 +38,9 @@ from users.admin import UserAdmin, customer_label
 from users.models import User
 
 LATEST_PURCHASES = 20
+# Customers (and products) a word of the purchase search may match: a word that matches more
+# is not a search for someone's purchases; the list shows those of the first found.
+SEARCH_MATCHES = 1000
 EXPORT_FILENAME = "purchases.csv"
 
 SNAPSHOT_FIELDS = ("paid_unit_price", "paid_total", "customer_email", "product_sku", "product_name")
@@ -90,14 +96,8 @@ class DateFilter(admin.DateFieldListFilter):
         self.title = "date"
 
 
-class ProductCategoryFilter(admin.AllValuesFieldListFilter):
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.title = "product category"
-
-
 @admin.register(Purchase)
-class PurchaseAdmin(MoneyColumns, StaffMayManage, admin.ModelAdmin):
+class PurchaseAdmin(LargeListAdmin, MoneyColumns, StaffMayManage, admin.ModelAdmin):
     list_display = (
         "bought_at",
         "customer",
@@ -120,13 +120,32 @@ class PurchaseAdmin(MoneyColumns, StaffMayManage, admin.ModelAdmin):
     list_filter = (
         CustomerFilter,
         ("created_at", DateFilter),
-        ("product__category", ProductCategoryFilter),
+        PurchaseCategoryFilter,
     )
     date_hierarchy = "created_at"
     autocomplete_fields = ("user", "product")
     readonly_fields = (*SNAPSHOT_FIELDS, "created_at", "price_note")
     change_list_template = "admin/purchases/purchase/change_list.html"
     actions = ["export_selected"]
+
+    def get_search_results(self, request, queryset, search_term):
+        """Each word is part of the customer's name or email or of the product's SKU or name.
+
+        The customers and the products are found first, by their own indexed searches (at
+        most `SEARCH_MATCHES` of each per word), then their purchases through the purchases'
+        indexes by customer and by product: a join of those searches with the purchases
+        would read the purchases in date order, all of them for a rare word. The purchase's
+        own copies of the email, SKU and name, unindexed on a table this size, are not
+        searched: a deleted customer's purchases are found by product or by date.
+        """
+        for word in search_term.split():
+            customers = User.objects.search(word).order_by().values_list("pk", flat=True)
+            products = Product.objects.search(word, fields=("sku", "name")).order_by()
+            queryset = queryset.filter(
+                Q(user_id__in=list(customers[:SEARCH_MATCHES]))
+                | Q(product_id__in=list(products.values_list("pk", flat=True)[:SEARCH_MATCHES]))
+            )
+        return queryset, False
 
     def get_fieldsets(self, request, obj=None):
         if obj is None:

@@ -56,11 +56,17 @@ def canonical_paths(endpoints, **kwargs):
 PAGINATION_HEADERS = {
     "X-Total-Count": {
         "schema": {"type": "integer"},
-        "description": "How many rows the whole list has, over all pages.",
+        "description": "How many rows the whole list has, over all pages: exact up to 1,000, "
+        "PostgreSQL's estimate past that (then `X-Total-Count-Estimated` is `true`).",
+    },
+    "X-Total-Count-Estimated": {
+        "schema": {"type": "boolean"},
+        "description": "`true` when `X-Total-Count` is an estimate; absent when it is exact.",
     },
     "Link": {
         "schema": {"type": "string"},
-        "description": "RFC 8288 links to the `first`, `prev`, `next` and `last` pages.",
+        "description": "RFC 8288 links to the `first`, `prev`, `next` and `last` pages: page "
+        "numbers, or `cursor` positions for a list of more than 1,000 rows.",
     },
 }
 

@@ -41,6 +41,19 @@ class UserQuerySet(models.QuerySet):
         a row it wrote without a key, or whose email it changed without changing the key."""
         return self.filter(Q(email_key=email_key(email)) | Q(same_lowercase_email(email)))
 
+    def search(self, text):
+        """Users with `text` in their first name, last name or email, in any case.
+
+        On PostgreSQL trigram indexes serve each (migration 0003): `UPPER()` of the names,
+        the left side of `icontains` there, and the email's key, which is folded already
+        and so is searched with the key of `text`.
+        """
+        return self.filter(
+            models.Q(first_name__icontains=text)
+            | models.Q(last_name__icontains=text)
+            | models.Q(email_key__contains=email_key(text))
+        )
+
     def email_taken(self, email, *, exclude=None):
         """Whether another account (not `exclude`) has this email in any case or Unicode form.
 
