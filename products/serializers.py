@@ -82,6 +82,13 @@ class BackfillRunSerializer(serializers.ModelSerializer):
 
     started_by = serializers.SlugRelatedField(slug_field="email", read_only=True, allow_null=True)
     elapsed = serializers.FloatField(read_only=True, allow_null=True, help_text="Seconds.")
+    # Declared so that the schema admits "" (a run that has not started).
+    phase = serializers.ChoiceField(
+        choices=BackfillRun.Phase.choices,
+        allow_blank=True,
+        read_only=True,
+        help_text="What a running import is doing: empty before it starts.",
+    )
 
     class Meta:
         model = BackfillRun
