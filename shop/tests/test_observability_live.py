@@ -81,15 +81,17 @@ def test_sixty_requests_over_three_workers_move_the_counter_by_exactly_sixty(
 ):
     metrics_dir = tmp_path / "metrics"
     metrics_dir.mkdir()
-    # One connection at a time per worker: 12 clients at once keep all three busy, so that
-    # each serves some (with gunicorn's defaults one worker may accept nearly all of them).
+    # Sync workers take one connection at a time, so that 12 clients at once keep several
+    # busy (a threaded worker accepts whatever comes and may serve nearly all of it: once
+    # 59 of 60). Which workers serve is the kernel's choice: at least two must, for the sum
+    # to be a sum over processes.
     server = server_process(
         workers=3,
         threads=1,
         env={
             "SHOP_METRICS_TOKEN": TOKEN,
             "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
-            "GUNICORN_CMD_ARGS": "--worker-connections 1",
+            "GUNICORN_CMD_ARGS": "--worker-class sync",
         },
     )
     before = index_requests(scrape(server.port))
@@ -104,7 +106,7 @@ def test_sixty_requests_over_three_workers_move_the_counter_by_exactly_sixty(
     assert statuses == [200] * REQUESTS
     assert after - before == REQUESTS
     assert sum(served_by.values()) == after
-    assert len(served_by) == 3, served_by
+    assert len(served_by) >= 2, served_by
 
 
 def test_metrics_are_404_on_a_live_instance_without_the_token(server_process):
