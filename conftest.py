@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from django.core.cache import caches
 from django.db import connection, connections
+from django.db.migrations.executor import MigrationExecutor
 from django.test import Client
 from django_otp import DEVICE_ID_SESSION_KEY
 from django_otp.oath import totp
@@ -141,6 +142,16 @@ def _replica_state_forgotten():
     forget_replica_state()
     yield
     forget_replica_state()
+
+
+@pytest.fixture
+def migrator(transactional_db):
+    """A `MigrationExecutor` on the test database, put back at the latest migrations after
+    (with `shop.tests.previous_release.migrate`)."""
+    executor = MigrationExecutor(connection)
+    yield executor
+    executor.loader.build_graph()
+    executor.migrate(executor.loader.graph.leaf_nodes())
 
 
 @pytest.fixture

@@ -64,3 +64,10 @@ def change_email(user_id, email):
     """An email changed as that release changes it: the key left as it was."""
     with connection.cursor() as cursor:
         cursor.execute("UPDATE users_user SET email = %s WHERE id = %s", [email, user_id])
+
+
+def migrate(executor, *targets):
+    """Migrates the test database to `targets` (app, migration) with the `migrator` fixture's
+    executor, its graph read again (an earlier migrate changed what is applied)."""
+    executor.loader.build_graph()
+    executor.migrate(list(targets))

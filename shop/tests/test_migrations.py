@@ -21,7 +21,6 @@ from django.core.cache.backends.db import DatabaseCache
 from django.core.management import call_command
 from django.db import connection
 from django.db.migrations import RunPython, RunSQL
-from django.db.migrations.executor import MigrationExecutor
 from django.db.migrations.loader import MigrationLoader
 from django.test import override_settings
 from django_migration_linter import MigrationLinter
@@ -30,6 +29,7 @@ from django_migration_linter.sql_analyser import analyse_sql_statements
 
 from shop.models import IdempotencyKey
 from shop.tests import previous_release
+from shop.tests.previous_release import migrate
 
 BOTH = frozenset({"postgresql", "sqlite"})
 POSTGRESQL = frozenset({"postgresql"})
@@ -165,20 +165,6 @@ PREVIOUS_THROTTLE_CACHE = {
     "BACKEND": "django.core.cache.backends.db.DatabaseCache",
     "LOCATION": "shop_throttle_cache",
 }
-
-
-@pytest.fixture
-def migrator(transactional_db):
-    """A `MigrationExecutor` on the test database, put back at the latest migrations after."""
-    executor = MigrationExecutor(connection)
-    yield executor
-    executor.loader.build_graph()
-    executor.migrate(executor.loader.graph.leaf_nodes())
-
-
-def migrate(executor, *targets):
-    executor.loader.build_graph()
-    executor.migrate(list(targets))
 
 
 def test_the_previous_releases_throttle_cache_still_counts_after_the_rate_counters(migrator):

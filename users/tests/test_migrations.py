@@ -5,25 +5,11 @@ import pytest
 from django.contrib.auth.hashers import make_password
 from django.core.management import call_command
 from django.db import IntegrityError, connection, transaction
-from django.db.migrations.executor import MigrationExecutor
 
 from conftest import PASSWORD
 from shop.tests import previous_release
+from shop.tests.previous_release import migrate
 from users.models import User
-
-
-@pytest.fixture
-def migrator(transactional_db):
-    """A `MigrationExecutor` on the test database, put back at the latest migrations after."""
-    executor = MigrationExecutor(connection)
-    yield executor
-    executor.loader.build_graph()
-    executor.migrate(executor.loader.graph.leaf_nodes())
-
-
-def migrate(executor, *targets):
-    executor.loader.build_graph()
-    executor.migrate(list(targets))
 
 
 def find_as_the_previous_release(email):
