@@ -186,9 +186,11 @@ def _timed_query(execute, sql, params, many, context):
 
 
 def _time_queries(sender, connection, **kwargs):
-    # The wrapper object outlives its connections (a reconnection signals again).
+    # The wrapper object outlives its connections (a reconnection signals again). First in
+    # the list: `connection.execute_wrapper()` pops the last one when its block ends, and a
+    # connection made inside such a block must keep this one, not the block's.
     if _timed_query not in connection.execute_wrappers:
-        connection.execute_wrappers.append(_timed_query)
+        connection.execute_wrappers.insert(0, _timed_query)
 
 
 connection_created.connect(_time_queries, weak=False, dispatch_uid="shop.metrics.db_time")

@@ -121,6 +121,28 @@ def test_database_time_is_observed_per_query():
 
 
 @pytest.mark.django_db
+def test_a_connection_made_inside_an_execute_wrapper_block_keeps_its_timer_after_it():
+    from django.db import connections
+
+    from shop.metrics import _timed_query
+
+    connection = connections.create_connection("default")  # not connected yet
+    try:
+        seen = []
+
+        def watch(execute, sql, params, many, context):
+            seen.append(sql)
+            return execute(sql, params, many, context)
+
+        with connection.execute_wrapper(watch):
+            connection.ensure_connection()  # connection_created fires inside the block
+
+        assert connection.execute_wrappers == [_timed_query]
+    finally:
+        connection.close()
+
+
+@pytest.mark.django_db
 def test_task_outcomes_and_durations_are_counted():
     name = "products.sweep_stale_backfill_runs"
     before = value("shop_celery_tasks_total", task=name, outcome="success")
