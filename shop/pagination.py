@@ -89,7 +89,7 @@ def estimated_count(queryset):
     return int(json.loads(plan)[0]["Plan"]["Plan Rows"])
 
 
-def count_rows(queryset, limit, *, estimate_first=False):
+def count_rows(queryset, limit, *, estimate_first=False, count_up_to=bounded_count):
     """(total, long, estimated).
 
     The rows are counted up to `limit + 1` (a count reads every row it counts): at most
@@ -100,12 +100,13 @@ def count_rows(queryset, limit, *, estimate_first=False):
     `estimate_first` asks the planner before counting: a list it expects to hold more than
     `limit` rows is `long` without a count. Where filters have no index (the admin's), even
     a bounded count of a rare value reads the table to find its rows; an API list's filters
-    all have one, and save the planning query.
+    all have one, and save the planning query. `count_up_to(queryset, limit)` counts (by
+    default a bounded count; a caller may read what it needs of the rows on the way).
     """
     estimate = estimated_count(queryset) if estimate_first else None
     if estimate is not None and estimate > limit:
         return estimate, True, True
-    counted = bounded_count(queryset, limit)
+    counted = count_up_to(queryset, limit)
     if counted <= limit:
         return counted, False, False
     if estimate is None:
@@ -259,17 +260,16 @@ class HeaderPagination(PageNumberPagination):
         estimate where it expects more than `exact_count_limit` rows, else the keys of every
         row in list order (at most `exact_count_limit + 1`), which count the list and give
         the page without reading the matches again (`self.keys`)."""
-        limit = self.exact_count_limit
-        estimate = estimated_count(queryset)
-        if estimate is not None and estimate > limit:
-            return estimate, True, True
-        keys = list(queryset.values_list("pk", flat=True)[: limit + 1])
-        if len(keys) <= limit:
-            self.keys = keys
-            return len(keys), False, False
-        if estimate is None:
-            return queryset.order_by().count(), True, False
-        return max(estimate, limit + 1), True, True
+
+        def keys_up_to(queryset, limit):
+            keys = list(queryset.values_list("pk", flat=True)[: limit + 1])
+            if len(keys) <= limit:
+                self.keys = keys
+            return len(keys)
+
+        return count_rows(
+            queryset, self.exact_count_limit, estimate_first=True, count_up_to=keys_up_to
+        )
 
     def numbered_page(self, queryset, page_number):
         asked = self.request.query_params.get(self.page_query_param, "")
