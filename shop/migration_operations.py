@@ -1,6 +1,7 @@
 """Migration operations of the shop's own."""
 
 from django.contrib.postgres import operations as postgres_operations
+from django.db.migrations.operations import RunSQL
 from django.db.migrations.operations.base import Operation, OperationCategory
 
 
@@ -79,3 +80,15 @@ class TrigramExtension(postgres_operations.TrigramExtension):
 
     def database_backwards(self, app_label, schema_editor, from_state, to_state):
         pass
+
+
+class PostgresRunSQL(RunSQL):
+    """`RunSQL` on PostgreSQL only (a trigger, a BRIN index); nothing on other databases."""
+
+    def database_forwards(self, app_label, schema_editor, from_state, to_state):
+        if schema_editor.connection.vendor == "postgresql":
+            super().database_forwards(app_label, schema_editor, from_state, to_state)
+
+    def database_backwards(self, app_label, schema_editor, from_state, to_state):
+        if schema_editor.connection.vendor == "postgresql":
+            super().database_backwards(app_label, schema_editor, from_state, to_state)

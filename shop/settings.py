@@ -64,6 +64,7 @@ INSTALLED_APPS = [
     "users",
     "products",
     "purchases",
+    "audit",
 ]
 
 MIDDLEWARE = [
@@ -81,6 +82,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     # Tells which staff sessions have passed the second factor (`users.second_factor`).
     "django_otp.middleware.OTPMiddleware",
+    # Who acts and through which door, for the audit trail (`audit.context`).
+    "audit.context.RequestDoorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "shop.middleware.JsonErrorsMiddleware",

@@ -18,6 +18,7 @@ urlpatterns = [
     path("", include("users.urls")),
     path("", include("products.urls")),
     path("", include("purchases.urls")),
+    path("", include("audit.urls")),
 ]
 
 handler400 = "shop.exceptions.bad_request"

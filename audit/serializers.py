@@ -1,0 +1,27 @@
+from rest_framework import serializers
+
+from audit.models import AuditEvent
+
+
+class AuditEventSerializer(serializers.ModelSerializer):
+    changes = serializers.JSONField(help_text="{field: [before, after]}")
+    snapshot = serializers.JSONField(allow_null=True, help_text="A deleted row, whole.")
+
+    class Meta:
+        model = AuditEvent
+        fields = [
+            "id",
+            "at",
+            "actor_id",
+            "actor",
+            "via",
+            "via_detail",
+            "request_id",
+            "action",
+            "object_type",
+            "object_id",
+            "changes",
+            "snapshot",
+            "reason",
+        ]
+        read_only_fields = fields
