@@ -10,6 +10,7 @@ from django.db.models import Q
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
+from audit.admin import AuditHistoryMixin
 from products import services
 from products.admin_filters import CategoryFilter
 from products.admin_views import (
@@ -82,7 +83,7 @@ class ProductForm(forms.ModelForm):
 
 
 @admin.register(Product)
-class ProductAdmin(LargeListAdmin, StaffMayManage, admin.ModelAdmin):
+class ProductAdmin(AuditHistoryMixin, LargeListAdmin, StaffMayManage, admin.ModelAdmin):
     form = ProductForm
     list_display = ["sku", "name", "category", "list_price", "updated_at"]
     list_display_links = ["sku", "name"]

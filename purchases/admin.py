@@ -22,6 +22,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 from knox.models import AuthToken
 
+from audit.admin import AuditHistoryMixin
 from products.admin_filters import PurchaseCategoryFilter
 from products.models import Product
 from purchases import services
@@ -97,7 +98,9 @@ class DateFilter(admin.DateFieldListFilter):
 
 
 @admin.register(Purchase)
-class PurchaseAdmin(LargeListAdmin, MoneyColumns, StaffMayManage, admin.ModelAdmin):
+class PurchaseAdmin(
+    AuditHistoryMixin, LargeListAdmin, MoneyColumns, StaffMayManage, admin.ModelAdmin
+):
     list_display = (
         "bought_at",
         "customer",

@@ -27,6 +27,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from knox.admin import AuthTokenAdmin
 from knox.models import AuthToken
 
+from audit.admin import AuditHistoryMixin
 from shop import ratelimit
 from shop.admin import StaffMayManage, adopt, changed_fields
 from shop.admin_lists import CommonValuesFilter, LargeListAdmin
@@ -157,7 +158,7 @@ class GenderFilter(CommonValuesFilter):
 
 
 @admin.register(User)
-class UserAdmin(LargeListAdmin, StaffMayManage, DjangoUserAdmin):
+class UserAdmin(AuditHistoryMixin, LargeListAdmin, StaffMayManage, DjangoUserAdmin):
     form = UserEditForm
     add_form = UserCreationForm
     change_password_form = AdminUserPasswordForm

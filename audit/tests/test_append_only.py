@@ -17,9 +17,8 @@ REFUSED = "42501"  # insufficient_privilege, the trigger's SQLSTATE
 def test_the_database_refuses_to_change_or_delete_events(postgres_only, statement):
     record("updated", object_type="products.product", object_id="1")
 
-    with pytest.raises(DatabaseError) as refusal, transaction.atomic():
-        with connection.cursor() as cursor:
-            cursor.execute(statement)
+    with pytest.raises(DatabaseError) as refusal, transaction.atomic(), connection.cursor() as c:
+        c.execute(statement)
 
     assert refusal.value.__cause__.sqlstate == REFUSED
     assert AuditEvent.objects.get().action == "updated"

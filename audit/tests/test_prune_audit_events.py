@@ -1,4 +1,5 @@
 from datetime import UTC, datetime
+from io import StringIO
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -27,14 +28,14 @@ def test_prune_removes_only_the_events_before_the_date():
     backdate(old, datetime(2020, 1, 31, 23, 59, tzinfo=UTC))
     backdate(kept, datetime(2020, 2, 1, tzinfo=UTC))
 
-    call_command("prune_audit_events", "--before", "2020-02-01", stdout=open("/dev/null", "w"))
+    call_command("prune_audit_events", "--before", "2020-02-01", stdout=StringIO())
 
     remaining = AuditEvent.objects.order_by("id")
     assert [event.object_id for event in remaining if event.action == "updated"] == ["2"]
 
 
 def test_prune_records_that_it_ran_and_as_which_command():
-    call_command("prune_audit_events", "--before", "2020-02-01", stdout=open("/dev/null", "w"))
+    call_command("prune_audit_events", "--before", "2020-02-01", stdout=StringIO())
 
     event = AuditEvent.objects.get(action="pruned")
     assert (event.via, event.actor) == ("command", "command prune_audit_events")

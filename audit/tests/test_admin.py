@@ -1,0 +1,65 @@
+import pytest
+from django.urls import reverse
+
+from audit.models import AuditEvent
+from audit.recording import record
+from products.models import Product
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def staff_browser(client, staff):
+    client.force_login(staff)
+    return client
+
+
+def test_the_events_list_is_read_only(staff_browser):
+    record("updated", object_type="products.product", object_id="1")
+
+    response = staff_browser.get(reverse("admin:audit_auditevent_changelist"))
+
+    assert response.status_code == 200
+    assert b"products.product" in response.content
+    assert staff_browser.get(reverse("admin:audit_auditevent_add")).status_code == 403
+
+
+def test_the_search_finds_an_accounts_events_by_email(staff_browser, staff, customer):
+    record("updated", object_type="products.product", object_id="1", actor=customer)
+    record("updated", object_type="products.product", object_id="2", actor=staff)
+
+    response = staff_browser.get(
+        reverse("admin:audit_auditevent_changelist"), {"q": "ALICE@example.com"}
+    )
+
+    shown = response.context["cl"].result_list
+    assert [event.object_id for event in shown] == ["1"]
+
+
+def test_the_search_finds_an_objects_events_by_id(staff_browser):
+    record("updated", object_type="products.product", object_id="41")
+    record("updated", object_type="products.product", object_id="42")
+
+    response = staff_browser.get(reverse("admin:audit_auditevent_changelist"), {"q": "42"})
+
+    assert [event.object_id for event in response.context["cl"].result_list] == ["42"]
+
+
+def test_a_history_page_shows_each_change_before_and_after(staff_browser):
+    product = Product.objects.create(sku="H-1", name="Ring", category="rings", price="5.00")
+    record("updated", product, changes={"price": ["5.00", "6.50"]})
+
+    response = staff_browser.get(reverse("admin:products_product_history", args=[product.pk]))
+
+    assert response.status_code == 200
+    assert "price: 5.00 → 6.50" in response.content.decode()
+
+
+def test_a_deleted_objects_history_is_still_shown(staff_browser):
+    record("deleted", object_type="products.product", object_id="999", snapshot={"sku": "GONE"})
+
+    response = staff_browser.get(reverse("admin:products_product_history", args=[999]))
+
+    assert response.status_code == 200
+    assert "product 999 (deleted)" in response.content.decode()
+    assert AuditEvent.objects.get().snapshot == {"sku": "GONE"}
