@@ -6,12 +6,15 @@ The bulk door is `products.backfill`. Both keep the same rules (`products.prices
 from django.db import transaction
 from django.db.models import ProtectedError
 
+from audit.recording import changes_between, record, record_many, values_of
 from products.models import Product
 from shop.errors import Conflict
 from shop.locking import hold_off_rebuild
 from shop.services import locked, save_unique
 
 DUPLICATE_SKU = "A product with that SKU already exists."
+# What the audit trail follows of a product (`audit.recording`): its key and its data.
+AUDITED_FIELDS = ("sku", *Product.DATA_FIELDS)
 
 
 def _save(product, **save_options):
@@ -25,7 +28,10 @@ def _save(product, **save_options):
 
 
 def create_product(**fields):
-    return _save(Product(**fields))
+    with transaction.atomic():
+        product = _save(Product(**fields))
+        record("created", product, changes=changes_between({}, product, AUDITED_FIELDS))
+    return product
 
 
 def update_product(product, **fields):
@@ -33,10 +39,13 @@ def update_product(product, **fields):
     stays deleted (`Product.DoesNotExist`)."""
     with transaction.atomic():
         current = locked(Product, product.pk)
+        before = values_of(current, fields)
         for name, value in fields.items():
             setattr(current, name, value)
         if fields:
             _save(current, update_fields=[*fields, "updated_at"])
+            if changes := changes_between(before, current, fields):
+                record("updated", current, changes=changes)
     return current
 
 
@@ -71,4 +80,5 @@ def delete_products(products):
             raise Conflict(
                 f"Product {product.pk} ({product.sku}) has purchases and cannot be deleted."
             ) from None
+        record_many("deleted", current, snapshot=True)
     return current

@@ -25,6 +25,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Q
 
+from audit.recording import changes_between, record, record_many, snapshot_of, values_of
 from products.models import Product
 from purchases import totals
 from purchases.models import CustomerSales, Purchase
@@ -34,6 +35,16 @@ from users.models import User
 UNSET = object()
 NO_SUCH_USER = "This user does not exist."
 NO_SUCH_PRODUCT = "This product does not exist."
+# What the audit trail follows of a purchase (`audit.recording`).
+AUDITED_FIELDS = (
+    "user_id",
+    "customer_email",
+    "product_id",
+    "product_sku",
+    "product_name",
+    "quantity",
+    "unit_price",
+)
 
 
 def _pk(value):
@@ -122,6 +133,7 @@ def create_purchase(*, user, product, quantity=1):
         _price_at(purchase, locked_product)
         purchase.save()
         totals.apply_change(after=totals.Line.of(purchase))
+        record("created", purchase, changes=changes_between({}, purchase, AUDITED_FIELDS))
     return purchase
 
 
@@ -142,6 +154,7 @@ def update_purchase(purchase, *, user=UNSET, product=UNSET, quantity=UNSET):
             product = UNSET
         email, locked_product = _lock_parties(user, product, locked_emails=emails)
         before = totals.Line.of(current)
+        audited_before = values_of(current, AUDITED_FIELDS)
         changed = []
         if user is not UNSET:
             current.user_id, current.customer_email = _pk(user), email
@@ -155,6 +168,9 @@ def update_purchase(purchase, *, user=UNSET, product=UNSET, quantity=UNSET):
         if changed:
             current.save(update_fields=changed)
             totals.apply_change(before, totals.Line.of(current))
+            record(
+                "updated", current, changes=changes_between(audited_before, current, AUDITED_FIELDS)
+            )
     return current
 
 
@@ -164,6 +180,7 @@ def delete_purchase(purchase):
         hold_off_rebuild()
         current, _ = _locked_purchase(_pk(purchase))
         before = totals.Line.of(current)
+        record("deleted", current, snapshot=snapshot_of(current))
         current.delete()
         totals.apply_change(before=before)
     return current
@@ -178,6 +195,7 @@ def delete_purchases(purchases):
         current, _ = _locked_purchases([_pk(purchase) for purchase in purchases])
         Purchase.objects.filter(pk__in=[purchase.pk for purchase in current]).delete()
         totals.apply_change(removed=[totals.Line.of(purchase) for purchase in current])
+        record_many("deleted", current, snapshot=True)
     return current
 
 

@@ -28,6 +28,7 @@ from django.utils import timezone
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from audit.recording import record
 from shop.errors import Conflict, RateLimited, SecondFactorNeeded, SecondFactorRejected
 from shop.services import locked
 from users.models import User
@@ -94,6 +95,7 @@ def enrol(user, code, *, address, device=None):
             app.save(update_fields=["confirmed"])
             pending.exclude(pk=app.pk).delete()
             codes = _new_recovery_codes(current)
+            record("second_factor_enrolled", current, actor=current, reason=f"from {address}")
     if not accepted:
         _failed(user, address, "enrolment")
         _refuse(wait)
@@ -154,6 +156,7 @@ def reset(user, *, by=None, address=None):
         current = locked(User, user.pk, no_key=True)
         apps = TOTPDevice.objects.filter(user=current).delete()[1]
         recovery = StaticDevice.objects.filter(user=current).delete()[1]
+        record("second_factor_reset", current)
     logger.warning(
         "Second factor: %s's devices were reset by %s%s.",
         current.email,
@@ -170,6 +173,7 @@ def give_app(user, *, address=None):
         current = locked(User, user.pk, no_key=True)
         app = TOTPDevice.objects.create(user=current, name=APP_NAME, confirmed=True)
         codes = _new_recovery_codes(current)
+        record("second_factor_enrolled", current, reason="given from the shell")
     logger.warning("Second factor: %s was given an authenticator app from the shell.", user.email)
     return app, codes
 
@@ -198,6 +202,7 @@ def _wait(device):
 
 def _failed(user, address, where):
     logger.warning("Second factor: a wrong code for %s at %s from %s.", user.email, where, address)
+    record("second_factor_failed", user, actor=user, reason=f"{where} from {address}")
 
 
 def _refuse(wait):

@@ -19,6 +19,7 @@ from django.db.models import Q
 from django.utils import timezone
 from knox.models import AuthToken
 
+from audit.recording import changes_between, record, record_many, values_of
 from purchases.services import detach_customers
 from shop.errors import Conflict, Forbidden
 from shop.locking import hold_off_rebuild
@@ -37,6 +38,18 @@ STAFF_FIELDS = ("is_staff", "is_active")
 ACCOUNT_FIELDS = frozenset(
     {"email", "email_key", "password", "is_staff", "is_active", "is_superuser"}
 )
+# What the audit trail follows of an account (`audit.recording`), and the fields that make
+# its role (a change of them is a `role_changed` event of its own).
+AUDITED_FIELDS = (
+    "email",
+    "first_name",
+    "last_name",
+    "gender",
+    "is_active",
+    "is_staff",
+    "is_superuser",
+)
+ROLE_FIELDS = ("is_staff", "is_superuser")
 
 
 def may_manage(actor, target):
@@ -94,7 +107,10 @@ def create_user(*, email, first_name="", last_name="", gender="", password=None,
         user.set_unusable_password()
     else:
         _set_password(user, password)
-    return _save(user)
+    with transaction.atomic():
+        _save(user)
+        record("created", user, changes=changes_between({}, user, AUDITED_FIELDS))
+    return user
 
 
 def _lock_with_active_staff(user):
@@ -152,6 +168,7 @@ def update_user(user, *, by=None, keep_token=None, password=None, **fields):
         if ACCOUNT_FIELDS.intersection(fields) or password is not None:
             ensure_may_manage(by, current)
         deactivated = current.is_active and fields.get("is_active", True) is False
+        before = values_of(current, AUDITED_FIELDS)
         for name, value in fields.items():
             setattr(current, name, value)
         changed = list(fields)
@@ -160,10 +177,22 @@ def update_user(user, *, by=None, keep_token=None, password=None, **fields):
             changed.append("password")
         if changed:
             _save(current, update_fields=changed)
+            _record_update(current, changes_between(before, current, AUDITED_FIELDS), password)
         if deactivated:
             # An inactive user's tokens are refused; revoked, they stay dead on reactivation.
             revoke_tokens(current)
     return current
+
+
+def _record_update(user, changes, password):
+    """The events of one change of an account: its role, its password, the rest."""
+    role = {name: changes.pop(name) for name in ROLE_FIELDS if name in changes}
+    if role:
+        record("role_changed", user, changes=role)
+    if password is not None:
+        record("password_changed", user)
+    if changes:
+        record("updated", user, changes=changes)
 
 
 def delete_user(user, *, by=None):
@@ -201,6 +230,7 @@ def delete_users(users, *, by=None):
         _ensure_staff_remains(rows, current)
         detach_customers(current)
         User.objects.filter(pk__in=[user.pk for user in current]).delete()
+        record_many("deleted", current, snapshot=True)
     return current
 
 
@@ -226,6 +256,7 @@ def issue_token(user, *, by=None, request=None, valid_for=None):
             instance, token = AuthToken.objects.create(user=current, expiry=valid_for)
         # Inside the lock: its receiver (`update_last_login`) saves the user's row.
         user_logged_in.send(sender=User, request=request, user=current)
+        record("token_issued", current, changes={"token_key": [None, instance.token_key]})
     return instance, token
 
 
@@ -237,7 +268,11 @@ def revoke_tokens(user, *, only=None, by=None):
     tokens = AuthToken.objects.filter(user=user)
     if only is not None:
         tokens = tokens.filter(pk=only.pk)
-    revoked, _ = tokens.delete()
+    with transaction.atomic():
+        keys = list(tokens.values_list("token_key", flat=True))
+        revoked, _ = tokens.delete()
+        if revoked:
+            record("token_revoked", user, changes={"token_key": [sorted(keys), None]})
     return revoked
 
 

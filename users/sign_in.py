@@ -15,9 +15,10 @@ import hashlib
 from django.conf import settings
 from django.contrib.auth import authenticate
 
+from audit.recording import record
 from shop import ratelimit
 from shop.errors import RateLimited
-from users.models import email_key
+from users.models import User, email_key
 
 TOO_MANY = "Too many sign-in attempts; try again in {seconds} seconds."
 
@@ -39,9 +40,27 @@ def count_attempt(email, address):
 
 def authenticate_limited(request, *, email, password):
     """Django's `authenticate` for `email` and `password`, counted (`count_attempt`):
-    the user, or None for wrong credentials; `RateLimited` past the limits."""
-    count_attempt(email, ratelimit.client_address(request))
-    return authenticate(request, email=email, password=password)
+    the user, or None for wrong credentials; `RateLimited` past the limits.
+
+    Each check is an audit event: `signed_in` by the user (staff then give their second
+    factor), or `sign_in_failed` on the account the email names (none when it names no
+    account: what was typed is not kept, it may be a password typed in the wrong field).
+    """
+    address = ratelimit.client_address(request)
+    count_attempt(email, address)
+    user = authenticate(request, email=email, password=password)
+    if user is not None:
+        record("signed_in", user, actor=user, reason=f"from {address}")
+    else:
+        account = User.objects.with_email(email).first()
+        record(
+            "sign_in_failed",
+            account,
+            object_type=User._meta.label_lower,
+            object_id=account.pk if account else "",
+            reason=f"from {address}",
+        )
+    return user
 
 
 def check_password_limited(request, user, password):

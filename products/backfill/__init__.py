@@ -18,6 +18,7 @@ import contextlib
 from django.conf import settings
 from django.db import OperationalError, connection, transaction
 
+from audit import context
 from products.backfill import uploads
 from products.backfill.progress import CancelWatcher, Checkpoint
 from products.backfill.reader import BackfillFileError, ProductCsvReader
@@ -147,7 +148,24 @@ def _import(
     on_start=None,
     on_progress=None,
 ):
-    """Reads, stages and writes the file of a `running` run, and records how it ended."""
+    """Reads, stages and writes the file of a `running` run, and records how it ended.
+
+    Its audit events are the run's (`audit.context`): whoever started it (the user who
+    uploaded it, or the command or task), through the import, `run <id>`."""
+    starter = run.started_by if run.started_by_id else context.current().actor
+    with context.acting(starter, context.Via.IMPORT, f"run {run.pk}"):
+        return _import_file(
+            run,
+            source,
+            batch_size=batch_size,
+            on_reject=on_reject,
+            on_warning=on_warning,
+            on_start=on_start,
+            on_progress=on_progress,
+        )
+
+
+def _import_file(run, source, *, batch_size, on_reject, on_warning, on_start, on_progress):
     rejections = Rejections(forward=on_reject)
     reader = ProductCsvReader(source)
     watcher = None

@@ -27,6 +27,7 @@ from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
+from audit.recording import record
 from products.backfill import uploads
 from products.models import BackfillRun
 from shop import metrics, requestid
@@ -246,6 +247,7 @@ def finish_run(run, *, status, error="", unless_cancelled=False, **counts):
     fields = {"status": status, "error": error, "finished_at": timezone.now(), **counts}
     if status in (Status.SUCCEEDED, Status.PARTIAL):
         fields["progress"] = 1.0
+    before = run.status
     for name, value in fields.items():
         setattr(run, name, value)
     active = BackfillRun.objects.filter(pk=run.pk, status__in=BackfillRun.ACTIVE)
@@ -255,6 +257,9 @@ def finish_run(run, *, status, error="", unless_cancelled=False, **counts):
     if not written and unless_cancelled:
         raise RunCancelled()
     if written:
+        tally = ", ".join(f"{n} {v}" for n, v in counts.items() if isinstance(v, int))
+        reason = "; ".join(part for part in (tally, error) if part)
+        record("import_run", run, changes={"status": [before, status]}, reason=reason)
         metrics.backfill_run_ended(run)
         # Even inside the catalogue's transaction: the file has been read, and whatever
         # the commit does, the run has ended.

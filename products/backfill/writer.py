@@ -22,6 +22,13 @@ does anything that does not lock one of the rows being written. No index is
 dropped and rebuilt for a large load, which would lock the whole table against
 reads (ACCESS EXCLUSIVE) for the length of the write.
 
+Step 3 also writes the audit trail in the same statement (or transaction), set-based:
+one `INSERT INTO audit_events … SELECT` of an event per product created or changed, its
+changes `{field: [before, after]}` built in SQL from the catalogue's row as the upsert
+found it and the staged row. The rows to write are read once, with the row they replace
+(`pending`), for the upsert and for the events alike; an unchanged file has none, and
+writes no event.
+
 A dry run stops after step 2 and counts what step 3 would do with a join.
 """
 
@@ -30,13 +37,18 @@ from itertools import islice
 from django.db import transaction
 from django.utils import timezone
 
+from audit.models import AuditEvent
+from audit.recording import door_columns, object_type_of
 from products.models import Product
 
 STAGING = "products_backfill_staging"
 DUPLICATES = "products_backfill_duplicates"
+PENDING = "products_backfill_pending"
 # The reader's rows: the file line, the key, then the product's data (`Product.DATA_FIELDS`).
 DATA_COLUMNS = Product.DATA_FIELDS
 STAGING_COLUMNS = ("line", "sku", *DATA_COLUMNS)
+# What an import's audit events follow of a product (as `products.services` does).
+AUDITED_COLUMNS = ("sku", *DATA_COLUMNS)
 DUPLICATE_PAGE = 5000
 # Rows per COPY statement on PostgreSQL: the checkpoint runs between two of them.
 COPY_CHUNK = 20_000
@@ -72,8 +84,8 @@ class Writer:
 
     def __enter__(self):
         self.cursor = self.raw_cursor()
-        self.cursor.execute(f"DROP TABLE IF EXISTS {DUPLICATES}")
-        self.cursor.execute(f"DROP TABLE IF EXISTS {STAGING}")
+        for table in (PENDING, DUPLICATES, STAGING):
+            self.cursor.execute(f"DROP TABLE IF EXISTS {table}")
         self.cursor.execute(self.staging_ddl)
         return self
 
@@ -83,8 +95,8 @@ class Writer:
         try:
             if not self.connection.in_atomic_block:
                 self.end_batch()
-                self.cursor.execute(f"DROP TABLE IF EXISTS {DUPLICATES}")
-                self.cursor.execute(f"DROP TABLE IF EXISTS {STAGING}")
+                for table in (PENDING, DUPLICATES, STAGING):
+                    self.cursor.execute(f"DROP TABLE IF EXISTS {table}")
         except Exception:  # the driver's own errors: this is its raw cursor
             pass  # the connection is gone or its transaction aborted: nothing to clean
         finally:
@@ -154,29 +166,64 @@ class Writer:
         connection's `cursor`; None where it cannot be known while the upsert runs."""
         return None
 
-    def _upsert_sql(self, returning="", skip_unchanged=True):
+    def _upsert_sql(self, source, returning=""):
+        """The upsert of the rows of `source` (a query or table of new and changed rows).
+
+        ON CONFLICT settles a product created meanwhile by someone else. (The WHERE clause
+        also tells SQLite's parser where the SELECT ends and the upsert clause begins.) New
+        products get their ids in the file's order.
+        """
         table = self.table
         columns = ", ".join(("sku", *DATA_COLUMNS, "created_at", "updated_at"))
         changed = self.changed(table, "excluded")
         updates = ", ".join(f"{c} = excluded.{c}" for c in (*DATA_COLUMNS, "updated_at"))
         p = self.placeholder
-        # The join keeps only new and changed rows: one hash join is much cheaper than
-        # probing the unique index and comparing a million unchanged rows one by one,
-        # which makes a re-run of an unchanged file fast. Into a catalogue that is small
-        # beside the file (a first load) the join only costs: nearly every row is new. ON
-        # CONFLICT settles a product created meanwhile by someone else either way. (The
-        # WHERE clause also tells SQLite's parser where the SELECT ends and the upsert
-        # clause begins.) New products get their ids in the file's order.
-        source = f"{STAGING} s"
-        if skip_unchanged:
-            source += f" LEFT JOIN {table} q ON q.sku = s.sku WHERE q.id IS NULL OR "
-            source += self.changed("q", "s")
         insert = (
             f"INSERT INTO {table} ({columns}) "
             f"SELECT s.sku, {', '.join(f's.{c}' for c in DATA_COLUMNS)}, {p}, {p} "
-            f"FROM {source} ORDER BY s.line"
+            f"FROM {source} s WHERE true ORDER BY s.line"
         )
         return f"{insert} ON CONFLICT (sku) DO UPDATE SET {updates} WHERE {changed} {returning}"
+
+    def _pending_sql(self, *, new=True):
+        """The staged rows that are new or change their product, each with the product's
+        row as it is (`old_id`, `old_<column>`; NULL for a new one).
+
+        The join keeps only new and changed rows: one hash join is much cheaper than
+        probing the unique index and comparing a million unchanged rows one by one,
+        which makes a re-run of an unchanged file fast. Without `new`, only the changed.
+        """
+        old = ", ".join(f"q.{c} AS old_{c}" for c in AUDITED_COLUMNS)
+        join, wanted = "JOIN", self.changed("q", "s")
+        if new:
+            join, wanted = "LEFT JOIN", f"q.id IS NULL OR {wanted}"
+        return (
+            f"SELECT s.line, s.sku, {', '.join(f's.{c}' for c in DATA_COLUMNS)}, "
+            f"q.id AS old_id, {old} "
+            f"FROM {STAGING} s {join} {self.table} q ON q.sku = s.sku WHERE {wanted}"
+        )
+
+    def _events_sql(self, rows, product_id, *, created, old=True):
+        """`(sql, params)`: an INSERT of an audit event for each row of `rows` (a FROM
+        clause whose row `r` has the product's new columns and, with `old`, its columns as
+        they were, `old_<column>`); `product_id` and `created` (whether the product is
+        new) are SQL expressions over it."""
+        door = door_columns()
+        columns = [*door, "action", "object_type", "object_id", "changes", "reason"]
+        p = self.placeholder
+        sql = (
+            f"INSERT INTO {AuditEvent._meta.db_table} ({', '.join(columns)}) "
+            f"SELECT {', '.join([p] * len(door))}, "
+            f"CASE WHEN {created} THEN 'created' ELSE 'updated' END, {p}, "
+            f"CAST({product_id} AS TEXT), {self.changes_json('r', old)}, '' "
+            f"FROM {rows}"
+        )
+        return sql, [*door.values(), object_type_of(Product)]
+
+    def changes_json(self, row, old):
+        """SQL: the JSON `{column: [before, after]}` of the audited columns that differ
+        between `old_<column>` (NULL when not `old`) and `<column>` of `row`."""
+        raise NotImplementedError
 
     def count_products(self):
         self.cursor.execute(f"SELECT COUNT(*) FROM {self.table}")
@@ -256,35 +303,64 @@ class PostgresWriter(Writer):
         now = self._now()
         table = self.table
         # The products the file changes first, while the catalogue is still small to join.
-        updates = ", ".join(f"{c} = s.{c}" for c in DATA_COLUMNS)
-        self.cursor.execute(
-            f"UPDATE {table} p SET {updates}, updated_at = %s FROM {STAGING} s "
-            f"WHERE p.sku = s.sku AND ({self.changed('p', 's')})",
-            (now,),
+        updates = ", ".join(f"{c} = r.{c}" for c in DATA_COLUMNS)
+        events, params = self._events_sql(
+            "updated JOIN pending r ON r.old_id = updated.id", "r.old_id", created="false"
         )
-        updated = self.cursor.rowcount
-        columns = ", ".join(("sku", *DATA_COLUMNS, "created_at", "updated_at"))
         self.cursor.execute(
-            f"INSERT INTO {table} ({columns}) "
+            f"WITH pending AS MATERIALIZED ({self._pending_sql(new=False)}), "
+            f"updated AS (UPDATE {table} p SET {updates}, updated_at = %s FROM pending r "
+            f"WHERE p.id = r.old_id RETURNING p.id), "
+            f"audited AS ({events}) "
+            "SELECT COUNT(*) FROM updated",
+            (now, *params),
+        )
+        (updated,) = self.cursor.fetchone()
+        columns = ", ".join(("sku", *DATA_COLUMNS, "created_at", "updated_at"))
+        events, params = self._events_sql("inserted r", "r.id", created="true", old=False)
+        self.cursor.execute(
+            f"WITH inserted AS (INSERT INTO {table} ({columns}) "
             f"SELECT s.sku, {', '.join(f's.{c}' for c in DATA_COLUMNS)}, %s, %s "
             f"FROM {STAGING} s WHERE NOT EXISTS (SELECT 1 FROM {table} q WHERE q.sku = s.sku) "
-            "ORDER BY s.line",
-            (now, now),
+            f"ORDER BY s.line RETURNING id, {', '.join(AUDITED_COLUMNS)}), "
+            f"audited AS ({events}) "
+            "SELECT COUNT(*) FROM inserted",
+            (now, now, *params),
         )
-        created = self.cursor.rowcount
+        (created,) = self.cursor.fetchone()
         return created, updated, self.staged - created - updated
+
+    RETURNING_CREATED = "RETURNING id, sku, (xmax = 0) AS created"
 
     def _upsert(self):
         now = self._now()
+        events, params = self._events_sql(
+            "upserted u JOIN pending r ON r.sku = u.sku", "u.id", created="u.created"
+        )
         # xmax is 0 on a freshly inserted row version and set on an updated one.
         self.cursor.execute(
-            f"WITH upserted AS ({self._upsert_sql('RETURNING (xmax = 0) AS created')}) "
+            f"WITH pending AS MATERIALIZED ({self._pending_sql()}), "
+            f"upserted AS ({self._upsert_sql('pending', self.RETURNING_CREATED)}), "
+            f"audited AS ({events}) "
             "SELECT COUNT(*) FILTER (WHERE created), COUNT(*) FILTER (WHERE NOT created) "
             "FROM upserted",
-            (now, now),
+            (now, now, *params),
         )
         created, updated = self.cursor.fetchone()
         return created, updated, self.staged - created - updated
+
+    def changes_json(self, row, old):
+        pairs = []
+        for column in AUDITED_COLUMNS:
+            new = f"{row}.{column}"
+            before = f"{row}.old_{column}" if old else "NULL"
+            if column == "price":  # numeric(12, 2) as its text: "12.50"
+                new, before = f"{new}::text", f"{before}::text"
+            pairs.append(
+                f"'{column}', CASE WHEN {before} IS DISTINCT FROM {new} "
+                f"THEN jsonb_build_array({before}, {new}) END"
+            )
+        return f"jsonb_strip_nulls(jsonb_build_object({', '.join(pairs)}))"
 
     def _last_id(self, cursor):
         cursor.execute(f"SELECT last_value, is_called FROM {self.id_sequence}")
@@ -339,8 +415,35 @@ class SqliteWriter(Writer):
     def upsert(self):
         now = self._now()
         before = self.count_products()
-        self.cursor.execute(self._upsert_sql(), (now, now))
+        self.cursor.execute(f"CREATE TEMPORARY TABLE {PENDING} AS {self._pending_sql()}")
+        self.cursor.execute(self._upsert_sql(PENDING), (now, now))
         changed = self.cursor.rowcount  # rows inserted plus rows updated
         created = self.count_products() - before
         updated = changed - created
+        events, params = self._events_sql(
+            f"{PENDING} r JOIN {self.table} p ON p.sku = r.sku", "p.id", created="r.old_id IS NULL"
+        )
+        self.cursor.execute(events, params)
         return created, updated, self.staged - created - updated
+
+    def changes_json(self, row, old):
+        pairs = []
+        for column in AUDITED_COLUMNS:
+            new = f"{row}.{column}"
+            before = f"{row}.old_{column}" if old else "NULL"
+            differ = f"{before} IS NOT {new}"
+            if column == "price":  # as the column's text, "12.50"
+                new, before = (
+                    f"CASE WHEN {v} IS NULL THEN NULL ELSE printf('%.2f', {v}) END"
+                    for v in (new, before)
+                )
+            elif column == "customizable":  # JSON true/false, not SQLite's 1/0
+                new, before = (
+                    f"json(CASE WHEN {v} IS NULL THEN 'null' WHEN {v} THEN 'true' ELSE 'false' END)"
+                    for v in (new, before)
+                )
+            pairs.append(
+                f"'{column}', json(CASE WHEN {differ} THEN json_array({before}, {new}) END)"
+            )
+        # A merge patch drops the keys whose value is NULL: the columns that did not change.
+        return f"json_patch('{{}}', json_object({', '.join(pairs)}))"

@@ -7,6 +7,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
+from audit.context import AuditedCommand
 from products.backfill import (
     DEFAULT_BATCH_SIZE,
     BackfillFileError,
@@ -24,7 +25,7 @@ EXIT_CANCELLED = 4  # cancelled from the API or the admin while it ran: nothing 
 PROGRESS_MIN_BYTES = 1024 * 1024  # no progress bar for small files
 
 
-class Command(BaseCommand):
+class Command(AuditedCommand, BaseCommand):
     help = (
         "Loads the product catalogue from a CSV file (default: settings.SHOP_PRODUCTS_CSV). "
         "Products are matched by sku: new ones are created, changed ones updated, unchanged "

@@ -8,11 +8,12 @@ import segno
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
+from audit.context import AuditedCommand
 from users import second_factor, services
 from users.models import User
 
 
-class Command(BaseCommand):
+class Command(AuditedCommand, BaseCommand):
     help = (
         "Create the local staff account on first run and print its email, a generated password "
         "and an API token; later runs say how to get a new token or password."

@@ -2,11 +2,12 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
+from audit.context import AuditedCommand
 from users import services
 from users.models import User
 
 
-class Command(BaseCommand):
+class Command(AuditedCommand, BaseCommand):
     help = "Issue a new API token for the user with this email and print it (stored hashed)."
 
     def add_arguments(self, parser):

@@ -3,11 +3,12 @@ can sign in to reset it in the admin (`users.second_factor.reset`)."""
 
 from django.core.management.base import BaseCommand, CommandError
 
+from audit.context import AuditedCommand
 from users import second_factor
 from users.models import User
 
 
-class Command(BaseCommand):
+class Command(AuditedCommand, BaseCommand):
     help = (
         "Remove the authenticator app and recovery codes of the user with this email: they set "
         "up a new app at their next sign-in to the admin."
