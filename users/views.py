@@ -7,6 +7,7 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from audit.context import Via, acting
 from shop.authentication import TokenAuthentication
 from shop.exports import CSVExportMixin
 from shop.idempotency import idempotent
@@ -98,7 +99,10 @@ class TokenView(APIView):
     def post(self, request):
         serializer = TokenRequestSerializer(data=request.data, context={"request": request})
         serializer.is_valid(raise_exception=True)
-        instance, token = services.issue_token(serializer.validated_data["user"], request=request)
+        user = serializer.validated_data["user"]
+        # Signed in by now: the token is theirs, issued by them (the audit trail's actor).
+        with acting(user, Via.API):
+            instance, token = services.issue_token(user, request=request)
         return Response(TokenSerializer({"token": token, "expiry": instance.expiry}).data)
 
     @extend_schema(request=None, responses={200: RevokedSerializer})

@@ -6,6 +6,7 @@ from decimal import Decimal
 import pytest
 from django.db import IntegrityError, connection, transaction
 
+from audit.models import AuditEvent
 from products.models import Product
 from purchases import services
 from purchases.models import Purchase
@@ -149,9 +150,9 @@ def test_creating_a_purchase_over_the_api_reads_the_customer_and_the_product_onc
     # The token (knox: one query for token and user), then the service's transaction (a
     # savepoint inside the test's): on PostgreSQL the rebuild's gate (`shop.locking`), the
     # customer's and the product's rows locked — the serializer looks nothing up —, the
-    # purchase, and the two sales totals it changes.
+    # purchase, the two sales totals it changes, and its audit event.
     gate = connection.vendor == "postgresql"
-    with django_assert_num_queries(8 + gate) as queries:
+    with django_assert_num_queries(9 + gate) as queries:
         response = customer_client.post(
             "/purchases", {"user_id": customer.pk, "product_id": product.pk}, format="json"
         )
@@ -196,3 +197,64 @@ def test_the_admin_says_a_purchase_was_deleted_meanwhile(client, staff, customer
     response = client.post(f"/admin/purchases/purchase/{purchase.pk}/delete/", {"post": "yes"})
 
     assert response.status_code == 302  # Django's own "doesn't exist" redirect, not a 500
+
+
+@pytest.mark.django_db
+def test_a_purchase_is_recorded_with_what_was_bought_and_paid(customer, product):
+    purchase = services.create_purchase(user=customer, product=product, quantity=2)
+
+    event = AuditEvent.objects.get(action="created")
+    assert (event.object_type, event.object_id) == ("purchases.purchase", str(purchase.pk))
+    assert event.changes["quantity"] == [None, 2]
+    assert event.changes["unit_price"] == [None, "12.50"]
+    assert event.changes["user_id"] == [None, customer.pk]
+
+
+@pytest.mark.django_db
+def test_a_correction_records_before_and_after(customer, product, other_product):
+    purchase = services.create_purchase(user=customer, product=product)
+
+    services.update_purchase(purchase, product=other_product, quantity=3)
+
+    event = AuditEvent.objects.get(action="updated")
+    assert event.changes["product_id"] == [product.pk, other_product.pk]
+    assert event.changes["unit_price"] == ["12.50", "3.99"]
+    assert event.changes["quantity"] == [1, 3]
+    assert "user_id" not in event.changes
+
+
+@pytest.mark.django_db
+def test_a_deleted_purchase_can_be_read_back_in_full(staff_client, customer, product):
+    purchase = services.create_purchase(user=customer, product=product, quantity=4)
+    row = {f.attname: getattr(purchase, f.attname) for f in Purchase._meta.concrete_fields}
+
+    assert staff_client.delete(f"/purchases/{purchase.pk}").status_code == 200
+    response = staff_client.get(
+        f"/audit-events?object_type=purchases.purchase&object_id={purchase.pk}&action=deleted"
+    )
+
+    (event,) = response.json()
+    assert event["snapshot"] == {
+        **row,
+        "unit_price": "12.50",
+        "created_at": row["created_at"].isoformat(),
+    }
+
+
+@pytest.mark.django_db
+def test_deleting_several_keeps_each_row(customer, product):
+    purchases = [services.create_purchase(user=customer, product=product) for _ in range(2)]
+
+    services.delete_purchases(purchases)
+
+    snapshots = AuditEvent.objects.filter(action="deleted").order_by("id")
+    assert [event.snapshot["id"] for event in snapshots] == [p.pk for p in purchases]
+
+
+@pytest.mark.django_db
+def test_a_purchase_rolled_back_leaves_no_event(customer, product):
+    with pytest.raises(RuntimeError), transaction.atomic():
+        services.create_purchase(user=customer, product=product)
+        raise RuntimeError
+
+    assert not AuditEvent.objects.exists()

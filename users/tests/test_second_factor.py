@@ -16,6 +16,7 @@ from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 from knox.models import AuthToken
 
+from audit.models import AuditEvent
 from conftest import PASSWORD, confirmed_app, current_code, password_only_login
 from shop.errors import Conflict, Forbidden, SecondFactorRejected
 from users import second_factor
@@ -476,3 +477,18 @@ class TestResets:
 
         assert client.get("/admin/otp_totp/totpdevice/").status_code == 404
         assert client.get("/admin/otp_static/staticdevice/").status_code == 404
+
+
+def test_second_factor_events_are_recorded(staff, app, superuser):
+    with pytest.raises(SecondFactorRejected):
+        second_factor.verify(staff, "000000", address=ADDRESS)
+    second_factor.reset(staff, by=superuser)
+
+    events = AuditEvent.objects.filter(object_id=str(staff.pk)).order_by("id")
+    failed, reset = (
+        events.get(action="second_factor_failed"),
+        events.get(action="second_factor_reset"),
+    )
+    assert failed.actor_id == staff.pk
+    assert ADDRESS in failed.reason
+    assert reset.object_type == "users.user"
