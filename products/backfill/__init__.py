@@ -138,7 +138,18 @@ def _fail(run, error):
     return finish_run(run, status=Status.FAILED, error=str(error))
 
 
-def _import(
+def _import(run, source, **options):
+    """Reads, stages and writes the file of a `running` run, and records how it ended
+    (`options`: `_import_file`'s).
+
+    Its audit events are the run's (`audit.context`): whoever started it (the user who
+    uploaded it, or the command or task), through the import, `run <id>`."""
+    starter = run.started_by if run.started_by_id else context.current().actor
+    with context.acting(starter, context.Via.IMPORT, f"run {run.pk}"):
+        return _import_file(run, source, **options)
+
+
+def _import_file(
     run,
     source,
     *,
@@ -148,24 +159,6 @@ def _import(
     on_start=None,
     on_progress=None,
 ):
-    """Reads, stages and writes the file of a `running` run, and records how it ended.
-
-    Its audit events are the run's (`audit.context`): whoever started it (the user who
-    uploaded it, or the command or task), through the import, `run <id>`."""
-    starter = run.started_by if run.started_by_id else context.current().actor
-    with context.acting(starter, context.Via.IMPORT, f"run {run.pk}"):
-        return _import_file(
-            run,
-            source,
-            batch_size=batch_size,
-            on_reject=on_reject,
-            on_warning=on_warning,
-            on_start=on_start,
-            on_progress=on_progress,
-        )
-
-
-def _import_file(run, source, *, batch_size, on_reject, on_warning, on_start, on_progress):
     rejections = Rejections(forward=on_reject)
     reader = ProductCsvReader(source)
     watcher = None
