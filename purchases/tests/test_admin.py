@@ -16,8 +16,8 @@ from django.urls import reverse
 from knox.models import AuthToken
 
 from purchases.admin import PurchaseAdmin
+from purchases.exports import PURCHASE_COLUMNS
 from purchases.models import Purchase
-from purchases.views import PURCHASE_COLUMNS
 from shop.tests.test_exports import read_csv
 
 pytestmark = pytest.mark.django_db
