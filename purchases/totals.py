@@ -236,15 +236,14 @@ def rebuild(*, using=DEFAULT_DB_ALIAS):
 class Drift:
     """A totals row that disagrees with the purchases.
 
-    `stored` and `computed` are the figures in `figures` order; None where the row
-    is missing (a stored row of zeros counts as missing: it ranks nowhere).
+    `stored` and `computed` are `{figure field: value}`; None where the row is missing
+    (a stored row of zeros counts as missing: it ranks nowhere).
     """
 
     kind: str
     pk: int
-    figures: tuple
-    stored: tuple | None
-    computed: tuple | None
+    stored: dict | None
+    computed: dict | None
 
 
 def _drift_sql(totals, connection):
@@ -291,14 +290,16 @@ def drift(*, using=DEFAULT_DB_ALIAS):
                     Drift(
                         kind=totals.kind,
                         pk=pk,
-                        figures=totals.figures,
-                        stored=None if stored[0] is None else _numbers(stored),
-                        computed=None if computed[0] is None else _numbers(computed),
+                        stored=_figures(totals, stored),
+                        computed=_figures(totals, computed),
                     )
                 )
     return found
 
 
-def _numbers(values):
+def _figures(totals, values):
+    """`{figure field: value}` of a row read in `totals.figures` order; None if missing."""
+    if values[0] is None:
+        return None
     # The database hands back cents as Decimal (PostgreSQL) or float (SQLite's TOTAL).
-    return tuple(int(value) for value in values)
+    return {name: int(value) for name, value in zip(totals.figures, values, strict=True)}

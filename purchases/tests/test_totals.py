@@ -469,10 +469,11 @@ def test_check_reports_rows_missing_on_either_side(customer, product, other_prod
 
     found = {(d.kind, d.pk): (d.stored, d.computed) for d in totals.drift()}
 
+    sold = {"units_sold": 1, "purchase_count": 1, "revenue_cents": 1250}
     assert found == {
-        ("customer", customer.pk): (None, (1250, 1, 1)),
-        ("product", product.pk): ((1, 1, 1250), None),
-        ("product", other_product.pk): (None, (1, 1, 1250)),
+        ("customer", customer.pk): (None, {"spent_cents": 1250, "units": 1, "purchase_count": 1}),
+        ("product", product.pk): (sold, None),
+        ("product", other_product.pk): (None, sold),
     }
 
 
@@ -547,3 +548,16 @@ def test_the_migration_computes_the_totals_of_existing_purchases(customer, produ
     finally:
         executor.loader.build_graph()
         executor.migrate(executor.loader.graph.leaf_nodes())
+
+
+def test_deltas_name_every_figure_of_the_rows_they_change():
+    before = totals.Line(user_id=1, product_id=7, quantity=2, paid_cents=500)
+    after = totals.Line(user_id=1, product_id=8, quantity=2, paid_cents=500)
+
+    changes = totals.deltas(before, after)
+
+    assert changes[totals.CUSTOMERS] == {}  # same customer, same spend: no change
+    assert changes[totals.PRODUCTS] == {
+        7: {"units_sold": -2, "purchase_count": -1, "revenue_cents": -500},
+        8: {"units_sold": 2, "purchase_count": 1, "revenue_cents": 500},
+    }
