@@ -2,7 +2,7 @@
 
 The test process keeps its metrics in memory (no `PROMETHEUS_MULTIPROC_DIR`), so each test
 reads a metric before and after what it does and asserts the difference. Across gunicorn
-workers and from a Celery worker: `test_observability_live.py`.
+workers and from a Celery worker: `end_to_end/test_observability_live.py`.
 """
 
 import socket
@@ -14,13 +14,13 @@ from django.db import DatabaseError
 from django.test import Client
 from prometheus_client import REGISTRY
 
+from end_to_end.servers import free_port
 from products.models import Product
 from products.tasks import sweep_stale_backfill_runs
 from shop import ratelimit
 from shop.metrics import UNRESOLVED, start_metrics_server
 from shop.ratelimit import Rate
 from shop.replica import REPLICA, forget_replica_state, read_report, replica_configured
-from shop.tests.servers import free_port
 
 TOKEN = "a-metrics-token-of-the-tests-0123456789"
 

@@ -8,7 +8,7 @@ test-artifacts/screenshots/.
 import pytest
 
 from conftest import ARTIFACTS
-from shop.tests.conftest import token_for
+from end_to_end.conftest import token_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
