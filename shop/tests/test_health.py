@@ -15,7 +15,7 @@ from django.test import Client
 
 from end_to_end.servers import free_port
 from shop import errors
-from shop.exceptions import exception_handler, server_error
+from shop.error_responses import exception_handler, server_error
 from shop.health import CHECK_SECONDS
 
 HEALTH_PATHS = ["/healthz", "/healthz/", "/readyz", "/readyz/"]
