@@ -1,4 +1,4 @@
-"""The API conventions of SPEC 4.5, shown on the users list: pagination headers, errors, slashes."""
+"""The API conventions, shown on the users list: pagination headers, errors, slashes."""
 
 import re
 from urllib.parse import quote
