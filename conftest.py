@@ -138,12 +138,9 @@ def _replica_reads_the_test_transaction(django_db_setup):
 
 
 @pytest.fixture(autouse=True)
-def _replica_state_forgotten():
-    from shop.replica import forget_replica_state
-
-    forget_replica_state()
-    yield
-    forget_replica_state()
+def _replica_state_forgotten(monkeypatch):
+    """No test starts with, or leaves behind, a replica marked down by another."""
+    monkeypatch.setattr("shop.replica._down_until", 0.0)
 
 
 @pytest.fixture
