@@ -1,7 +1,9 @@
 """How errors become HTTP answers: one JSON format, `{"detail": ...}` or a field → messages map.
 
-The one place where the project's own exceptions (`shop.errors`) and Django's
-(`ValidationError`, `Model.DoesNotExist`) become HTTP answers.
+The one place where the project's own exceptions (`shop.errors`), Django's
+(`ValidationError`, `Model.DoesNotExist`) and SQLite's lock timeout get their status: DRF's
+handler for the API (`REST_FRAMEWORK["EXCEPTION_HANDLER"]`), and Django's `handler400`,
+`handler403`, `handler404` and `handler500` (`shop/urls.py`) for everything else.
 """
 
 import logging
