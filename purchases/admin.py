@@ -9,12 +9,13 @@ the API's columns and streaming writer (`shop.exports`). Amounts are shown in th
 shop's currency (`shop.money`).
 """
 
+from django import forms
 from django.contrib import admin
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.utils import display_for_value
 from django.contrib.admin.views.main import ERROR_FLAG
-from django.core.exceptions import PermissionDenied
-from django.db.models import Count, F, Max, Min, Q
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import Count, Max, Min, Q
 from django.forms.models import BaseInlineFormSet
 from django.http import HttpResponseRedirect
 from django.urls import path, reverse
@@ -25,11 +26,10 @@ from knox.models import AuthToken
 from audit.admin import AuditHistoryMixin
 from products.admin_filters import PurchaseCategoryFilter
 from products.models import Product
-from purchases import services
+from purchases import money, services
 from purchases.admin_views import sales_view
-from purchases.analytics import Spend
+from purchases.exports import PURCHASE_COLUMNS
 from purchases.models import Purchase
-from purchases.views import PURCHASE_COLUMNS
 from shop.admin import ReadOnly, StaffMayManage, adopt
 from shop.admin_lists import LargeListAdmin
 from shop.exports import csv_response
@@ -55,7 +55,7 @@ class MoneyColumns:
     def paid_unit_price(self, purchase):
         return format_money(purchase.unit_price)
 
-    @admin.display(description="total", ordering=F("unit_price") * F("quantity"))
+    @admin.display(description="total", ordering=money.paid_expression())
     def paid_total(self, purchase):
         return format_money(purchase.total)
 
@@ -97,6 +97,20 @@ class DateFilter(admin.DateFieldListFilter):
         self.title = "date"
 
 
+class PurchaseForm(forms.ModelForm):
+    """The purchase form: the quantity's ceiling is the service's (`check_quantity`)."""
+
+    def clean(self):
+        cleaned_data = super().clean()
+        quantity = cleaned_data.get("quantity")
+        if quantity is not None:
+            try:
+                services.check_quantity(quantity)
+            except ValidationError as error:
+                self.add_error(None, error)
+        return cleaned_data
+
+
 @admin.register(Purchase)
 class PurchaseAdmin(
     AuditHistoryMixin, LargeListAdmin, MoneyColumns, StaffMayManage, admin.ModelAdmin
@@ -109,6 +123,7 @@ class PurchaseAdmin(
         "paid_unit_price",
         "paid_total",
     )
+    form = PurchaseForm
     list_display_links = ("bought_at",)
     list_select_related = ("user",)
     search_fields = (
@@ -229,7 +244,7 @@ class PurchaseAdmin(
             saved = services.update_purchase(obj, **data)
         else:
             saved = services.create_purchase(
-                user=obj.user, product=obj.product, quantity=obj.quantity
+                by=request.user, user=obj.user, product=obj.product, quantity=obj.quantity
             )
         adopt(obj, saved)
 
@@ -333,7 +348,7 @@ def lifetime_totals(user):
             Purchase.objects.filter(user=user)
             .order_by()
             .aggregate(
-                total_spent=Spend(),
+                total_spent=money.PaidSum(),
                 purchase_count=Count("*"),
                 first_purchase=Min("created_at"),
                 last_purchase=Max("created_at"),
