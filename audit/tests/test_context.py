@@ -1,17 +1,19 @@
 """Each door names who acts and through what: the API, the admin, commands, tasks, imports."""
 
+from datetime import timedelta
 from io import StringIO
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
 from django.urls import reverse
+from django.utils import timezone
 
 from audit.context import Via, acting, current
 from audit.models import AuditEvent
 from products.backfill.runs import queue_run
 from products.models import BackfillRun, Product
-from products.tasks import run_backfill_job
+from products.tasks import run_backfill_job, sweep_stale_backfill_runs
 from shop import requestid
 
 pytestmark = pytest.mark.django_db
@@ -142,3 +144,14 @@ def test_an_eager_task_inside_a_request_leaves_the_request_door_after_it(staff):
         run = queue_run(source="upload: gone.csv", upload="backfill-uploads/missing.csv")
         run_backfill_job.delay(run.pk)
         assert current().actor_id == staff.pk
+
+
+def test_a_periodic_task_acts_under_its_own_name():
+    run = queue_run(source="upload: lost.csv")
+    BackfillRun.objects.filter(pk=run.pk).update(queued_at=timezone.now() - timedelta(days=2))
+
+    sweep_stale_backfill_runs.delay()
+
+    event = AuditEvent.objects.get(action="import_run", object_id=str(run.pk))
+    assert (event.actor, event.via) == ("task products.sweep_stale_backfill_runs", "task")
+    assert event.changes == {"status": ["queued", "failed"]}

@@ -27,7 +27,7 @@ from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
-from audit.recording import record
+from audit.recording import record, record_many
 from products.backfill import uploads
 from products.models import BackfillRun
 from shop import metrics, requestid
@@ -325,14 +325,22 @@ def sweep_stale_runs(*, holding_lock=False):
 
 def _fail(runs_to_fail, reason):
     """Fails the runs (the UPDATE re-checks their status) and deletes their waiting files."""
-    stale = list(runs_to_fail.values_list("pk", flat=True))
+    stale = dict(runs_to_fail.values_list("pk", "status"))
     if not stale:
         return 0
     failed = runs_to_fail.filter(pk__in=stale).update(
         status=Status.FAILED, finished_at=timezone.now(), error=reason
     )
-    for run in BackfillRun.objects.filter(pk__in=stale, status=Status.FAILED).exclude(upload=""):
-        uploads.discard(run)
+    ended = list(BackfillRun.objects.filter(pk__in=stale, status=Status.FAILED))
+    for run in ended:
+        if run.upload:
+            uploads.discard(run)
+    record_many(
+        "import_run",
+        ended,
+        changes=lambda run: {"status": [stale[run.pk], run.status]},
+        reason=reason,
+    )
     metrics.backfill_runs_failed(failed)
     return failed
 
