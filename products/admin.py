@@ -6,6 +6,7 @@ from decimal import Decimal
 from django import forms
 from django.conf import settings
 from django.contrib import admin
+from django.core.exceptions import ValidationError
 from django.db.models import Q
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
@@ -21,7 +22,6 @@ from products.admin_views import (
 )
 from products.backfill.runs import sweep_stale_runs
 from products.models import BackfillRun, Product
-from products.prices import price_error
 from shop.admin import ReadOnly, StaffMayManage, adopt, changed_fields
 from shop.admin_lists import CommonValuesFilter, LargeListAdmin
 from shop.money import format_money
@@ -62,7 +62,7 @@ class MetalTypeFilter(CommonValuesFilter):
 
 
 class ProductForm(forms.ModelForm):
-    """The product form, with the price rule of the backfill and the API (`products.prices`)."""
+    """The product form; the rules of a product's data are `services.clean_product`'s."""
 
     class Meta:
         model = Product
@@ -73,12 +73,18 @@ class ProductForm(forms.ModelForm):
         # The amount is in the shop's one currency: the label says which.
         self.fields["price"].label = f"Price ({settings.SHOP_CURRENCY})"
 
-    def clean_price(self):
-        # The text as typed: `Decimal` has already taken "1e3" or "-0" by now.
-        typed = str(self.data.get(self.add_prefix("price"), "")).strip()
-        if error := price_error(typed):
-            raise forms.ValidationError(error)
-        return self.cleaned_data["price"]
+    def clean(self):
+        cleaned = super().clean()
+        fields = {name: value for name, value in cleaned.items() if name not in self.errors}
+        if "price" in fields:
+            # The text as typed: `Decimal` has already taken "1e3" or "-0" by now.
+            fields["price"] = str(self.data.get(self.add_prefix("price"), ""))
+        try:
+            cleaned.update(services.clean_product(fields, instance=self.instance, partial=True))
+        except ValidationError as refused:
+            for name, problems in refused.error_dict.items():
+                self.add_error(name, problems)
+        return cleaned
 
 
 @admin.register(Product)

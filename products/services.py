@@ -1,17 +1,128 @@
-"""Writes to the catalogue one product at a time: the API's and the admin's door.
+"""Writes to the catalogue one product at a time, and the rules of a product's data.
 
-The bulk door is `products.backfill`. Both keep the same rules (`products.prices`).
+`clean_product` is the one place the rules of a product's fields live: the API's
+serializer, the admin's form and the CSV backfill's reader all call it (the reader
+without the duplicate check, which it does in bulk), and `create_product` /
+`update_product` call it again before they write.
 """
 
+from decimal import Decimal
+
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import ProtectedError
 
 from products.models import Product
+from products.prices import price_problem
+from products.text import invisible_characters, trim
 from shop.errors import Conflict
 from shop.locking import hold_off_rebuild
 from shop.services import locked, save_unique
 
 DUPLICATE_SKU = "A product with that SKU already exists."
+# A description is text without a column limit; it is kept under 1 MiB (about what the API
+# takes in one request body).
+MAX_DESCRIPTION = 1024 * 1024
+REQUIRED = ("sku", "name", "price")
+TEXT_FIELDS = ("sku", "name", "description", "category", "metal_type", "stone_type")
+# The longest value of each text field: its column's `max_length`, or the description's cap.
+MAX_LENGTHS = {
+    name: Product._meta.get_field(name).max_length or MAX_DESCRIPTION for name in TEXT_FIELDS
+}
+
+
+def price_text(value):
+    """A price as written, for the price rule: a JSON number's own text (`shop.parsers`
+    keeps it); a `Decimal` a program computed, in plain digits (`1E+2` is 100)."""
+    if isinstance(value, str):
+        return trim(value)
+    if text := getattr(value, "text", None):
+        return text
+    return format(value, "f") if isinstance(value, Decimal) else str(value)
+
+
+def _problem(message, code, **params):
+    return ValidationError(message, code=code, params=params)
+
+
+def _text_problem(name, value):
+    """The first rule `value` breaks as the text field `name`, or None."""
+    if not value and name in REQUIRED:
+        return _problem("This field may not be blank.", "blank")
+    limit = MAX_LENGTHS[name]
+    if len(value) > limit:
+        return _problem(
+            f"Ensure this field has no more than {limit} characters.",
+            "max_length",
+            limit=limit,
+            length=len(value),
+        )
+    if name == "sku" and not value.isascii() and (hidden := invisible_characters(value)):
+        return _problem(
+            f"The SKU contains an invisible character ({hidden}).", "invisible", hidden=hidden
+        )
+    return None
+
+
+def check_product_fields(fields, *, partial=False):
+    """The product's `fields` cleaned, or `ValidationError({field: [message]})` (without the
+    duplicate-SKU check, which needs the database: `clean_product`).
+
+    Text is trimmed of spaces and invisible format characters at the ends
+    (`products.text`), and a SKU may not hold one inside; `sku`, `name` and `price`
+    may not be blank; no text is longer than its column; a price is a plain decimal
+    >= 0 with at most 2 places (`products.prices`), written as such (`"-0"`, `"1e3"`,
+    `"+5"` are refused, never re-read). Each message has a `code` and `params` (the
+    CSV reader words them its own way). With `partial`, fields not given are not
+    required.
+    """
+    cleaned, errors = dict(fields), {}
+    if not partial:
+        for name in REQUIRED:
+            if name not in fields:
+                errors[name] = _problem("This field is required.", "required")
+    for name in TEXT_FIELDS:
+        value = fields.get(name)
+        if value is None or name in errors:
+            continue
+        cleaned[name] = value = trim(value)
+        if problem := _text_problem(name, value):
+            errors[name] = problem
+    if "price" in fields and "price" not in errors:
+        text = price_text(fields["price"])
+        if problem := price_problem(text):
+            errors["price"] = _problem(
+                problem[0].upper() + problem[1:] + ".", "price", problem=problem, text=text
+            )
+        else:
+            cleaned["price"] = Decimal(text)
+    if errors:
+        raise ValidationError({name: [problem] for name, problem in errors.items()})
+    return cleaned
+
+
+def clean_product(fields, *, instance=None, partial=False):
+    """`check_product_fields`, and the SKU not another product's (`instance` is the
+    product being changed, None for a new one)."""
+    try:
+        cleaned = check_product_fields(fields, partial=partial)
+    except ValidationError as refused:
+        errors = refused.error_dict
+    else:
+        errors = {}
+    sku = fields.get("sku")
+    if "sku" not in errors and sku is not None and _sku_taken(trim(sku), instance):
+        errors["sku"] = [ValidationError(DUPLICATE_SKU, code="unique")]
+    if errors:
+        raise ValidationError(errors)
+    return cleaned
+
+
+def _sku_taken(sku, instance):
+    products = Product.objects.filter(sku=sku)
+    if instance is not None and instance.pk is not None:
+        products = products.exclude(pk=instance.pk)
+    return products.exists()
 
 
 def _save(product, **save_options):
@@ -19,18 +130,19 @@ def _save(product, **save_options):
         product,
         field="sku",
         message=DUPLICATE_SKU,
-        taken=lambda: Product.objects.filter(sku=product.sku).exclude(pk=product.pk).exists(),
+        taken=lambda: _sku_taken(product.sku, product),
         **save_options,
     )
 
 
 def create_product(**fields):
-    return _save(Product(**fields))
+    return _save(Product(**clean_product(fields)))
 
 
 def update_product(product, **fields):
     """Changes the fields given, on the row as it is now; a product deleted meanwhile
     stays deleted (`Product.DoesNotExist`)."""
+    fields = clean_product(fields, instance=product, partial=True)
     with transaction.atomic():
         current = locked(Product, product.pk)
         for name, value in fields.items():

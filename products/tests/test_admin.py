@@ -159,6 +159,57 @@ def test_the_admin_refuses_prices_the_backfill_refuses(staff_admin, price):
     assert escape(price_error(price)) in response.content.decode()
 
 
+def test_the_admin_refuses_an_invisible_character_inside_a_sku(staff_admin):
+    response = staff_admin.post(
+        reverse("admin:products_product_add"),
+        {"sku": "INV\u200b-3", "name": "Odd", "description": "", "category": "", "price": "1"},
+    )
+
+    assert response.status_code == 200
+    assert not Product.objects.exists()
+    assert response.context["adminform"].form.errors["sku"] == [
+        "The SKU contains an invisible character (U+200B)."
+    ]
+
+
+def test_the_admin_trims_invisible_characters_around_a_sku(staff_admin):
+    response = staff_admin.post(
+        reverse("admin:products_product_add"),
+        {"sku": "\ufeffINV-4\u200b", "name": "Odd", "description": "", "category": "", "price": "1"},
+    )
+
+    assert response.status_code == 302
+    assert Product.objects.get().sku == "INV-4"
+
+
+def test_the_admin_refuses_a_trimmed_sku_that_exists(staff_admin):
+    Product.objects.create(sku="INV-5", name="First", price=Decimal("1"))
+
+    response = staff_admin.post(
+        reverse("admin:products_product_add"),
+        {"sku": "INV-5\u200b", "name": "Again", "description": "", "category": "", "price": "1"},
+    )
+
+    assert response.status_code == 200
+    assert response.context["adminform"].form.errors["sku"] == [
+        "A product with that SKU already exists."
+    ]
+
+
+def test_the_admin_change_form_refuses_an_invisible_character_inside_a_sku(staff_admin):
+    product = Product.objects.create(sku="INV-6", name="Kept", price=Decimal("1"))
+
+    response = staff_admin.post(
+        reverse("admin:products_product_change", args=[product.pk]),
+        {"sku": "INV\u200b-6", "name": "Kept", "description": "", "category": "", "price": "1"},
+    )
+
+    assert response.status_code == 200
+    assert "U+200B" in response.context["adminform"].form.errors["sku"][0]
+    product.refresh_from_db()
+    assert product.sku == "INV-6"
+
+
 # --- Import from CSV ------------------------------------------------------------------
 
 
