@@ -17,12 +17,17 @@ from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.views.decorators.http import require_POST
 
-from products.backfill import BackfillFileError, BackfillLocked, BackfillRun
 from products.backfill.queue import queue_backfill, refuse_if_too_large
 from products.backfill.runs import cancel_run
-from products.models import Product
+from products.models import BackfillRun, Product
 from shop.celery import jobs_run_eagerly
-from shop.errors import Conflict, PayloadTooLarge, QueueUnavailable
+from shop.errors import (
+    BackfillFileError,
+    BackfillLocked,
+    Conflict,
+    PayloadTooLarge,
+    QueueUnavailable,
+)
 
 
 class BackfillUploadForm(forms.Form):

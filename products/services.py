@@ -59,7 +59,10 @@ def _text_problem(name, value):
         )
     if name == "sku" and not value.isascii() and (hidden := invisible_characters(value)):
         return _problem(
-            f"The SKU contains an invisible character ({hidden}).", "invisible", hidden=hidden
+            f"The SKU contains an invisible character ({hidden}).",
+            "invisible",
+            hidden=hidden,
+            value=value,
         )
     return None
 

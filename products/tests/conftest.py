@@ -9,7 +9,7 @@ import pytest
 from django.core.management import call_command
 from django.db import connection
 
-from products.backfill.runs import ADVISORY_KEY, sqlite_lock_path
+from products.backfill.locks import ADVISORY_KEY, sqlite_lock_path
 
 HEADER = "sku,name,description,category,price\n"
 

@@ -175,7 +175,13 @@ def test_the_admin_refuses_an_invisible_character_inside_a_sku(staff_admin):
 def test_the_admin_trims_invisible_characters_around_a_sku(staff_admin):
     response = staff_admin.post(
         reverse("admin:products_product_add"),
-        {"sku": "\ufeffINV-4\u200b", "name": "Odd", "description": "", "category": "", "price": "1"},
+        {
+            "sku": "\ufeffINV-4\u200b",
+            "name": "Odd",
+            "description": "",
+            "category": "",
+            "price": "1",
+        },
     )
 
     assert response.status_code == 302

@@ -18,7 +18,8 @@ import pytest
 from django.db import connection, connections, transaction
 
 from products.backfill import run_backfill, writer
-from products.backfill.runs import ADVISORY_KEY, cancel_run, lock_is_held, sweep_stale_runs
+from products.backfill.locks import ADVISORY_KEY, lock_is_held
+from products.backfill.runs import cancel_run, sweep_stale_runs
 from products.models import BackfillRun, Product
 from shop.errors import Conflict
 
