@@ -1,4 +1,4 @@
-"""`manage.py backfill`: every rule of SPEC 5, the options and the exit statuses."""
+"""`manage.py backfill`: every rule of the catalogue file, the options and the exit statuses."""
 
 from decimal import Decimal
 

@@ -1,4 +1,4 @@
-"""The catalogue API of SPEC 4.2: reads for everyone, writes for staff."""
+"""The catalogue API: reads for everyone, writes for staff."""
 
 import pytest
 
