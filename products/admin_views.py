@@ -35,9 +35,9 @@ class BackfillUploadForm(forms.Form):
         label="CSV file",
         help_text=(
             "A comma-separated file with a header row. Required columns: sku, name, price; "
-            "optional: description, category. A product whose SKU exists is updated, a new "
-            "SKU is added. The old shop's file (Name, Metal Type, Price, Stone Type, "
-            "Customizable?) is read as it is."
+            "optional: description, category, active (true or false). A product whose SKU "
+            "exists is updated, a new SKU is added. The old shop's file (Name, Metal Type, "
+            "Price, Stone Type, Customizable?) is read as it is."
         ),
         widget=forms.ClearableFileInput(attrs={"accept": ".csv,text/csv"}),
     )

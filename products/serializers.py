@@ -53,7 +53,7 @@ class BackfillUploadSerializer(serializers.Serializer):
     file = serializers.FileField(
         allow_empty_file=True,  # an empty file is the backfill's to refuse, with its message
         help_text="The CSV file (UTF-8; header with sku, name, price; optional description, "
-        "category).",
+        "category, active).",
     )
     dry_run = serializers.BooleanField(default=False, help_text="Validate only; write nothing.")
     strict = serializers.BooleanField(

@@ -25,7 +25,9 @@ from products.text import trim
 from shop.errors import BackfillFileError
 
 REQUIRED_COLUMNS = ("sku", "name", "price")
-OPTIONAL_COLUMNS = ("description", "category")
+OPTIONAL_COLUMNS = ("description", "category", "active")
+# What an `active` cell may say, in any case (empty: kept as it is; true for a new product).
+ACTIVE_WORDS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
 KNOWN_COLUMNS = REQUIRED_COLUMNS + OPTIONAL_COLUMNS
 
 SNIFF_BYTES = 64 * 1024
@@ -283,6 +285,7 @@ class ProductCsvReader:
         i_sku, i_name, i_price = positions["sku"], positions["name"], positions["price"]
         i_description = positions.get("description")
         i_category = positions.get("category")
+        i_active = positions.get("active")
         stats = self.stats
         for start, record in records:
             fields = {
@@ -292,11 +295,14 @@ class ProductCsvReader:
                 "category": record[i_category] if i_category is not None else "",
                 "price": record[i_price],
             }
+            active, reason = (None, None) if i_active is None else active_cell(record[i_active])
             try:
                 row = check_product_fields(fields)
             except ValidationError as refused:
+                reason = rejection_reason(refused, NATIVE_ORDER)
+            if reason is not None:
                 stats.rejected += 1
-                on_reject(start, rejection_reason(refused, NATIVE_ORDER))
+                on_reject(start, reason)
                 continue
             yield (
                 start,
@@ -308,6 +314,7 @@ class ProductCsvReader:
                 "",
                 "",
                 None,
+                active,
             )
 
     def _legacy_rows(self, records, on_reject):
@@ -331,7 +338,7 @@ class ProductCsvReader:
             if reason is None:
                 name, metal, stone = row["name"], row["metal_type"], row["stone_type"]
                 sku = legacy.derived_sku(name, metal, stone)
-                yield (start, sku, name, "", "", price, metal, stone, choice)
+                yield (start, sku, name, "", "", price, metal, stone, choice, None)
                 continue
             stats.rejected += 1
             on_reject(start, reason)
@@ -342,6 +349,17 @@ class ProductCsvReader:
 NATIVE_ORDER = ("sku", "name", "category", "description", "price")
 LEGACY_ORDER = ("name", "metal_type", "stone_type", "price")
 COLUMN_NAMES = {"metal_type": "metal type", "stone_type": "stone type"}
+
+
+def active_cell(written):
+    """`(True | False | None, None)` for an `active` cell (None: empty), or `(None, reason)`."""
+    word = trim(written)
+    if not word:
+        return None, None
+    active = ACTIVE_WORDS.get(word.casefold())
+    if active is None:
+        return None, f"active must be true or false (or yes/no, 1/0), not {word[:40]!r}"
+    return active, None
 
 
 def rejection_reason(refused, order):

@@ -34,12 +34,12 @@ class TestValidRows:
         rows, rejections = read(NATIVE + "A-1,Anvil,Heavy,Tools,10.50\n")
 
         assert rejections == []
-        assert rows == [(2, "A-1", "Anvil", "Heavy", "Tools", "10.50", "", "", None)]
+        assert rows == [(2, "A-1", "Anvil", "Heavy", "Tools", "10.50", "", "", None, None)]
 
     def test_optional_columns_may_be_left_out(self):
         rows, _ = read("sku,name,price\nA-1,Anvil,3\n")
 
-        assert rows == [(2, "A-1", "Anvil", "", "", "3", "", "", None)]
+        assert rows == [(2, "A-1", "Anvil", "", "", "3", "", "", None, None)]
 
     def test_a_byte_order_mark_before_the_header_is_dropped(self):
         rows, _ = read(b"\xef\xbb\xbf" + b"sku,name,price\nA-1,Anvil,3\n")
@@ -61,7 +61,7 @@ class TestValidRows:
     def test_invisible_characters_and_spaces_around_values_are_trimmed(self, mark):
         rows, _ = read(NATIVE + f"{mark}A-1{mark},{mark}Anvil{mark},,{mark}Tools,{mark}3{mark}\n")
 
-        assert rows == [(2, "A-1", "Anvil", "", "Tools", "3", "", "", None)]
+        assert rows == [(2, "A-1", "Anvil", "", "Tools", "3", "", "", None, None)]
 
     def test_a_price_with_leading_zeros_is_passed_on_as_its_number(self):
         rows, _ = read("sku,name,price\nA-1,Anvil,007.10\n")
@@ -145,14 +145,15 @@ class TestOldServiceFormat:
     def test_a_row_gets_its_derived_sku_and_a_plain_price(self):
         rows, _ = read(LEGACY + 'Ring,Gold,"$1,250.00",Ruby,Yes\n')
 
-        ((line, sku, name, _, _, price, metal, stone, customizable),) = rows
-        assert (line, name, price, metal, stone, customizable) == (
+        ((line, sku, name, _, _, price, metal, stone, customizable, active),) = rows
+        assert (line, name, price, metal, stone, customizable, active) == (
             2,
             "Ring",
             "1250.00",
             "Gold",
             "Ruby",
             True,
+            None,  # the product's own: kept, or true for a new one
         )
         assert sku.startswith("OLD-")
 

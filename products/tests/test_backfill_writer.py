@@ -15,9 +15,9 @@ from products.models import Product
 pytestmark = pytest.mark.django_db
 
 
-def row(line, sku, name, price="1.00", description="", category=""):
+def row(line, sku, name, price="1.00", *, active=None):
     """A row as the reader yields it (`writer.STAGING_COLUMNS`)."""
-    return (line, sku, name, description, category, price, "", "", None)
+    return (line, sku, name, "", "", price, "", "", None, active)
 
 
 def write(rows, *, batch_size=2, dry_run=False):
