@@ -141,6 +141,37 @@ class TestRejectedRows:
         assert (reader.stats.rows, reader.stats.rejected, rejections) == (3, 2, [3, 4])
 
 
+class TestActiveColumn:
+    @pytest.mark.parametrize(
+        ("cell", "active"),
+        [
+            ("true", True),
+            ("TRUE", True),
+            ("1", True),
+            ("Yes", True),
+            (" yes ", True),
+            ("false", False),
+            ("False", False),
+            ("0", False),
+            ("NO", False),
+            ("", None),
+        ],
+    )
+    def test_a_cell_says_true_false_or_nothing(self, cell, active):
+        rows, _ = read(f"sku,name,price,active\nA-1,Anvil,3,{cell}\n")
+
+        assert rows[0][-1] is active
+
+    @pytest.mark.parametrize("cell", ["maybe", "2", "y", "on"])
+    def test_anything_else_rejects_the_row(self, cell):
+        assert reasons(f"sku,name,price,active\nA-1,Anvil,3,{cell}\n") == [
+            f"active must be true or false (or yes/no, 1/0), not {cell!r}"
+        ]
+
+    def test_a_field_rule_is_reported_before_the_active_cell(self):
+        assert reasons("sku,name,price,active\n,Anvil,3,maybe\n") == ["missing sku"]
+
+
 class TestOldServiceFormat:
     def test_a_row_gets_its_derived_sku_and_a_plain_price(self):
         rows, _ = read(LEGACY + 'Ring,Gold,"$1,250.00",Ruby,Yes\n')

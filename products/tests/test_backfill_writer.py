@@ -100,3 +100,55 @@ def test_a_dry_run_counts_what_the_write_would_do_and_writes_nothing(catalogue):
     assert counts == (1, 1, 1)
     assert not Product.objects.filter(sku="D").exists()
     assert Product.objects.get(sku="B").price == Decimal("2.00")
+
+
+class TestActive:
+    """An `active` cell sets it; an empty one keeps the product's, or is true for a new one."""
+
+    @pytest.fixture
+    def retired(self, catalogue):
+        Product.objects.filter(sku="B").update(active=False)
+        return Product.objects.get(sku="B")
+
+    def test_false_retires_a_product_and_true_brings_it_back(self, catalogue):
+        counts, _ = write([row(2, "A", "Anvil", active=False)])
+
+        assert counts == (0, 1, 0)
+        assert Product.objects.get(sku="A").active is False
+        assert write([row(2, "A", "Anvil", active=True)])[0] == (0, 1, 0)
+        assert Product.objects.get(sku="A").active is True
+
+    def test_an_empty_cell_keeps_a_retired_product_retired_and_writes_nothing(self, retired):
+        counts, _ = write([row(2, "B", "Bucket", "2.00")])
+
+        assert counts == (0, 0, 1)
+        retired.refresh_from_db()
+        assert retired.active is False
+
+    def test_an_empty_cell_with_a_change_keeps_active_as_it_is(self, retired):
+        counts, _ = write([row(2, "B", "Bucket", "2.75")])
+
+        assert counts == (0, 1, 0)
+        assert Product.objects.filter(sku="B", active=False, price=Decimal("2.75")).exists()
+
+    def test_a_new_product_is_active_unless_the_file_says_otherwise(self, catalogue):
+        write([row(2, "N-1", "New"), row(3, "N-2", "Retired already", active=False)])
+
+        assert dict(Product.objects.filter(sku__startswith="N-").values_list("sku", "active")) == {
+            "N-1": True,
+            "N-2": False,
+        }
+
+    def test_a_load_larger_than_the_catalogue_keeps_a_retired_product_retired(self, retired):
+        rows = [row(2, "B", "Bucket", "3.00")] + [row(3 + n, f"N-{n}", "New") for n in range(5)]
+
+        counts, _ = write(rows)
+
+        assert counts == (5, 1, 0)
+        assert Product.objects.get(sku="B").active is False
+        assert Product.objects.filter(sku__startswith="N-", active=True).count() == 5
+
+    def test_a_dry_run_counts_a_retirement_as_an_update(self, catalogue):
+        rows = [row(2, "A", "Anvil", active=False), row(3, "C", "Chisel", "3")]
+
+        assert write(rows, dry_run=True)[0] == (0, 1, 1)
