@@ -1,15 +1,18 @@
 """Staff manage the catalogue, run a backfill from an uploaded CSV and read the run history."""
 
 import json
+from contextlib import contextmanager
 from decimal import Decimal
 
 from django import forms
 from django.conf import settings
-from django.contrib import admin
-from django.core.exceptions import ValidationError
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Q
+from django.shortcuts import get_object_or_404, redirect
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
+from django.views.decorators.http import require_POST
 
 from products import services
 from products.admin_filters import CategoryFilter
@@ -24,6 +27,7 @@ from products.backfill.runs import sweep_stale_runs
 from products.models import BackfillRun, Product
 from shop.admin import ReadOnly, StaffMayManage, adopt, changed_fields
 from shop.admin_lists import CommonValuesFilter, LargeListAdmin
+from shop.errors import Conflict
 from shop.money import format_money
 
 
@@ -90,14 +94,15 @@ class ProductForm(forms.ModelForm):
 @admin.register(Product)
 class ProductAdmin(LargeListAdmin, StaffMayManage, admin.ModelAdmin):
     form = ProductForm
-    list_display = ["sku", "name", "category", "list_price", "updated_at"]
+    list_display = ["sku", "name", "category", "list_price", "active", "updated_at"]
     list_display_links = ["sku", "name"]
-    list_filter = [CategoryFilter, PriceRangeFilter, MetalTypeFilter, "customizable"]
+    list_filter = ["active", CategoryFilter, PriceRangeFilter, MetalTypeFilter, "customizable"]
+    actions = ["discontinue", "make_available_again"]
     search_fields = ["sku", "name"]  # also what the purchase form's autocomplete searches
     search_help_text = "Search by SKU or name."
     readonly_fields = ["created_at", "updated_at"]
     fieldsets = [
-        (None, {"fields": ["sku", "name", "description", "category", "price"]}),
+        (None, {"fields": ["sku", "name", "description", "category", "price", "active"]}),
         (
             "Jewellery (the old service's catalogue file)",
             {"fields": ["metal_type", "stone_type", "customizable"], "classes": ["collapse"]},
@@ -106,6 +111,8 @@ class ProductAdmin(LargeListAdmin, StaffMayManage, admin.ModelAdmin):
     ]
     ordering = ["sku"]
     change_list_template = "admin/products/product/change_list.html"
+    # A product that has sold cannot be deleted: its page offers to discontinue it instead.
+    delete_confirmation_template = "admin/products/product/delete_confirmation.html"
     unlisted_on_delete = ("purchases.ProductSales",)  # the shop's running totals
 
     @admin.display(description="price", ordering="price")
@@ -114,7 +121,35 @@ class ProductAdmin(LargeListAdmin, StaffMayManage, admin.ModelAdmin):
 
     def get_urls(self):
         backfill = self.admin_site.admin_view(backfill_view(self))
-        return [path("backfill/", backfill, name="products_product_backfill"), *super().get_urls()]
+        discontinue = self.admin_site.admin_view(require_POST(self.discontinue_view))
+        return [
+            path("backfill/", backfill, name="products_product_backfill"),
+            path("<int:product_id>/discontinue/", discontinue, name="products_product_discontinue"),
+            *super().get_urls(),
+        ]
+
+    def discontinue_view(self, request, product_id):
+        """`POST`: discontinues one product (the offer of its refused delete page)."""
+        if not self.has_change_permission(request):
+            raise PermissionDenied
+        product = get_object_or_404(Product, pk=product_id)
+        if services.set_active([product], False):
+            self.message_user(
+                request,
+                f"{product} is discontinued: kept with its sales, hidden from customers.",
+                messages.SUCCESS,
+            )
+        return redirect("admin:products_product_change", product.pk)
+
+    @admin.action(description="Discontinue selected products (kept, no longer sold)")
+    def discontinue(self, request, queryset):
+        changed = services.set_active(queryset, False)
+        self.message_user(request, f"{changed:,} product(s) discontinued.", messages.SUCCESS)
+
+    @admin.action(description="Make selected products available again")
+    def make_available_again(self, request, queryset):
+        changed = services.set_active(queryset, True)
+        self.message_user(request, f"{changed:,} product(s) available again.", messages.SUCCESS)
 
     def save_model(self, request, obj, form, change):
         if change:
@@ -126,11 +161,25 @@ class ProductAdmin(LargeListAdmin, StaffMayManage, admin.ModelAdmin):
         adopt(obj, saved)
 
     def delete_model(self, request, obj):
-        services.delete_product(obj)
+        with offer_discontinue():
+            services.delete_product(obj)
 
     def delete_queryset(self, request, queryset):
         # One transaction, every lock in the shop's order (`shop.locking`).
-        services.delete_products(queryset)
+        with offer_discontinue():
+            services.delete_products(queryset)
+
+
+@contextmanager
+def offer_discontinue():
+    """A refused delete (a product that has sold) says what staff can do instead."""
+    try:
+        yield
+    except Conflict as refusal:
+        raise Conflict(
+            f"{refusal} Discontinue it instead (the Discontinue action of the product list): "
+            "it stays with its sales, hidden from customers and no longer sold."
+        ) from None
 
 
 # What a running import is doing, as its page says it. The phase is the run's own when it

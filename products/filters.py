@@ -46,13 +46,17 @@ class ProductFilter(django_filters.FilterSet):
         lookup_expr="lte",
         help_text="Price at most this (a plain decimal, like a price: `12.50`).",
     )
+    active = django_filters.BooleanFilter(
+        help_text="On sale (`true`) or discontinued (`false`); only staff see discontinued "
+        "products."
+    )
     search = django_filters.CharFilter(
         method="search_text", help_text="Part of the SKU, name or description, any case."
     )
 
     class Meta:
         model = Product
-        fields = ["sku", "category", "min_price", "max_price", "search"]
+        fields = ["sku", "category", "min_price", "max_price", "active", "search"]
 
     def search_text(self, queryset, name, value):
         return queryset.search(value)

@@ -11,6 +11,7 @@ from decimal import Decimal
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import ProtectedError
+from django.utils import timezone
 
 from products.models import Product
 from products.prices import price_problem
@@ -153,6 +154,35 @@ def update_product(product, **fields):
         if fields:
             _save(current, update_fields=[*fields, "updated_at"])
     return current
+
+
+def set_active(products, active):
+    """Discontinues (`active=False`) or makes available again several products at once
+    (the admin's list actions); returns how many changed. Their rows are locked in one
+    statement, in id order (`shop.locking`, step 5); those deleted meanwhile are skipped."""
+    with transaction.atomic():
+        rows = Product.objects.select_for_update().filter(pk__in=[p.pk for p in products])
+        locked_rows = rows.order_by("pk").values_list("pk", "active")
+        changing = [pk for pk, was_active in locked_rows if was_active != active]
+        Product.objects.filter(pk__in=changing).update(active=active, updated_at=timezone.now())
+    return len(changing)
+
+
+def check_purchasable(product):
+    """`ValidationError` (on `product`) when `product` is discontinued: it cannot be bought.
+    For the purchase's service, on the product row it has locked."""
+    if not product.active:
+        raise ValidationError(
+            {
+                "product": [
+                    ValidationError(
+                        f"Product {product.pk} ({product.sku}) is discontinued and can no "
+                        "longer be bought.",
+                        code="discontinued",
+                    )
+                ]
+            }
+        )
 
 
 def delete_product(product):

@@ -85,6 +85,7 @@ def test_product_list_columns_and_category_filter(staff_admin):
         "name",
         "category",
         "list_price",
+        "active",
         "updated_at",
     ]
     assert [p.sku for p in response.context["cl"].result_list] == ["A"]

@@ -48,11 +48,13 @@ class TestReads:
             "metal_type",
             "stone_type",
             "customizable",
+            "active",
             "created_at",
             "updated_at",
         }
         assert body["price"] == "12.50"
         assert (body["metal_type"], body["stone_type"], body["customizable"]) == ("", "", None)
+        assert body["active"] is True
 
     @pytest.mark.parametrize("pk", ["abc", "999999", "1.5", "-1"])
     def test_unknown_or_non_integer_id_is_json_404(self, anon_client, products, pk):
