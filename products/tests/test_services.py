@@ -8,8 +8,10 @@ from django.core.exceptions import ValidationError
 from products.models import Product
 from products.services import (
     check_product_fields,
+    check_purchasable,
     clean_product,
     create_product,
+    set_active,
     update_product,
 )
 from shop.parsers import JSONNumber
@@ -116,3 +118,32 @@ class TestWrites:
         with pytest.raises(ValidationError):
             update_product(product, price="-1")
         assert update_product(product, name=" Axe ").name == "Axe"
+
+
+class TestActive:
+    def test_set_active_changes_only_those_that_differ(self):
+        on = Product.objects.create(sku="ON", name="On", price=1)
+        off = Product.objects.create(sku="OFF", name="Off", price=1, active=False)
+
+        assert set_active([on, off], False) == 1
+        assert set(Product.objects.values_list("sku", "active")) == {("ON", False), ("OFF", False)}
+        assert set_active([on, off], True) == 2
+
+    def test_set_active_skips_products_deleted_meanwhile(self):
+        gone = Product.objects.create(sku="GONE", name="Gone", price=1)
+        Product.objects.filter(pk=gone.pk).delete()
+
+        assert set_active([gone], False) == 0
+
+    def test_a_discontinued_product_cannot_be_bought(self):
+        product = Product.objects.create(sku="OLD", name="Old", price=1, active=False)
+
+        with pytest.raises(ValidationError) as refused:
+            check_purchasable(product)
+
+        assert refused.value.message_dict == {
+            "product": [f"Product {product.pk} (OLD) is discontinued and can no longer be bought."]
+        }
+
+    def test_an_active_product_can_be_bought(self):
+        assert check_purchasable(Product.objects.create(sku="NEW", name="New", price=1)) is None
