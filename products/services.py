@@ -14,7 +14,7 @@ from django.db.models import ProtectedError
 from django.utils import timezone
 
 from products.models import Product
-from products.prices import price_problem
+from products.prices import price_error, price_problem
 from products.text import invisible_characters, trim
 from shop.errors import Conflict
 from shop.locking import hold_off_rebuild
@@ -25,10 +25,10 @@ DUPLICATE_SKU = "A product with that SKU already exists."
 # takes in one request body).
 MAX_DESCRIPTION = 1024 * 1024
 REQUIRED = ("sku", "name", "price")
-TEXT_FIELDS = ("sku", "name", "description", "category", "metal_type", "stone_type")
 # The longest value of each text field: its column's `max_length`, or the description's cap.
 MAX_LENGTHS = {
-    name: Product._meta.get_field(name).max_length or MAX_DESCRIPTION for name in TEXT_FIELDS
+    name: Product._meta.get_field(name).max_length or MAX_DESCRIPTION
+    for name in ("sku", "name", "description", "category", "metal_type", "stone_type")
 }
 
 
@@ -42,15 +42,26 @@ def price_text(value):
     return format(value, "f") if isinstance(value, Decimal) else str(value)
 
 
+def parse_price(value):
+    """`value` as a `Decimal` under the price rule (`products.prices`): a plain decimal >= 0
+    with at most 2 places, written as such (`"-0"`, `"1e3"`, `"+5"` are refused, never
+    re-read). Otherwise `ValidationError`, with the reason as `params["problem"]`."""
+    text = price_text(value)
+    if problem := price_problem(text):
+        # A `%` of the client's text is not a placeholder for `params`.
+        message = price_error(text).replace("%", "%%")
+        raise ValidationError(message, code="price", params={"problem": problem})
+    return Decimal(text)
+
+
 def _problem(message, code, **params):
     return ValidationError(message, code=code, params=params)
 
 
-def _text_problem(name, value):
+def _text_problem(name, value, limit):
     """The first rule `value` breaks as the text field `name`, or None."""
     if not value and name in REQUIRED:
         return _problem("This field may not be blank.", "blank")
-    limit = MAX_LENGTHS[name]
     if len(value) > limit:
         return _problem(
             f"Ensure this field has no more than {limit} characters.",
@@ -58,7 +69,7 @@ def _text_problem(name, value):
             limit=limit,
             length=len(value),
         )
-    if name == "sku" and not value.isascii() and (hidden := invisible_characters(value)):
+    if name == "sku" and (hidden := invisible_characters(value)):
         return _problem(
             f"The SKU contains an invisible character ({hidden}).",
             "invisible",
@@ -74,32 +85,29 @@ def check_product_fields(fields, *, partial=False):
 
     Text is trimmed of spaces and invisible format characters at the ends
     (`products.text`), and a SKU may not hold one inside; `sku`, `name` and `price`
-    may not be blank; no text is longer than its column; a price is a plain decimal
-    >= 0 with at most 2 places (`products.prices`), written as such (`"-0"`, `"1e3"`,
-    `"+5"` are refused, never re-read). Each message has a `code` and `params` (the
-    CSV reader words them its own way). With `partial`, fields not given are not
-    required.
+    may not be blank; no text is longer than its column; a price is read by
+    `parse_price`. Each message has a `code` and `params` (the CSV reader words them
+    its own way). With `partial`, fields not given are not required.
     """
     cleaned, errors = dict(fields), {}
     if not partial:
         for name in REQUIRED:
             if name not in fields:
                 errors[name] = _problem("This field is required.", "required")
-    for name in TEXT_FIELDS:
-        value = fields.get(name)
-        if value is None or name in errors:
+    # Called once per row of a catalogue file: the usual value passes with a few checks.
+    for name, value in fields.items():
+        limit = MAX_LENGTHS.get(name)
+        if limit is None:
             continue
-        cleaned[name] = value = trim(value)
-        if problem := _text_problem(name, value):
+        cleaned[name] = value = trim(value) if value is not None else ""
+        suspect = not value or len(value) > limit or (name == "sku" and not value.isascii())
+        if suspect and (problem := _text_problem(name, value, limit)):
             errors[name] = problem
-    if "price" in fields and "price" not in errors:
-        text = price_text(fields["price"])
-        if problem := price_problem(text):
-            errors["price"] = _problem(
-                problem[0].upper() + problem[1:] + ".", "price", problem=problem, text=text
-            )
-        else:
-            cleaned["price"] = Decimal(text)
+    if "price" in fields:
+        try:
+            cleaned["price"] = parse_price(fields["price"])
+        except ValidationError as refused:
+            errors["price"] = refused
     if errors:
         raise ValidationError({name: [problem] for name, problem in errors.items()})
     return cleaned

@@ -310,7 +310,7 @@ class ProductCsvReader:
                 row["name"],
                 row["description"],
                 row["category"],
-                str(row["price"]),
+                row["price"],
                 "",
                 "",
                 None,
@@ -338,7 +338,7 @@ class ProductCsvReader:
             if reason is None:
                 name, metal, stone = row["name"], row["metal_type"], row["stone_type"]
                 sku = legacy.derived_sku(name, metal, stone)
-                yield (start, sku, name, "", "", price, metal, stone, choice, None)
+                yield (start, sku, name, "", "", row["price"], metal, stone, choice, None)
                 continue
             stats.rejected += 1
             on_reject(start, reason)

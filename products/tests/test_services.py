@@ -74,6 +74,11 @@ class TestCleanProduct:
     def test_each_rule_refuses_with_its_message(self, fields, errors):
         assert refusal(fields) == errors
 
+    def test_a_percent_sign_in_a_refused_price_is_quoted_as_written(self):
+        assert refusal({**GOOD, "price": "10%(x)s"}) == {
+            "price": ["Price '10%(x)s' is not a plain decimal number like 12.50."]
+        }
+
     def test_every_field_in_error_is_reported_at_once(self):
         errors = refusal({"sku": "", "name": "", "price": "x"})
 
