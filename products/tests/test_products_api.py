@@ -418,3 +418,14 @@ class TestDiscontinued:
 
         assert seen == [f"P-{n:02d}" for n in range(20) if n % 3 != 0]
         assert int(response["X-Total-Count"]) > 5  # a long list: estimated, or counted
+
+
+def test_a_description_over_1_mib_is_refused_as_the_import_refuses_it(staff_client):
+    body = {"sku": "D-1", "name": "Long", "price": "1", "description": "d" * (1024 * 1024 + 1)}
+
+    response = staff_client.post("/products", body, format="json")
+
+    assert response.status_code == 400
+    assert response.json()["description"] == [
+        "Ensure this field has no more than 1048576 characters."
+    ]
