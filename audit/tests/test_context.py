@@ -58,6 +58,7 @@ def test_an_admin_write_is_the_staff_members_through_their_session(client, staff
     client.force_login(staff)
     data = {"sku": "D-1", "name": "Ring", "category": "rings", "price": "11.00"}
     data.update({"description": "", "metal_type": "", "stone_type": "", "customizable": ""})
+    data["active"] = "on"
 
     response = client.post(
         reverse("admin:products_product_change", args=[product.pk]),

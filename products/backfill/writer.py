@@ -12,9 +12,11 @@ Both databases follow the same plan:
 3. inside the caller's transaction, one `INSERT … SELECT … ON CONFLICT (sku)
    DO UPDATE … WHERE (changed)` creates new products and updates changed ones;
    its SELECT joins the catalogue to skip unchanged rows, which are not touched
-   (no write, no new `updated_at`), so re-running a file is cheap. When the
-   load is larger than the catalogue (a first load) the join is skipped: every
-   row is new, and the join would only cost.
+   (no write, no new `updated_at`), so re-running a file is cheap. On
+   PostgreSQL a load larger than the catalogue (a first load) is one UPDATE of
+   the changed products, then a plain INSERT of the new ones instead: nearly
+   every row is new. A column a row leaves empty (`active`) keeps the product's
+   value, and takes its default for a new product.
 
 The upsert takes no lock on the catalogue beyond the rows it writes (the table's
 ROW EXCLUSIVE, as any INSERT): reads of products never wait for it, and neither
@@ -46,6 +48,9 @@ DUPLICATES = "products_backfill_duplicates"
 PENDING = "products_backfill_pending"
 # The reader's rows: the file line, the key, then the product's data (`Product.DATA_FIELDS`).
 DATA_COLUMNS = Product.DATA_FIELDS
+# Columns a row may leave empty (staged NULL) to keep the product's value; a new product
+# then takes the column's default.
+KEPT_WHEN_EMPTY = {"active": "TRUE"}
 STAGING_COLUMNS = ("line", "sku", *DATA_COLUMNS)
 # What an import's audit events follow of a product (as `products.services` does).
 AUDITED_COLUMNS = ("sku", *DATA_COLUMNS)
@@ -54,6 +59,24 @@ DUPLICATE_PAGE = 5000
 COPY_CHUNK = 20_000
 # SQLSTATE of a unique violation: a product created by someone else during the load.
 UNIQUE_VIOLATION = "23505"
+
+
+def staged_values(current=None):
+    """SQL: the staged row's data columns (alias `s`) as the product takes them; a column
+    left empty keeps the value of the product `current` (an alias; None: a new product)."""
+    values = []
+    for column in DATA_COLUMNS:
+        if column in KEPT_WHEN_EMPTY:
+            kept = f"{current}.{column}, " if current else ""
+            values.append(f"COALESCE(s.{column}, {kept}{KEPT_WHEN_EMPTY[column]})")
+        else:
+            values.append(f"s.{column}")
+    return values
+
+
+def _is(column, kind):
+    """Whether the product's `column` is a field of `kind` (`"DecimalField"`…)."""
+    return Product._meta.get_field(column).get_internal_type() == kind
 
 
 def writer_for(connection, batch_size):
@@ -186,8 +209,9 @@ class Writer:
         return f"{insert} ON CONFLICT (sku) DO UPDATE SET {updates} WHERE {changed} {returning}"
 
     def _pending_sql(self, *, new=True):
-        """The staged rows that are new or change their product, each with the product's
-        row as it is (`old_id`, `old_<column>`; NULL for a new one).
+        """The staged rows that are new or change their product, with the values the
+        product takes (`staged_values`) and its row as it is (`old_id`, `old_<column>`;
+        NULL for a new one).
 
         The join keeps only new and changed rows: one hash join is much cheaper than
         probing the unique index and comparing a million unchanged rows one by one,
@@ -197,8 +221,9 @@ class Writer:
         join, wanted = "JOIN", self.changed("q", "s")
         if new:
             join, wanted = "LEFT JOIN", f"q.id IS NULL OR {wanted}"
+        values = zip(staged_values("q"), DATA_COLUMNS, strict=True)
         return (
-            f"SELECT s.line, s.sku, {', '.join(f's.{c}' for c in DATA_COLUMNS)}, "
+            f"SELECT s.line, s.sku, {', '.join(f'{v} AS {c}' for v, c in values)}, "
             f"q.id AS old_id, {old} "
             f"FROM {STAGING} s {join} {self.table} q ON q.sku = s.sku WHERE {wanted}"
         )
@@ -232,7 +257,12 @@ class Writer:
     def changed(self, old, new):
         """SQL: some data column differs between the rows `old` and `new` (NULL-safe:
         `customizable` may be unknown)."""
-        return " OR ".join(f"{old}.{c} {self.distinct} {new}.{c}" for c in DATA_COLUMNS)
+        return " OR ".join(
+            f"({new}.{c} IS NOT NULL AND {old}.{c} {self.distinct} {new}.{c})"
+            if c in KEPT_WHEN_EMPTY
+            else f"{old}.{c} {self.distinct} {new}.{c}"
+            for c in DATA_COLUMNS
+        )
 
     def _now(self):
         return self.connection.ops.adapt_datetimefield_value(timezone.now())
@@ -248,7 +278,8 @@ class PostgresWriter(Writer):
         f"CREATE TEMPORARY TABLE {STAGING} ("
         "line integer NOT NULL, sku text NOT NULL, name text NOT NULL, "
         "description text NOT NULL, category text NOT NULL, price numeric(12, 2) NOT NULL, "
-        "metal_type text NOT NULL, stone_type text NOT NULL, customizable boolean)"
+        "metal_type text NOT NULL, stone_type text NOT NULL, customizable boolean, "
+        "active boolean)"
     )
 
     def write(self, rows, checkpoint=None):
@@ -305,7 +336,7 @@ class PostgresWriter(Writer):
         # The products the file changes first, while the catalogue is still small to join.
         updates = ", ".join(f"{c} = r.{c}" for c in DATA_COLUMNS)
         events, params = self._events_sql(
-            "updated JOIN pending r ON r.old_id = updated.id", "r.old_id", created="false"
+            "updated u JOIN pending r ON r.old_id = u.id", "u.id", created="false"
         )
         self.cursor.execute(
             f"WITH pending AS MATERIALIZED ({self._pending_sql(new=False)}), "
@@ -320,7 +351,7 @@ class PostgresWriter(Writer):
         events, params = self._events_sql("inserted r", "r.id", created="true", old=False)
         self.cursor.execute(
             f"WITH inserted AS (INSERT INTO {table} ({columns}) "
-            f"SELECT s.sku, {', '.join(f's.{c}' for c in DATA_COLUMNS)}, %s, %s "
+            f"SELECT s.sku, {', '.join(staged_values())}, %s, %s "
             f"FROM {STAGING} s WHERE NOT EXISTS (SELECT 1 FROM {table} q WHERE q.sku = s.sku) "
             f"ORDER BY s.line RETURNING id, {', '.join(AUDITED_COLUMNS)}), "
             f"audited AS ({events}) "
@@ -354,7 +385,7 @@ class PostgresWriter(Writer):
         for column in AUDITED_COLUMNS:
             new = f"{row}.{column}"
             before = f"{row}.old_{column}" if old else "NULL"
-            if column == "price":  # numeric(12, 2) as its text: "12.50"
+            if _is(column, "DecimalField"):  # numeric(12, 2) as its text: "12.50"
                 new, before = f"{new}::text", f"{before}::text"
             pairs.append(
                 f"'{column}', CASE WHEN {before} IS DISTINCT FROM {new} "
@@ -386,7 +417,8 @@ class SqliteWriter(Writer):
         f"CREATE TEMPORARY TABLE {STAGING} ("
         "line INTEGER NOT NULL, sku TEXT NOT NULL, name TEXT NOT NULL, "
         "description TEXT NOT NULL, category TEXT NOT NULL, price NUMERIC NOT NULL, "
-        "metal_type TEXT NOT NULL, stone_type TEXT NOT NULL, customizable BOOLEAN)"
+        "metal_type TEXT NOT NULL, stone_type TEXT NOT NULL, customizable BOOLEAN, "
+        "active BOOLEAN)"
     )
 
     def end_batch(self):
@@ -432,12 +464,13 @@ class SqliteWriter(Writer):
             new = f"{row}.{column}"
             before = f"{row}.old_{column}" if old else "NULL"
             differ = f"{before} IS NOT {new}"
-            if column == "price":  # as the column's text, "12.50"
+            if _is(column, "DecimalField"):  # as the column's text, "12.50"
+                places = Product._meta.get_field(column).decimal_places
                 new, before = (
-                    f"CASE WHEN {v} IS NULL THEN NULL ELSE printf('%.2f', {v}) END"
+                    f"CASE WHEN {v} IS NULL THEN NULL ELSE printf('%.{places}f', {v}) END"
                     for v in (new, before)
                 )
-            elif column == "customizable":  # JSON true/false, not SQLite's 1/0
+            elif _is(column, "BooleanField"):  # JSON true/false, not SQLite's 1/0
                 new, before = (
                     f"json(CASE WHEN {v} IS NULL THEN 'null' WHEN {v} THEN 'true' ELSE 'false' END)"
                     for v in (new, before)
