@@ -76,6 +76,9 @@ def lock_held_elsewhere():
             other.execute("SELECT pg_advisory_lock(%s)", [ADVISORY_KEY])
             yield
         finally:
+            # Let go before closing: a closed connection's session ends (and releases its
+            # locks) a moment later, after the next test may already have asked for it.
+            other.execute("SELECT pg_advisory_unlock(%s)", [ADVISORY_KEY])
             other.close()
     else:
         other = sqlite3.connect(sqlite_lock_path(), isolation_level=None)
