@@ -7,7 +7,9 @@ a superuser's page read-only; its password, change and delete pages are 403). Th
 purchases app adds a customer's purchases to this page (`purchases.admin.CustomerAdmin`).
 """
 
+import copy
 from datetime import timedelta
+from functools import partial
 
 import django_otp
 import segno
@@ -268,6 +270,13 @@ class UserAdmin(LargeListAdmin, StaffMayManage, DjangoUserAdmin):
                 password=form.cleaned_data.get("password1") if usable else None,
             )
         adopt(obj, saved)
+
+    def user_change_password(self, request, id, form_url=""):
+        # Django builds the form from the admin's class, without the request: this request's
+        # copy of the admin names who is setting the password (the service's `by`).
+        admin_for_request = copy.copy(self)
+        admin_for_request.change_password_form = partial(self.change_password_form, by=request.user)
+        return DjangoUserAdmin.user_change_password(admin_for_request, request, id, form_url)
 
     def delete_model(self, request, obj):
         services.delete_user(obj, by=request.user)

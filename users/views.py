@@ -1,4 +1,4 @@
-"""The users API (SPEC 4.1) and API tokens (SPEC 4.6)."""
+"""The users API and API tokens."""
 
 from drf_spectacular.utils import extend_schema, extend_schema_view, inline_serializer
 from knox.models import AuthToken
@@ -11,6 +11,7 @@ from shop.authentication import TokenAuthentication
 from shop.exports import CSVExportMixin
 from shop.idempotency import idempotent
 from shop.permissions import AnonymousOrStaff, Anyone, ByAction, Customer
+from shop.ratelimit import client_address
 from shop.schema import CONFLICT, DeletedSerializer, error
 from shop.throttling import SignupThrottle
 from shop.viewsets import ShopViewSet
@@ -60,6 +61,7 @@ class UserViewSet(CSVExportMixin, ShopViewSet):
             serializer.instance,
             by=self.request.user,
             keep_token=in_use if isinstance(in_use, AuthToken) else None,
+            address=client_address(self.request),
             **serializer.validated_data,
         )
 

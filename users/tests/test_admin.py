@@ -339,6 +339,54 @@ def test_a_password_set_in_the_admin_revokes_the_users_tokens(admin_client, cust
     assert not AuthToken.objects.filter(user=customer).exists()
 
 
+def test_disabling_a_password_in_the_admin_revokes_the_users_tokens(admin_client, customer):
+    AuthToken.objects.create(user=customer)
+
+    response = admin_client.post(
+        reverse("admin:auth_user_password_change", args=[customer.pk]),
+        {"usable_password": "false", "unset-password": "1"},
+    )
+
+    assert response.status_code == 302
+    customer.refresh_from_db()
+    assert not customer.has_usable_password()
+    assert not AuthToken.objects.filter(user=customer).exists()
+
+
+def test_a_password_changed_on_the_admins_own_page_revokes_the_staffs_tokens(client, staff):
+    AuthToken.objects.create(user=staff)
+    client.force_login(staff)
+    new = "a-new-and-long-passphrase-42"
+
+    response = client.post(
+        reverse("admin:password_change"),
+        {"old_password": PASSWORD, "new_password1": new, "new_password2": new},
+    )
+
+    assert response.status_code == 302
+    staff.refresh_from_db()
+    assert staff.check_password(new)
+    assert not AuthToken.objects.filter(user=staff).exists()
+    assert client.get(reverse("admin:index")).status_code == 200  # this session stays
+
+
+def test_a_wrong_old_password_on_the_admins_own_page_changes_nothing(client, staff):
+    AuthToken.objects.create(user=staff)
+    client.force_login(staff)
+    new = "a-new-and-long-passphrase-42"
+
+    response = client.post(
+        reverse("admin:password_change"),
+        {"old_password": "not-it", "new_password1": new, "new_password2": new},
+    )
+
+    assert response.status_code == 200
+    assert "old_password" in response.context["form"].errors
+    staff.refresh_from_db()
+    assert staff.check_password(PASSWORD)
+    assert AuthToken.objects.filter(user=staff).exists()
+
+
 @pytest.mark.parametrize("own", [False, True])
 def test_a_password_set_in_the_admin_keeps_what_changed_meanwhile(rf, make_user, staff, own):
     """The form holds the user as loaded; a loss of staff status and a new email committed
