@@ -23,8 +23,9 @@ from purchases.serializers import (
     WindowSerializer,
 )
 from shop.exports import Computed, CSVExportMixin
+from shop.filters import OwnerScopeFilter
 from shop.idempotency import idempotent
-from shop.permissions import ByAction, Customer, Staff
+from shop.permissions import CUSTOMERS
 from shop.replica import read_report
 from shop.schema import error
 from shop.viewsets import ShopViewSet, integer_id
@@ -77,9 +78,13 @@ class PurchaseViewSet(CSVExportMixin, ShopViewSet):
     serializer_class = PurchaseSerializer
     filterset_class = PurchaseFilter
     owner_field = "user"
-    permission_classes = [
-        ByAction(create=Customer, list=Customer, retrieve=Customer, user_history=Customer)
-    ]
+    permission = "purchases.view_purchase"
+    write_permission = "purchases.change_purchase"
+    action_permissions = {
+        "create": "purchases.add_purchase",
+        "destroy": "purchases.delete_purchase",
+    }
+    open_to = dict.fromkeys(("create", "list", "retrieve", "user_history"), CUSTOMERS)
     export_columns = PURCHASE_COLUMNS
     export_filename = "purchases.csv"
 
@@ -118,7 +123,8 @@ class PurchaseViewSet(CSVExportMixin, ShopViewSet):
     @action(
         detail=False,
         url_path=r"user/(?P<user_id>[^/]+)",
-        filter_backends=[],
+        filter_backends=[OwnerScopeFilter],
+        owner_field="pk",  # the rows scoped are the users
         serializer_class=PurchaseHistorySerializer,
     )
     def user_history(self, request, user_id):
@@ -131,8 +137,8 @@ class PurchaseViewSet(CSVExportMixin, ShopViewSet):
         if user_id == str(request.user.pk):
             user = request.user
         else:
-            users = User.objects.all() if request.user.is_staff else User.objects.none()
-            user = get_object_or_404(users.only("pk"), pk=integer_id(user_id))
+            users = self.filter_queryset(User.objects.only("pk"))
+            user = get_object_or_404(users, pk=integer_id(user_id))
         purchases = Purchase.objects.filter(user=user).select_related("product").newest_first()
         page = self.paginate_queryset(purchases)
         return self.get_paginated_response(PurchaseHistorySerializer(page, many=True).data)
@@ -152,7 +158,7 @@ class PurchaseAnalyticsViewSet(viewsets.GenericViewSet):
     are reports: they read the replica when there is one (`shop.replica`).
     """
 
-    permission_classes = [Staff]
+    permission = "purchases.view_sales_report"
     filter_backends = []
     pagination_class = None
 

@@ -8,10 +8,7 @@ from django.http import HttpResponseRedirect
 from django.utils.text import capfirst
 
 from shop.errors import ShopError
-
-
-def _staff(request):
-    return request.user.is_active and request.user.is_staff
+from shop.permissions import is_staff
 
 
 class StaffMayManage:
@@ -34,7 +31,7 @@ class StaffMayManage:
     unlisted_on_delete = ()
 
     def has_module_permission(self, request):
-        return _staff(request)
+        return is_staff(request.user)
 
     def get_deleted_objects(self, objs, request):
         deleted, counts, perms_needed, protected = super().get_deleted_objects(objs, request)
@@ -45,16 +42,16 @@ class StaffMayManage:
         return without_items(deleted, prefixes), counts, perms_needed, protected
 
     def has_view_permission(self, request, obj=None):
-        return _staff(request)
+        return is_staff(request.user)
 
     def has_add_permission(self, request, *args):
-        return _staff(request)
+        return is_staff(request.user)
 
     def has_change_permission(self, request, obj=None):
-        return _staff(request)
+        return is_staff(request.user)
 
     def has_delete_permission(self, request, obj=None):
-        return _staff(request)
+        return is_staff(request.user)
 
     def delete_queryset(self, request, queryset):
         """The list's "delete selected": one by one through `delete_model` (the app's

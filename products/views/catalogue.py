@@ -7,7 +7,7 @@ from products.filters import ProductFilter
 from products.models import Product
 from products.serializers import ProductSerializer
 from shop.exports import CSVExportMixin
-from shop.permissions import ReadAnyoneWriteStaff
+from shop.permissions import ANYONE
 from shop.schema import DeletedSerializer, error
 from shop.viewsets import ShopViewSet
 
@@ -27,7 +27,9 @@ class ProductViewSet(CSVExportMixin, ShopViewSet):
     # The product object's fields, one column each.
     export_columns = {name: name for name in ProductSerializer.Meta.fields}
     export_filename = "products.csv"
-    permission_classes = [ReadAnyoneWriteStaff]
+    write_permission = "products.change_product"
+    action_permissions = {"create": "products.add_product", "destroy": "products.delete_product"}
+    open_to = {"list": ANYONE, "retrieve": ANYONE, "metadata": ANYONE}
 
     def perform_create(self, serializer):
         serializer.instance = services.create_product(**serializer.validated_data)

@@ -9,7 +9,6 @@ from rest_framework.response import Response
 from products.backfill.runs import cancel_run, sweep_stale_runs
 from products.models import BackfillRun
 from products.serializers import BackfillRunDetailSerializer, BackfillRunSerializer
-from shop.permissions import Staff
 from shop.replica import PRIMARY, read_report
 from shop.schema import CONFLICT
 from shop.viewsets import ShopReadOnlyViewSet
@@ -26,7 +25,7 @@ class BackfillRunViewSet(ShopReadOnlyViewSet):
     """
 
     queryset = BackfillRun.objects.select_related("started_by").order_by("-id")
-    permission_classes = [Staff]
+    permission = "products.import_products"
     filter_backends = []
     reading_from = PRIMARY  # cancelling reads (and writes) the primary
 

@@ -1,4 +1,5 @@
-"""SPEC 4.6 swept over every route and method the API serves, as every role.
+"""Who may call what (`shop.permissions`), swept over every route and method the API serves,
+as every role.
 
 The URL resolver is walked (the admin aside): each (route, method) it serves must
 have a rule in `RULES`, and every rule must name a route that exists, so a new
