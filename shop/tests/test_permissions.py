@@ -1,0 +1,78 @@
+"""`shop.permissions`: the one permission class, reading what each view declares."""
+
+import pytest
+from django.contrib.auth.models import AnonymousUser
+from rest_framework.response import Response
+from rest_framework.test import APIRequestFactory, force_authenticate
+from rest_framework.views import APIView
+
+from shop.permissions import ANYONE, CUSTOMERS, SIGNED_IN, VISITORS, is_staff
+from shop.tests.conftest import token_client
+
+pytestmark = pytest.mark.django_db
+
+
+class Undeclared(APIView):
+    def get(self, request):
+        return Response({})
+
+
+class Declared(APIView):
+    permission = "users.view_user"
+    open_to = {"get": ANYONE, "post": VISITORS, "put": SIGNED_IN, "delete": CUSTOMERS}
+
+    def get(self, request):
+        return Response({})
+
+    post = put = delete = get
+
+
+def status_of(view, method, user):
+    request = getattr(APIRequestFactory(), method)("/")
+    if user is not None:
+        force_authenticate(request, user=user)
+    return view.as_view()(request).status_code
+
+
+def test_a_view_that_declares_nothing_is_closed_to_all_but_staff(customer, staff):
+    assert status_of(Undeclared, "get", None) == 401
+    assert status_of(Undeclared, "get", customer) == 403
+    assert status_of(Undeclared, "get", staff) == 200
+
+
+@pytest.mark.parametrize(
+    ("method", "anonymous", "customer_status"),
+    [("get", 200, 200), ("post", 200, 403), ("put", 401, 200), ("delete", 401, 200)],
+)
+def test_each_audience_opens_its_method_to_its_callers(method, anonymous, customer_status, customer):
+    assert status_of(Declared, method, None) == anonymous
+    assert status_of(Declared, method, customer) == customer_status
+
+
+def test_staff_holding_the_permission_pass_every_method(staff):
+    for method in ("get", "post", "put", "delete"):
+        assert status_of(Declared, method, staff) == 200
+
+
+def test_is_staff_is_signed_in_active_and_staff(make_user, staff, customer):
+    inactive = make_user(is_staff=True, is_active=False)
+
+    assert is_staff(staff)
+    assert not is_staff(customer)
+    assert not is_staff(inactive)
+    assert not is_staff(AnonymousUser())
+
+
+@pytest.mark.parametrize(
+    ("path", "anonymous", "customer_status"),
+    [
+        ("/products", 200, 200),
+        ("/", 200, 200),
+        ("/users", 401, 403),
+        ("/purchases", 401, 403),
+        ("/auth/token", 401, 200),
+    ],
+)
+def test_options_follows_the_views_declaration_as_before(path, anonymous, customer_status, customer):
+    assert token_client(None).options(path).status_code == anonymous
+    assert token_client(customer).options(path).status_code == customer_status
