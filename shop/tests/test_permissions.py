@@ -41,12 +41,12 @@ def test_a_view_that_declares_nothing_is_closed_to_all_but_staff(customer, staff
 
 
 @pytest.mark.parametrize(
-    ("method", "anonymous", "customer_status"),
+    ("method", "anonymous", "expected"),
     [("get", 200, 200), ("post", 200, 403), ("put", 401, 200), ("delete", 401, 200)],
 )
-def test_each_audience_opens_its_method_to_its_callers(method, anonymous, customer_status, customer):
+def test_each_audience_opens_its_method_to_its_callers(method, anonymous, expected, customer):
     assert status_of(Declared, method, None) == anonymous
-    assert status_of(Declared, method, customer) == customer_status
+    assert status_of(Declared, method, customer) == expected
 
 
 def test_staff_holding_the_permission_pass_every_method(staff):
@@ -64,7 +64,7 @@ def test_is_staff_is_signed_in_active_and_staff(make_user, staff, customer):
 
 
 @pytest.mark.parametrize(
-    ("path", "anonymous", "customer_status"),
+    ("path", "anonymous", "expected"),
     [
         ("/products", 200, 200),
         ("/", 200, 200),
@@ -73,6 +73,6 @@ def test_is_staff_is_signed_in_active_and_staff(make_user, staff, customer):
         ("/auth/token", 401, 200),
     ],
 )
-def test_options_follows_the_views_declaration_as_before(path, anonymous, customer_status, customer):
+def test_options_follows_the_views_declaration_as_before(path, anonymous, expected, customer):
     assert token_client(None).options(path).status_code == anonymous
-    assert token_client(customer).options(path).status_code == customer_status
+    assert token_client(customer).options(path).status_code == expected
