@@ -1,4 +1,5 @@
-from purchases.views import PurchaseAnalyticsViewSet, PurchaseViewSet
+from purchases.analytics_views import PurchaseAnalyticsViewSet
+from purchases.views import PurchaseViewSet
 from shop.routers import OptionalSlashRouter
 
 router = OptionalSlashRouter()
