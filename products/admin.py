@@ -22,7 +22,7 @@ from products.admin_views import (
 from products.backfill.runs import sweep_stale_runs
 from products.models import BackfillRun, Product
 from products.prices import price_error
-from shop.admin import ReadOnly, StaffMayManage, adopt, changed_fields
+from shop.admin import ReadOnly, ServiceAdmin, adopt, changed_fields
 from shop.admin_lists import CommonValuesFilter, LargeListAdmin
 from shop.money import format_money
 
@@ -82,7 +82,7 @@ class ProductForm(forms.ModelForm):
 
 
 @admin.register(Product)
-class ProductAdmin(LargeListAdmin, StaffMayManage, admin.ModelAdmin):
+class ProductAdmin(LargeListAdmin, ServiceAdmin, admin.ModelAdmin):
     form = ProductForm
     list_display = ["sku", "name", "category", "list_price", "updated_at"]
     list_display_links = ["sku", "name"]
@@ -155,7 +155,7 @@ def count_column(field, description):
 
 
 @admin.register(BackfillRun)
-class BackfillRunAdmin(ReadOnly, StaffMayManage, admin.ModelAdmin):
+class BackfillRunAdmin(ReadOnly, ServiceAdmin, admin.ModelAdmin):
     """Read-only: runs are records of what happened. A running run's page follows its
     progress and has a Cancel button (`admin/products/backfillrun/change_form.html`)."""
 

@@ -15,8 +15,8 @@ from purchases.serializers import (
     PurchaseWriteSerializer,
 )
 from shop.exports import CSVExportMixin
-from shop.idempotency import idempotent
 from shop.filters import OwnerScopeFilter
+from shop.idempotency import idempotent
 from shop.permissions import CUSTOMERS
 from shop.viewsets import ShopViewSet, integer_id
 from users.models import User

@@ -13,8 +13,9 @@ case; `OPTIONS` is `metadata`), besides the staff who hold its permission:
 
 Which rows a customer reaches is `shop.filters.OwnerScopeFilter`'s to decide, from the
 viewset's `owner_field`: another customer's row answers 404, so its existence does not
-leak. A view that declares nothing is closed to all but superusers, so a new view is
-closed until someone opens it.
+leak. Staff are judged by their permissions alone: a role without the view's permission
+gets 403 even where customers are let in. A view that declares nothing is closed to all
+but superusers, so a new view is closed until someone opens it.
 """
 
 from rest_framework.permissions import SAFE_METHODS, BasePermission
@@ -56,9 +57,14 @@ def required_permission(request, view):
 
 
 def staff_may(request, view):
-    """Whether the request's user calls `view` as staff holding its permission, and so
-    reaches every row rather than only their own."""
-    return is_staff(request.user)
+    """Whether the request's user calls `view` as staff holding its permission (their
+    role's, `docs/admin.md`), and so reaches every row rather than only their own. A
+    superuser holds every permission."""
+    user = request.user
+    if not is_staff(user):
+        return False
+    permission = required_permission(request, view)
+    return user.is_superuser if permission is None else user.has_perm(permission)
 
 
 class DeclaredPermissions(BasePermission):

@@ -118,7 +118,8 @@ class User(ShopModel, AbstractBaseUser, PermissionsMixin):
     is_staff = models.BooleanField(
         "staff status",
         default=False,
-        help_text="Staff may sign in to the admin and use the whole API.",
+        help_text="Staff may sign in to the admin; what they may do there and in the API is "
+        "their role's (groups).",
     )
     is_active = models.BooleanField(
         "active", default=True, help_text="Inactive users cannot sign in or use their tokens."
@@ -134,6 +135,7 @@ class User(ShopModel, AbstractBaseUser, PermissionsMixin):
     class Meta:
         verbose_name = "user"
         ordering = ["id"]
+        permissions = [("manage_staff", "Can manage staff, their roles and their tokens")]
         constraints = [
             # What the previous release relies on for uniqueness; dropped once it is gone.
             models.UniqueConstraint(

@@ -34,6 +34,13 @@ LAST_STAFF = (
 )
 WRONG_CURRENT_PASSWORD = "Your current password is not correct."
 ONLY_SUPERUSERS = "Only a superuser may change or remove a superuser's account or tokens."
+ONLY_STAFF_MANAGERS = (
+    "Only an Owner (who may manage staff) may change or remove another staff member's "
+    "account, tokens or second factor, or give staff status."
+)
+ONLY_SUPERUSERS_GRANT = "Only a superuser may make another superuser."
+# The permission of those who manage staff and their roles (the Owner role).
+MANAGE_STAFF = "users.manage_staff"
 # Fields that decide whether an account is an active staff member.
 STAFF_FIELDS = ("is_staff", "is_active")
 # What signs an account in or decides its powers: a superuser's are a superuser's to change.
@@ -44,15 +51,34 @@ ACCOUNT_FIELDS = frozenset(
 
 def may_manage(actor, target):
     """Whether `actor` may change `target`'s sign-in and powers (its email, password, staff
-    and active flags, tokens) or delete it: anyone staff may, but only a superuser may do
-    that to a superuser. `actor` None is the shop itself (a management command)."""
-    return actor is None or actor.is_superuser or not target.is_superuser
+    and active flags, tokens, second factor) or delete it: a customer's or their own, as
+    their role lets them reach the account at all; another staff member's, only with
+    `MANAGE_STAFF` (an Owner); a superuser's, only a superuser. `actor` None is the shop
+    itself (a management command)."""
+    if actor is None or actor.is_superuser:
+        return True
+    if target.is_superuser:
+        return False
+    if target.is_staff and target.pk != actor.pk:
+        return actor.has_perm(MANAGE_STAFF)
+    return True
 
 
 def ensure_may_manage(actor, target):
     """Raises `Forbidden` unless `may_manage(actor, target)`."""
     if not may_manage(actor, target):
-        raise Forbidden(ONLY_SUPERUSERS)
+        raise Forbidden(ONLY_SUPERUSERS if target.is_superuser else ONLY_STAFF_MANAGERS)
+
+
+def ensure_may_grant(actor, fields):
+    """Raises `Forbidden` if `fields` give or take staff status without `MANAGE_STAFF`, or
+    superuser status without being a superuser. `actor` None is the shop itself."""
+    if actor is None or actor.is_superuser:
+        return
+    if "is_superuser" in fields:
+        raise Forbidden(ONLY_SUPERUSERS_GRANT)
+    if "is_staff" in fields and not actor.has_perm(MANAGE_STAFF):
+        raise Forbidden(ONLY_STAFF_MANAGERS)
 
 
 def _set_password(user, password):
@@ -202,6 +228,7 @@ def update_user(
             current = locked(User, user.pk, no_key=True)
         if ACCOUNT_FIELDS.intersection(fields) or password is not None:
             ensure_may_manage(by, current)
+            ensure_may_grant(by, fields)
         deactivated = current.is_active and fields.get("is_active", True) is False
         for name, value in fields.items():
             setattr(current, name, value)

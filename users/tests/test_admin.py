@@ -7,7 +7,7 @@ from django.urls import reverse
 from django.utils import timezone
 from knox.models import AuthToken
 
-from conftest import PASSWORD
+from conftest import PASSWORD, in_role
 from users import services
 from users.forms import AdminOwnPasswordChangeForm, AdminUserPasswordForm
 
@@ -93,26 +93,39 @@ def test_admin_refuses_an_email_differing_only_in_case(admin_client, customer):
     assert b"already exists" in response.content
 
 
-def test_staff_who_are_not_superusers_see_no_permission_machinery(client, staff, customer):
-    client.force_login(staff)
+def test_an_owner_gives_staff_status_and_a_role_but_not_superuser_status(client, staff, customer):
+    client.force_login(staff)  # an Owner
 
     response = client.get(reverse("admin:users_user_change", args=[customer.pk]))
 
     form = response.context["adminform"].form
-    assert {"is_superuser", "groups", "user_permissions"}.isdisjoint(form.fields)
+    assert {"is_superuser", "user_permissions"}.isdisjoint(form.fields)
     page = response.content.decode()
-    assert 'name="is_superuser"' not in page and 'name="groups"' not in page
-    assert 'name="user_permissions"' not in page
-    assert 'name="is_staff"' in page and 'name="is_active"' in page
+    assert 'name="is_superuser"' not in page and 'name="user_permissions"' not in page
+    assert 'name="is_staff"' in page and 'name="is_active"' in page and 'name="groups"' in page
 
 
-def test_a_superuser_makes_superusers_without_a_permission_picker(admin_client, customer):
+def test_support_changes_a_customer_but_sees_neither_staff_status_nor_role(
+    client, make_user, customer
+):
+    client.force_login(in_role(make_user(is_staff=True), "Support"))
+
+    response = client.get(reverse("admin:users_user_change", args=[customer.pk]))
+
+    assert response.status_code == 200
+    fields = set(response.context["adminform"].form.fields)
+    assert {"is_staff", "groups", "is_superuser", "user_permissions"}.isdisjoint(fields)
+    assert "is_active" in fields
+
+
+def test_a_superuser_makes_superusers_and_gives_roles_never_single_permissions(
+    admin_client, customer
+):
     response = admin_client.get(reverse("admin:users_user_change", args=[customer.pk]))
 
     fields = set(response.context["adminform"].form.fields)
-    assert "is_superuser" in fields
-    # Every staff member may do everything: groups and per-model permissions mean nothing.
-    assert not {"groups", "user_permissions"} & fields
+    assert {"is_superuser", "is_staff", "groups"} <= fields
+    assert "user_permissions" not in fields
     assert "user_permissions" not in response.content.decode()
 
 
