@@ -78,7 +78,6 @@ ORDER = (
         ),
     ),
 )
-GATE = ORDER[1]
 
 
 def _purchases_table(connection):
