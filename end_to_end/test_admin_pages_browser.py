@@ -23,7 +23,7 @@ from django.urls import reverse
 from django.utils import timezone
 from knox.models import AuthToken
 
-from conftest import ARTIFACTS, PASSWORD
+from conftest import ARTIFACTS, PASSWORD, in_role
 from products.models import BackfillRun, Product
 from purchases.models import Purchase
 from purchases.services import create_purchase
@@ -144,8 +144,9 @@ def shop_data(make_user, staff):
     queued = BackfillRun.objects.create(source="upload: later.csv", started_by=staff)
     token, _ = AuthToken.objects.create(user=ann, expiry=timedelta(days=30))
     superuser_token, _ = AuthToken.objects.create(user=staff)
-    plain_staff = make_user(
-        email="pat@example.com", first_name="Pat", last_name="Plain", is_staff=True
+    plain_staff = in_role(
+        make_user(email="pat@example.com", first_name="Pat", last_name="Plain", is_staff=True),
+        "Owner",
     )
     return {
         "plain_staff": plain_staff,

@@ -25,7 +25,8 @@ class BackfillRunViewSet(ShopReadOnlyViewSet):
     """
 
     queryset = BackfillRun.objects.select_related("started_by").order_by("-id")
-    permission = "products.import_products"
+    permission = "products.view_backfillrun"
+    write_permission = "products.import_products"  # cancelling
     filter_backends = []
     reading_from = PRIMARY  # cancelling reads (and writes) the primary
 
