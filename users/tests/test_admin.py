@@ -500,3 +500,62 @@ def test_the_token_list_names_tokens_by_their_start_never_the_digest(admin_clien
 
     assert f"{token.token_key}…" in page
     assert 'class="field-digest"' not in page  # 128 characters no one reads
+
+
+# --- The token page for every staff member, whatever their role ------------------------
+
+
+@pytest.fixture
+def catalogue(make_user):
+    return in_role(make_user(email="cat@example.com", is_staff=True), "Catalogue")
+
+
+@pytest.mark.parametrize("role", [None, "Catalogue", "Analyst"])
+def test_staff_without_token_permissions_issue_their_own_token_for_30_days(
+    client, make_user, role
+):
+    user = make_user(is_staff=True)
+    if role:
+        in_role(user, role)
+    client.force_login(user)
+    before = timezone.now()
+
+    assert client.get(reverse("admin:knox_authtoken_changelist")).status_code == 200
+    form = client.get(reverse("admin:knox_authtoken_add"))
+    assert form.status_code == 200 and form["Content-Type"].startswith("text/html")
+    assert "user" not in form.context["adminform"].form.fields  # their own: no picker
+    response = client.post(reverse("admin:knox_authtoken_add"), {})
+
+    assert response.status_code == 302
+    token = AuthToken.objects.get(user=user)
+    assert before + timedelta(days=30) <= token.expiry <= timezone.now() + timedelta(days=30)
+
+
+def test_staff_see_and_revoke_only_their_own_tokens_without_token_permissions(
+    client, catalogue, customer
+):
+    own, _ = AuthToken.objects.create(user=catalogue)
+    theirs, _ = AuthToken.objects.create(user=customer)
+    client.force_login(catalogue)
+
+    listed = client.get(reverse("admin:knox_authtoken_changelist")).context["cl"].result_list
+    assert list(listed) == [own]
+    delete_theirs = reverse("admin:knox_authtoken_delete", args=[theirs.pk])
+    assert client.post(delete_theirs, {"post": "yes"}).status_code in (302, 403)
+    assert AuthToken.objects.filter(pk=theirs.pk).exists()
+    delete_own = reverse("admin:knox_authtoken_delete", args=[own.pk])
+    assert client.post(delete_own, {"post": "yes"}).status_code == 302
+    assert not AuthToken.objects.filter(pk=own.pk).exists()
+
+
+def test_support_issues_a_customers_token_but_not_another_staff_members(
+    client, make_user, customer, catalogue
+):
+    client.force_login(in_role(make_user(is_staff=True), "Support"))
+    add = reverse("admin:knox_authtoken_add")
+
+    client.post(add, {"user": customer.pk})
+    client.post(add, {"user": catalogue.pk})
+
+    assert AuthToken.objects.filter(user=customer).exists()
+    assert not AuthToken.objects.filter(user=catalogue).exists()

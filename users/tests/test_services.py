@@ -4,7 +4,7 @@ import pytest
 from django.core.exceptions import ValidationError
 from knox.models import AuthToken
 
-from conftest import PASSWORD
+from conftest import PASSWORD, in_role
 from shop.errors import Forbidden, RateLimited
 from users import services
 from users.models import User
@@ -110,3 +110,46 @@ def test_a_queryset_update_of_the_password_is_no_door_and_revokes_nothing(custom
     User.objects.filter(pk=customer.pk).update(password="!")
 
     assert len(tokens(customer)) == 1
+
+
+# --- Staff are managed by Owners (`users.manage_staff`) -------------------------------
+
+
+@pytest.fixture
+def support(make_user):
+    return in_role(make_user(email="support@example.com", is_staff=True), "Support")
+
+
+def test_support_changes_a_customer_but_not_another_staff_member(support, customer, staff):
+    services.update_user(customer, by=support, email="alice2@example.com")
+
+    with pytest.raises(Forbidden):
+        services.update_user(staff, by=support, email="taken-over@example.com")
+    with pytest.raises(Forbidden):
+        services.change_password(staff, NEW, by=support)
+    with pytest.raises(Forbidden):
+        services.delete_user(staff, by=support)
+    with pytest.raises(Forbidden):
+        services.issue_token(staff, by=support)
+
+
+def test_support_cannot_give_staff_status_an_owner_can(support, customer, staff):
+    with pytest.raises(Forbidden):
+        services.update_user(customer, by=support, is_staff=True)
+
+    services.update_user(customer, by=staff, is_staff=True)  # `staff` is an Owner
+
+    customer.refresh_from_db()
+    assert customer.is_staff
+
+
+def test_only_a_superuser_makes_a_superuser(staff, customer):
+    with pytest.raises(Forbidden):
+        services.update_user(customer, by=staff, is_superuser=True)
+
+
+def test_staff_of_any_role_change_their_own_account(support):
+    services.change_password(support, NEW, current=PASSWORD, by=support, address="10.0.0.3")
+
+    support.refresh_from_db()
+    assert support.check_password(NEW)
