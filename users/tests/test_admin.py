@@ -511,9 +511,7 @@ def catalogue(make_user):
 
 
 @pytest.mark.parametrize("role", [None, "Catalogue", "Analyst"])
-def test_staff_without_token_permissions_issue_their_own_token_for_30_days(
-    client, make_user, role
-):
+def test_staff_without_token_permissions_issue_their_own_token_for_30_days(client, make_user, role):
     user = make_user(is_staff=True)
     if role:
         in_role(user, role)
