@@ -37,7 +37,7 @@ from users.models import User
     ),
 )
 class PurchaseViewSet(CSVExportMixin, ShopViewSet):
-    """Customers buy for themselves and read their own purchases; staff do everything.
+    """Customers buy for themselves and read their own purchases; staff as their role allows.
 
     Purchases are financial records: correcting (`PATCH`) or removing (`DELETE`)
     one is for staff only. Another customer's purchase is 404, not 403, so that

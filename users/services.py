@@ -3,8 +3,8 @@
 The API, the admin and the management commands all come here, so every rule
 holds whichever door a change comes through: the email's uniqueness under a
 race, the password validators, a new password signing the user out everywhere else,
-"never leave the shop without staff", "only a superuser manages a superuser", and a
-row deleted meanwhile not coming back.
+"never leave the shop without staff", "only an Owner manages another staff member, only
+a superuser a superuser", and a row deleted meanwhile not coming back.
 
 `by` is the user acting (the API's and the admin's `request.user`); `None` is the
 shop itself (management commands, run by whoever holds the server).

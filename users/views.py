@@ -22,7 +22,7 @@ from users.serializers import TokenRequestSerializer, TokenSerializer, UserSeria
 
 @extend_schema_view(destroy=extend_schema(responses={200: DeletedSerializer, 409: CONFLICT}))
 class UserViewSet(CSVExportMixin, ShopViewSet):
-    """Visitors sign up; a customer reads and updates only themself; staff do everything.
+    """Visitors sign up; a customer reads and updates only themself; staff as their role allows.
 
     Every write goes through `users.services`. Deleting the last active staff
     member is 409. Staff may have the list as CSV (`Accept: text/csv` or `?format=csv`).

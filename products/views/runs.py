@@ -15,7 +15,8 @@ from shop.viewsets import ShopReadOnlyViewSet
 
 
 class BackfillRunViewSet(ShopReadOnlyViewSet):
-    """The history of backfill runs, newest first (staff only), and `POST …/{id}/cancel`.
+    """The history of backfill runs, newest first (staff whose role reads it), and
+    `POST …/{id}/cancel` (staff whose role imports).
 
     The history is a report: it reads the replica when there is one (`shop.replica`).
     A run just queued may not have reached it yet: a run the replica does not know is
