@@ -6,9 +6,8 @@ from rest_framework.response import Response
 from rest_framework.test import APIRequestFactory, force_authenticate
 from rest_framework.views import APIView
 
-from conftest import in_role
+from conftest import client_for, in_role
 from shop.permissions import ANYONE, CUSTOMERS, SIGNED_IN, VISITORS, is_staff
-from shop.tests.conftest import token_client
 
 pytestmark = pytest.mark.django_db
 
@@ -94,5 +93,5 @@ def test_is_staff_is_signed_in_active_and_staff(make_user, staff, customer):
     ],
 )
 def test_options_follows_the_views_declaration_as_before(path, anonymous, expected, customer):
-    assert token_client(None).options(path).status_code == anonymous
-    assert token_client(customer).options(path).status_code == expected
+    assert client_for(None).options(path).status_code == anonymous
+    assert client_for(customer).options(path).status_code == expected
