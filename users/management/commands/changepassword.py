@@ -19,6 +19,10 @@ class Command(changepassword.Command):
         "API tokens."
     )
 
+    def add_arguments(self, parser):
+        # Django's `--database` is not offered: the users service writes to the default one.
+        parser.add_argument("username", nargs="?", help="The user's email (yours by default).")
+
     def handle(self, *args, username=None, **options):
         email = username or getpass.getuser()
         user = User.objects.with_email(email).first()
