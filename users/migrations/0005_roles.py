@@ -79,7 +79,7 @@ def remove_roles(apps, schema_editor):
 class Migration(migrations.Migration):
     dependencies = [
         ("users", "0004_staff_permission_and_role_help"),
-        ("products", "0010_import_permission"),
+        ("products", "0011_import_permission"),
         ("purchases", "0003_refund_and_report_permissions"),
         ("shop", "0004_idempotency_exact_answers"),
         ("admin", "0003_logentry_add_action_flag_choices"),
