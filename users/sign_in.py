@@ -42,4 +42,3 @@ def authenticate_limited(request, *, email, password):
     the user, or None for wrong credentials; `RateLimited` past the limits."""
     count_attempt(email, ratelimit.client_address(request))
     return authenticate(request, email=email, password=password)
-
