@@ -9,7 +9,7 @@ from django.utils.html import format_html_join
 from django.utils.text import capfirst
 
 from audit.models import AuditEvent
-from shop.admin import ReadOnly, StaffMayManage
+from shop.admin import ReadOnly
 from shop.admin_lists import CommonValuesFilter, LargeListAdmin
 from shop.params import is_ascii_digits
 from users.models import User
@@ -71,9 +71,10 @@ class ObjectTypeFilter(CommonValuesFilter):
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(LargeListAdmin, ReadOnly, StaffMayManage, admin.ModelAdmin):
-    """Every event, newest first, read-only. The search takes an email (that account's
-    events, by its id) or an object's id (of any kind); each reads an index."""
+class AuditEventAdmin(LargeListAdmin, ReadOnly, admin.ModelAdmin):
+    """Every event, newest first, read-only, for the roles that may read the trail (the
+    Owner's). The search takes an email (that account's events, by its id) or an object's
+    id (of any kind); each reads an index."""
 
     list_display = ("id", "at", "actor", "via", "action", "object_type", "object_id", "changed")
     list_display_links = ("id", "at")

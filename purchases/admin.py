@@ -30,7 +30,7 @@ from purchases import money, services
 from purchases.admin_views import sales_view
 from purchases.exports import PURCHASE_COLUMNS
 from purchases.models import Purchase
-from shop.admin import ReadOnly, StaffMayManage, adopt
+from shop.admin import ReadOnly, ServiceAdmin, adopt
 from shop.admin_lists import LargeListAdmin
 from shop.exports import csv_response
 from shop.money import format_money
@@ -113,7 +113,7 @@ class PurchaseForm(forms.ModelForm):
 
 @admin.register(Purchase)
 class PurchaseAdmin(
-    AuditHistoryMixin, LargeListAdmin, MoneyColumns, StaffMayManage, admin.ModelAdmin
+    AuditHistoryMixin, LargeListAdmin, MoneyColumns, ServiceAdmin, admin.ModelAdmin
 ):
     list_display = (
         "bought_at",
@@ -297,7 +297,7 @@ class LatestPurchasesFormSet(BaseInlineFormSet):
         return super().get_queryset().order_by("-created_at", "-id")[:LATEST_PURCHASES]
 
 
-class PurchaseInline(MoneyColumns, ReadOnly, StaffMayManage, admin.TabularInline):
+class PurchaseInline(MoneyColumns, ReadOnly, ServiceAdmin, admin.TabularInline):
     """The customer's latest purchases, read-only (purchases are changed on their own page)."""
 
     model = Purchase

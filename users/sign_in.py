@@ -61,9 +61,3 @@ def authenticate_limited(request, *, email, password):
             reason=f"from {address}",
         )
     return user
-
-
-def check_password_limited(request, user, password):
-    """Whether `password` is `user`'s, counted (`count_attempt`); `RateLimited` past the limits."""
-    count_attempt(user.email, ratelimit.client_address(request))
-    return user.check_password(password)

@@ -3,6 +3,7 @@ from django.urls import reverse
 
 from audit.models import AuditEvent
 from audit.recording import record
+from conftest import in_role
 from products.models import Product
 
 pytestmark = pytest.mark.django_db
@@ -63,3 +64,9 @@ def test_a_deleted_objects_history_is_still_shown(staff_browser):
     assert response.status_code == 200
     assert "product 999 (deleted)" in response.content.decode()
     assert AuditEvent.objects.get().snapshot == {"sku": "GONE"}
+
+
+def test_a_role_without_the_trail_does_not_see_the_events(client, make_user):
+    client.force_login(in_role(make_user(is_staff=True), "Support"))
+
+    assert client.get(reverse("admin:audit_auditevent_changelist")).status_code == 403

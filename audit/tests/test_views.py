@@ -1,8 +1,10 @@
 import re
 
 import pytest
+from django.contrib.auth.models import Group
 
 from audit.recording import record
+from conftest import client_for, in_role
 
 pytestmark = pytest.mark.django_db
 
@@ -98,3 +100,16 @@ def test_a_cursor_link_is_named_past_the_exact_count(staff_client, monkeypatch):
     response = staff_client.get("/audit-events?page_size=2")
 
     assert "cursor=" in links(response)["last"]
+
+
+def test_a_role_without_the_trail_is_refused(make_user):
+    support = in_role(make_user(is_staff=True), "Support")
+
+    assert client_for(support).get("/audit-events").status_code == 403
+
+
+def test_owners_read_the_trail(make_user):
+    owner = in_role(make_user(is_staff=True), "Owner")
+
+    assert client_for(owner).get("/audit-events").status_code == 200
+    assert Group.objects.get(name="Owner").permissions.filter(codename="view_auditevent")
