@@ -289,6 +289,14 @@ class UserAdmin(AuditHistoryMixin, LargeListAdmin, ServiceAdmin, DjangoUserAdmin
             )
         adopt(obj, saved)
 
+    def save_related(self, request, form, formsets, change):
+        # The roles (groups) through their service, which records the change; the form's own
+        # many-to-many save would write them unseen.
+        roles = form.cleaned_data.pop("groups", None)
+        super().save_related(request, form, formsets, change)
+        if roles is not None:
+            services.set_roles(form.instance, roles, by=request.user)
+
     def user_change_password(self, request, id, form_url=""):
         # Django builds the form from the admin's class, without the request: this request's
         # copy of the admin names who is setting the password (the service's `by`).

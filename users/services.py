@@ -286,6 +286,27 @@ def _record_update(user, changes, password):
         record("updated", user, changes=changes)
 
 
+def set_roles(user, roles, *, by=None):
+    """Gives `user` exactly the staff roles `roles` (Django groups; docs/admin.md, Roles), and
+    records the change (`role_changed`, the roles' names before and after).
+
+    Roles are an Owner's to give (`MANAGE_STAFF`): `Forbidden` otherwise; only a superuser
+    changes a superuser's (`ensure_may_manage`). The user's row is locked first (a user
+    deleted meanwhile is `User.DoesNotExist`), then their roles (`shop.locking`, step 8).
+    """
+    with transaction.atomic():
+        current = locked(User, user.pk, no_key=True)
+        ensure_may_manage(by, current)
+        if by is not None and not by.is_superuser and not by.has_perm(MANAGE_STAFF):
+            raise Forbidden(ONLY_STAFF_MANAGERS)
+        before = sorted(current.groups.values_list("name", flat=True))
+        current.groups.set(roles)
+        after = sorted(role.name for role in roles)
+        if after != before:
+            record("role_changed", current, changes={"roles": [before, after]})
+    return current
+
+
 def delete_user(user, *, by=None):
     """Deletes an account; their purchases stay, detached (`SET_NULL`, with the email kept).
 

@@ -3,10 +3,12 @@
 from datetime import timedelta
 
 import pytest
+from django.contrib.auth.models import Group
 from django.urls import reverse
 from django.utils import timezone
 from knox.models import AuthToken
 
+from audit.models import AuditEvent
 from conftest import PASSWORD, in_role
 from users import services
 from users.forms import AdminOwnPasswordChangeForm, AdminUserPasswordForm
@@ -557,3 +559,35 @@ def test_support_issues_a_customers_token_but_not_another_staff_members(
 
     assert AuthToken.objects.filter(user=customer).exists()
     assert not AuthToken.objects.filter(user=catalogue).exists()
+
+
+def test_a_role_given_in_the_admin_goes_through_its_service_and_is_recorded(
+    client, staff, customer
+):
+    analyst = Group.objects.get(name="Analyst")
+    client.force_login(staff)
+    url = reverse("admin:users_user_change", args=[customer.pk])
+    form = client.get(url).context["adminform"].form
+    data = {
+        name: value
+        for name, value in form.initial.items()
+        if name in form.fields and value is not None and name not in ("groups", "password")
+    }
+    data.update(
+        groups=[analyst.pk],
+        date_joined_0="2024-01-01",
+        date_joined_1="00:00:00",
+        **{f"purchases-{n}": v for n, v in (("TOTAL_FORMS", "0"), ("INITIAL_FORMS", "0"))},
+    )
+    for name in ("last_login", "date_joined", "user_permissions"):
+        data.pop(name, None)
+
+    response = client.post(url, data)
+
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    event = AuditEvent.objects.get(action="role_changed", object_id=str(customer.pk))
+    assert (event.changes, event.via, event.actor_id) == (
+        {"roles": [[], ["Analyst"]]},
+        "admin",
+        staff.pk,
+    )

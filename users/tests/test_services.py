@@ -2,6 +2,7 @@
 the audit events of each change of an account."""
 
 import pytest
+from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 from knox.models import AuthToken
 
@@ -230,3 +231,21 @@ def test_a_password_change_is_recorded_with_the_tokens_it_revoked(customer):
     events = actions(customer)
     assert events["password_changed"].changes == {}
     assert events["token_revoked"].changes == {"token_key": [[other.token_key], None]}
+
+
+def test_a_role_given_is_recorded_by_name(customer, staff):
+    services.set_roles(customer, [Group.objects.get(name="Analyst")], by=staff)
+    services.set_roles(customer, [Group.objects.get(name="Analyst")], by=staff)
+
+    events = AuditEvent.objects.filter(action="role_changed", object_id=str(customer.pk))
+    assert [event.changes for event in events] == [{"roles": [[], ["Analyst"]]}]
+    assert list(customer.groups.values_list("name", flat=True)) == ["Analyst"]
+
+
+def test_only_an_owner_gives_roles(customer, make_user):
+    support = in_role(make_user(is_staff=True), "Support")
+
+    with pytest.raises(Forbidden):
+        services.set_roles(customer, [Group.objects.get(name="Owner")], by=support)
+
+    assert not customer.groups.exists()
