@@ -11,6 +11,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from knox.models import AuthToken
 from rest_framework.test import APIClient
 
+from audit.models import AuditEvent
 from conftest import PASSWORD, confirmed_app
 from shop.tests import previous_release
 from users.models import User
@@ -217,6 +218,8 @@ def test_changepassword_sets_the_password_and_revokes_the_tokens(customer, monke
     assert customer.check_password(new)
     assert not AuthToken.objects.filter(user=customer).exists()
     assert "Password changed successfully" in out
+    event = AuditEvent.objects.get(action="password_changed")
+    assert (event.object_id, event.actor) == (str(customer.pk), "command changepassword")
 
 
 def test_changepassword_refuses_a_weak_password_three_times_then_gives_up(customer, monkeypatch):

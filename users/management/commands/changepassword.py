@@ -7,13 +7,14 @@ from django.contrib.auth.management.commands import changepassword
 from django.core.exceptions import ValidationError
 from django.core.management.base import CommandError
 
+from audit.context import AuditedCommand
 from users import services
 from users.models import User
 
 MAX_TRIES = 3
 
 
-class Command(changepassword.Command):
+class Command(AuditedCommand, changepassword.Command):
     help = (
         "Change the password of the user with this email (yours by default); revokes their "
         "API tokens."
