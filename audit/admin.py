@@ -1,12 +1,14 @@
 """The audit trail in the admin: every object's History page, and the list of all events."""
 
+import json
+
 from django.apps import apps
 from django.contrib import admin
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
 from django.template.response import TemplateResponse
 from django.utils.html import format_html_join
-from django.utils.text import capfirst
+from django.utils.text import Truncator, capfirst
 
 from audit.models import AuditEvent
 from shop.admin import ReadOnly
@@ -15,13 +17,27 @@ from shop.params import is_ascii_digits
 from users.models import User
 
 HISTORY_PAGE = 100
+SHOWN_CHARACTERS = 80
 
 
 def change_lines(event):
-    """An event's changes as lines `field: before → after` (HTML)."""
+    """An event's changes as lines `field: before → after` (HTML), each value cut to
+    `SHOWN_CHARACTERS` (a description may be long; the event keeps it whole)."""
     return format_html_join(
-        "", "<div>{}: {} → {}</div>", ((name, *pair) for name, pair in event.changes.items())
+        "",
+        "<div>{}: {} → {}</div>",
+        (
+            (name, *(Truncator(_shown(value)).chars(SHOWN_CHARACTERS) for value in pair))
+            for name, pair in event.changes.items()
+        ),
     )
+
+
+def _shown(value):
+    """A recorded value as staff read it: text as it is, nothing as a dash, the rest as JSON."""
+    if value is None:
+        return "—"
+    return value if isinstance(value, str) else json.dumps(value)
 
 
 class AuditHistoryMixin:

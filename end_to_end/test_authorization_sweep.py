@@ -29,6 +29,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import URLResolver, get_resolver
 
+from audit.models import AuditEvent
 from conftest import PASSWORD, in_role
 from end_to_end.conftest import token_client
 from products.models import BackfillRun, Product
@@ -86,6 +87,8 @@ RULES = {
     ("purchases/analytic/most_popular_product", "GET"): (STAFF, READERS),
     ("purchases/analytic/top_customers", "GET"): (STAFF, READERS),
     ("purchases/analytic/top_products", "GET"): (STAFF, READERS),
+    ("audit-events", "GET"): (STAFF, OWNER),
+    ("audit-events/{pk}", "GET"): (STAFF, OWNER),
 }
 
 SWEPT_METHODS = {"get", "post", "put", "patch", "delete"}
@@ -163,6 +166,7 @@ def world(customer, other_customer, make_user):
             "products/{pk}": product.pk,
             "products/data/backfill/runs/{pk}": run.pk,
             "products/data/backfill/runs/{pk}/cancel": run.pk,  # ended: staff get 409
+            "audit-events/{pk}": AuditEvent.objects.latest("id").pk,  # the purchase's
         },
         "product": product,
     }

@@ -70,3 +70,14 @@ def test_a_role_without_the_trail_does_not_see_the_events(client, make_user):
     client.force_login(in_role(make_user(is_staff=True), "Support"))
 
     assert client.get(reverse("admin:audit_auditevent_changelist")).status_code == 403
+
+
+def test_a_long_value_is_cut_on_the_page_and_kept_whole_in_the_event(staff_browser):
+    product = Product.objects.create(sku="H-2", name="Ring", category="rings", price="5.00")
+    record("updated", product, changes={"description": ["", "x" * 5000]})
+
+    response = staff_browser.get(reverse("admin:products_product_history", args=[product.pk]))
+
+    assert "x" * 5000 not in response.content.decode()
+    assert "description: — → " not in response.content.decode()
+    assert len(AuditEvent.objects.get().changes["description"][1]) == 5000
