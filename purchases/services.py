@@ -240,5 +240,12 @@ def detach_customers(users):
     """Before customers' rows are deleted (they are locked): detaches their purchases, then
     removes their sales totals, in the shop's lock order (`users.services.delete_users`)."""
     ids = [_pk(user) for user in users]
+    detached = dict(Purchase.objects.filter(user__in=ids).values_list("pk", "user_id"))
     Purchase.objects.filter(user__in=ids).update(user=None)
+    record_many(
+        "updated",
+        [Purchase(pk=pk) for pk in detached],
+        changes=lambda purchase: {"user_id": [detached[purchase.pk], None]},
+        reason="its customer's account was deleted",
+    )
     CustomerSales.objects.filter(user__in=ids).delete()

@@ -13,6 +13,7 @@ housekeeping task) marks it failed.
 from datetime import timedelta
 
 from django.conf import settings
+from django.db import transaction
 from django.utils import timezone
 
 from audit.recording import record, record_many
@@ -137,13 +138,23 @@ def cancel_run(run):
     """
     now = timezone.now()
     queued = BackfillRun.objects.filter(pk=run.pk, status=Status.QUEUED)
-    if queued.update(status=Status.CANCELLED, finished_at=now, error="cancelled before it started"):
+    with transaction.atomic():
+        ended = queued.update(
+            status=Status.CANCELLED, finished_at=now, error="cancelled before it started"
+        )
+        if ended:
+            changes = {"status": [Status.QUEUED, Status.CANCELLED]}
+            record("import_run", run, changes=changes, reason="cancelled before it started")
+    if ended:
         run.refresh_from_db()
         metrics.backfill_run_ended(run)
         uploads.discard(run)
         return run
     running = BackfillRun.objects.filter(pk=run.pk, status=Status.RUNNING)
-    asked = running.update(cancel_requested=True)
+    with transaction.atomic():
+        asked = running.update(cancel_requested=True)
+        if asked:
+            record("cancel_requested", run, changes={"cancel_requested": [False, True]})
     run.refresh_from_db()
     if not asked:
         raise Conflict(

@@ -15,8 +15,9 @@ import psycopg
 import pytest
 from django.db import connection, connections, transaction
 
+from audit.models import AuditEvent
 from products.backfill import run_backfill, writer
-from products.backfill.runs import cancel_run
+from products.backfill.runs import cancel_run, queue_run
 from products.models import BackfillRun, Product
 from products.tests.conftest import other_connection
 from shop.errors import Conflict
@@ -244,3 +245,16 @@ class TestWritePhase:
         assert (run.status, run.created, run.updated) == (Status.SUCCEEDED, 999, 1)
         assert Product.objects.get(sku="P-0000001").name == "Product 1"
         assert Product.objects.count() == 1000
+
+
+@pytest.mark.django_db
+def test_a_cancel_is_recorded_in_the_audit_trail():
+    queued = queue_run(source="upload: later.csv")
+    running = BackfillRun.objects.create(source="big.csv", status=BackfillRun.Status.RUNNING)
+
+    cancel_run(queued)
+    cancel_run(running)
+
+    events = {event.object_id: event for event in AuditEvent.objects.order_by("id")}
+    assert events[str(queued.pk)].changes == {"status": ["queued", "cancelled"]}
+    assert events[str(running.pk)].action == "cancel_requested"

@@ -12,6 +12,7 @@ from products.models import Product
 from purchases import services
 from purchases.models import Purchase
 from shop.errors import Forbidden
+from users.services import delete_user
 
 
 @pytest.mark.django_db
@@ -324,3 +325,13 @@ def test_a_purchase_rolled_back_leaves_no_event(customer, product):
         raise RuntimeError
 
     assert not AuditEvent.objects.exists()
+
+
+@pytest.mark.django_db
+def test_purchases_detached_from_a_deleted_customer_say_so(customer, product, staff):
+    purchase = services.create_purchase(user=customer, product=product)
+
+    delete_user(customer, by=staff)
+
+    event = AuditEvent.objects.get(action="updated", object_id=str(purchase.pk))
+    assert event.changes == {"user_id": [customer.pk, None]}
