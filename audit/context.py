@@ -18,6 +18,7 @@ The request id is `shop.requestid`'s, which requests and tasks already carry.
 """
 
 import contextvars
+import functools
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -63,13 +64,19 @@ class RequestDoor:
     def resolve(self):
         request = self.request
         user = getattr(request, "user", None)
-        if request.path.startswith(reverse("admin:index")):
+        if request.path.startswith(_admin_prefix()):
             return door_of(user, Via.ADMIN, "session")
         token_key = getattr(getattr(request, "auth", None), "token_key", None)
         if token_key:
             return door_of(user, Via.API, f"token {token_key}")
         signed_in = user is not None and user.is_authenticated
         return door_of(user, Via.API, "session" if signed_in else "")
+
+
+@functools.cache
+def _admin_prefix():
+    # Asked for each event of a request: the URLs do not change while the process runs.
+    return reverse("admin:index")
 
 
 SYSTEM = Door(None, "", Via.SYSTEM)

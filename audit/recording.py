@@ -9,9 +9,11 @@ as `HIDDEN`.
 
 import datetime
 import decimal
+import json
 import uuid
 
-from django.db import models
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import connection, models
 
 from audit import context
 from audit.models import AuditEvent
@@ -125,8 +127,45 @@ def record(
         snapshot=snapshot,
         reason=reason,
     )
-    event.save(force_insert=True)
+    _insert(event)
     return event
+
+
+# The columns an event is written with (`at` and `id` are the database's).
+INSERTED = (
+    "actor_id",
+    "actor",
+    "via",
+    "via_detail",
+    "request_id",
+    "action",
+    "object_type",
+    "object_id",
+    "changes",
+    "snapshot",
+    "reason",
+)
+JSON_COLUMNS = ("changes", "snapshot")
+
+
+def _insert(event):
+    """Writes `event` with one plain INSERT: every write pays for its event, and Django's
+    `save()` costs about as much again as the INSERT itself. `event.at` is left to the
+    database (read the event back to see it)."""
+    values = [getattr(event, column) for column in INSERTED]
+    for position, column in enumerate(INSERTED):
+        if column in JSON_COLUMNS and values[position] is not None:
+            values[position] = json.dumps(values[position], cls=DjangoJSONEncoder)
+    table = connection.ops.quote_name(AuditEvent._meta.db_table)
+    placeholders = ", ".join(["%s"] * len(INSERTED))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} ({', '.join(INSERTED)}) VALUES ({placeholders}) RETURNING id",
+            values,
+        )
+        event.pk = cursor.fetchone()[0]
+    event._state.adding = False
+    event._state.db = connection.alias
 
 
 def door_columns():
