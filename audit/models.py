@@ -21,6 +21,21 @@ class AuditEvent(models.Model):
         IMPORT = "import", "catalogue import"
         SYSTEM = "system", "system"
 
+    # What an event is written with (`audit.recording`); `id` and `at` are the database's.
+    RECORDED_FIELDS = (
+        "actor_id",
+        "actor",
+        "via",
+        "via_detail",
+        "request_id",
+        "action",
+        "object_type",
+        "object_id",
+        "changes",
+        "snapshot",
+        "reason",
+    )
+
     id = models.BigAutoField(primary_key=True)
     at = models.DateTimeField(db_default=Now(), editable=False)
     actor_id = models.BigIntegerField(

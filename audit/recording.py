@@ -20,6 +20,7 @@ from audit.models import AuditEvent
 
 HIDDEN = "(hidden)"
 SECRET_FIELDS = frozenset({"password"})
+JSON_COLUMNS = ("changes", "snapshot")
 
 
 def json_safe(value):
@@ -131,36 +132,23 @@ def record(
     return event
 
 
-# The columns an event is written with (`at` and `id` are the database's).
-INSERTED = (
-    "actor_id",
-    "actor",
-    "via",
-    "via_detail",
-    "request_id",
-    "action",
-    "object_type",
-    "object_id",
-    "changes",
-    "snapshot",
-    "reason",
-)
-JSON_COLUMNS = ("changes", "snapshot")
-
-
 def _insert(event):
     """Writes `event` with one plain INSERT: every write pays for its event, and Django's
     `save()` costs about as much again as the INSERT itself. `event.at` is left to the
     database (read the event back to see it)."""
-    values = [getattr(event, column) for column in INSERTED]
-    for position, column in enumerate(INSERTED):
-        if column in JSON_COLUMNS and values[position] is not None:
-            values[position] = json.dumps(values[position], cls=DjangoJSONEncoder)
+    columns = AuditEvent.RECORDED_FIELDS
+    values = [getattr(event, column) for column in columns]
+    values = [
+        json.dumps(value, cls=DjangoJSONEncoder)
+        if column in JSON_COLUMNS and value is not None
+        else value
+        for column, value in zip(columns, values, strict=True)
+    ]
     table = connection.ops.quote_name(AuditEvent._meta.db_table)
-    placeholders = ", ".join(["%s"] * len(INSERTED))
+    placeholders = ", ".join(["%s"] * len(columns))
     with connection.cursor() as cursor:
         cursor.execute(
-            f"INSERT INTO {table} ({', '.join(INSERTED)}) VALUES ({placeholders}) RETURNING id",
+            f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({placeholders}) RETURNING id",
             values,
         )
         event.pk = cursor.fetchone()[0]

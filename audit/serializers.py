@@ -9,19 +9,5 @@ class AuditEventSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = AuditEvent
-        fields = [
-            "id",
-            "at",
-            "actor_id",
-            "actor",
-            "via",
-            "via_detail",
-            "request_id",
-            "action",
-            "object_type",
-            "object_id",
-            "changes",
-            "snapshot",
-            "reason",
-        ]
+        fields = ["id", "at", *AuditEvent.RECORDED_FIELDS]
         read_only_fields = fields
