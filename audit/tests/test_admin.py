@@ -2,7 +2,7 @@ import pytest
 from django.urls import reverse
 
 from audit.models import AuditEvent
-from audit.recording import record
+from audit.recording import record, record_many
 from conftest import in_role
 from products.models import Product
 
@@ -81,3 +81,28 @@ def test_a_long_value_is_cut_on_the_page_and_kept_whole_in_the_event(staff_brows
     assert "x" * 5000 not in response.content.decode()
     assert "description: — → " not in response.content.decode()
     assert len(AuditEvent.objects.get().changes["description"][1]) == 5000
+
+
+@pytest.mark.parametrize("rows", [5, 50])
+def test_the_events_list_reads_the_same_whatever_its_length(
+    staff_browser, rows, django_assert_max_num_queries
+):
+    record_many(
+        "updated",
+        [Product(pk=n) for n in range(rows)],
+        changes=lambda product: {"price": ["1.00", "2.00"]},
+    )
+
+    with django_assert_max_num_queries(15):
+        response = staff_browser.get(reverse("admin:audit_auditevent_changelist"))
+
+    assert response.status_code == 200
+
+
+def test_a_users_history_page_shows_their_role_changes(staff_browser, customer, staff):
+    record("role_changed", customer, changes={"roles": [[], ["Analyst"]]})
+
+    response = staff_browser.get(reverse("admin:users_user_history", args=[customer.pk]))
+
+    assert "roles: — → " not in response.content.decode()
+    assert "[&quot;Analyst&quot;]" in response.content.decode()
