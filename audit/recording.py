@@ -80,11 +80,7 @@ def _event(action, obj, *, door, request_id, object_type, object_id, changes, sn
         object_type = object_type or object_type_of(obj)
         object_id = obj.pk if object_id is None else object_id
     return AuditEvent(
-        actor_id=door.actor_id,
-        actor=door.actor[:255],
-        via=door.via,
-        via_detail=door.via_detail[:255],
-        request_id=request_id,
+        **_door_fields(door, request_id),
         action=action,
         object_type=object_type or "",
         object_id="" if object_id is None else str(object_id),
@@ -159,13 +155,16 @@ def _insert(event):
 def door_columns():
     """`{column: value}` that every event of the code running now shares (who, through
     what, the request): for writing many events with one `INSERT … SELECT`."""
-    door = context.current()
+    return _door_fields(context.current(), context.request_id())
+
+
+def _door_fields(door, request_id):
     return {
         "actor_id": door.actor_id,
         "actor": door.actor[:255],
         "via": door.via,
         "via_detail": door.via_detail[:255],
-        "request_id": context.request_id(),
+        "request_id": request_id,
     }
 
 
