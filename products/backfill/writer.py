@@ -475,8 +475,6 @@ class SqliteWriter(Writer):
                     f"json(CASE WHEN {v} IS NULL THEN 'null' WHEN {v} THEN 'true' ELSE 'false' END)"
                     for v in (new, before)
                 )
-            pairs.append(
-                f"'{column}', json(CASE WHEN {differ} THEN json_array({before}, {new}) END)"
-            )
+            pairs.append(f"'{column}', CASE WHEN {differ} THEN json_array({before}, {new}) END")
         # A merge patch drops the keys whose value is NULL: the columns that did not change.
         return f"json_patch('{{}}', json_object({', '.join(pairs)}))"
