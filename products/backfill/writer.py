@@ -318,6 +318,10 @@ class PostgresWriter(Writer):
         unique violation): that attempt is rolled back to its savepoint and the upsert,
         which settles such conflicts, does the work. Other loads: the upsert.
         """
+        # The statements are planned as costly (a whole file's rows), which has the planner
+        # compile their many expressions (the audit events' JSON) to machine code first:
+        # more than half a second, to save nothing on a re-run that writes no row.
+        self.cursor.execute("SET LOCAL jit = off")
         self.cursor.execute("SELECT pg_get_serial_sequence(%s, 'id')", (Product._meta.db_table,))
         (self.id_sequence,) = self.cursor.fetchone()
         self.first_id = self._last_id(self.cursor)
