@@ -24,6 +24,7 @@ ENTRIES = {
     "top_customers": "purchase-analytic-top-customers",
     "top_products": "purchase-analytic-top-products",
     "auth_token": "auth-token",
+    "audit_events": "audit-event-list",
     "docs": "docs",
     "schema": "schema",
     "admin": "admin:index",

@@ -113,3 +113,7 @@ def test_owners_read_the_trail(make_user):
 
     assert client_for(owner).get("/audit-events").status_code == 200
     assert Group.objects.get(name="Owner").permissions.filter(codename="view_auditevent")
+
+
+def test_the_api_index_names_the_trail(anon_client):
+    assert anon_client.get("/").json()["audit_events"] == "http://testserver/audit-events"
