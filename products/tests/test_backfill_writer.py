@@ -173,7 +173,7 @@ def product_events(action=None):
     return list(events.filter(action=action) if action else events)
 
 
-def test_a_first_load_records_each_new_product(tmp_path):
+def test_a_first_load_records_each_new_product_by_name(tmp_path):
     load_file(tmp_path, ["A-1,Anvil,,tools,10\n", "B-1,Bucket,heavy,garden,2.5\n"])
 
     created = product_events("created")
@@ -182,16 +182,17 @@ def test_a_first_load_records_each_new_product(tmp_path):
         str(products["A-1"].pk),
         str(products["B-1"].pk),
     ]
-    assert created[1].changes == {
-        "sku": [None, "B-1"],
-        "name": [None, "Bucket"],
-        "description": [None, "heavy"],
-        "category": [None, "garden"],
-        "price": [None, "2.50"],
-        "metal_type": [None, ""],
-        "stone_type": [None, ""],
-        "active": [None, True],
-    }
+    # Its values are the product's own until its first change, whose event holds them.
+    assert [event.changes for event in created] == [{}, {}]
+
+
+def test_a_new_products_first_values_are_the_before_of_its_first_change(tmp_path):
+    load_file(tmp_path, ["B-1,Bucket,heavy,garden,2.5\n"], "first.csv")
+
+    load_file(tmp_path, ["B-1,Bucket,light,garden,2.5\n"], "second.csv")
+
+    (updated,) = product_events("updated")
+    assert updated.changes == {"description": ["heavy", "light"]}
 
 
 @pytest.mark.parametrize("new_rows", [0, 5], ids=["upsert", "first-load path"])
