@@ -1,4 +1,5 @@
-"""Purchases: who bought what, how many, at which price (a financial record).
+"""Purchases: who bought what, how many, at which price (a financial record), and the
+refunds given on them.
 
 Beside them, the sales totals (`CustomerSales`, `ProductSales`): what each customer
 and each product has sold, all time, kept by `purchases.services` in the same
@@ -67,6 +68,12 @@ class Purchase(ShopModel):
     product_sku = models.CharField("product SKU", max_length=64, editable=False)
     product_name = models.CharField(max_length=255, editable=False)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
+    # What its refunds add up to, kept by `purchases.refunds` in the refund's transaction.
+    # The database's default lets the previous release insert purchases while a release rolls.
+    refunded_quantity = models.IntegerField(default=0, db_default=0, editable=False)
+    refunded_amount = models.DecimalField(
+        max_digits=22, decimal_places=2, default=0, db_default=0, editable=False
+    )
 
     objects = PurchaseQuerySet.as_manager()
 
@@ -107,6 +114,74 @@ class Purchase(ShopModel):
     def total(self):
         """What the customer paid: never stored, so it cannot disagree with its factors."""
         return self.unit_price * self.quantity
+
+    @property
+    def net_total(self):
+        """What the customer paid and was not refunded."""
+        return self.total - self.refunded_amount
+
+    @property
+    def units_remaining(self):
+        """Units not yet returned: what a refund may still take back."""
+        return self.quantity - self.refunded_quantity
+
+
+class Refund(ShopModel):
+    """Money given back on a purchase, with or without units returned (a financial record).
+
+    Written only by `purchases.refunds`, never changed afterwards. Deleting the purchase
+    (one recorded by mistake) deletes its refunds. `created_by_email` keeps the record
+    readable after the staff member who gave it is deleted.
+    """
+
+    class Reason(models.TextChoices):
+        RETURNED = "returned"
+        DAMAGED = "damaged"
+        NOT_RECEIVED = "not_received", "Not received"
+        GOODWILL = "goodwill"
+        MISTAKE = "mistake"
+        OTHER = "other"
+
+    purchase = models.ForeignKey(Purchase, on_delete=models.CASCADE, related_name="refunds")
+    quantity = models.IntegerField(default=0, help_text="Units returned (0: money only).")
+    amount = models.DecimalField(max_digits=22, decimal_places=2, help_text="Money refunded.")
+    reason = models.CharField(max_length=16, choices=Reason.choices)
+    note = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        editable=False,
+    )
+    created_by_email = models.EmailField(
+        "given by", blank=True, editable=False, help_text="The staff member's email at the time."
+    )
+
+    class Meta:
+        db_table = "purchase_refunds"
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(quantity__gte=0), name="purchase_refunds_quantity_not_negative"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(amount__gte=0), name="purchase_refunds_amount_not_negative"
+            ),
+        ]
+        indexes = [
+            # Windowed analytics: the refunds made in a window, with every column they read.
+            models.Index(
+                fields=["created_at"],
+                include=["purchase", "quantity", "amount"],
+                name="purchase_refunds_window_idx",
+            ),
+        ]
+
+    def __str__(self):
+        return f"refund #{self.pk} of purchase #{self.purchase_id}: {self.amount}"
 
 
 class CustomerSales(models.Model):

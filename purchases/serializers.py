@@ -4,8 +4,8 @@ from django.http import QueryDict
 from rest_framework import serializers
 from rest_framework.exceptions import PermissionDenied
 
-from products.serializers import ProductSerializer
-from purchases.models import Purchase
+from products.serializers import PriceField, ProductSerializer
+from purchases.models import Purchase, Refund
 from purchases.periods import INSTANT_HELP, parse_instant
 from shop.serializers import CachedFieldsMixin, QueryIntegerField
 from users.serializers import UserSerializer
@@ -147,3 +147,45 @@ class ProductSalesSerializer(ProductSerializer):
 
     class Meta(ProductSerializer.Meta):
         fields = [*ProductSerializer.Meta.fields, "units_sold", "purchase_count"]
+
+
+class RefundSerializer(CachedFieldsMixin, serializers.ModelSerializer):
+    """`id`, `purchase_id`, `quantity` (units returned), `amount` (money refunded), `reason`,
+    `note`, `created_at`, `created_by` (the staff member's id; null once deleted) and
+    `created_by_email` (their email at the time)."""
+
+    purchase_id = serializers.IntegerField(read_only=True)
+    created_by = serializers.IntegerField(source="created_by_id", read_only=True, allow_null=True)
+
+    class Meta:
+        model = Refund
+        fields = [
+            "id",
+            "purchase_id",
+            "quantity",
+            "amount",
+            "reason",
+            "note",
+            "created_at",
+            "created_by",
+            "created_by_email",
+        ]
+        read_only_fields = fields
+
+
+class RefundWriteSerializer(serializers.Serializer):
+    """The body of `POST /purchases/{id}/refunds`: read, not judged (`purchases.refunds` is)."""
+
+    quantity = StrictIntegerField(
+        required=False, help_text="Units returned, refunded at the unit price paid."
+    )
+    amount = PriceField(
+        max_digits=22,
+        decimal_places=2,
+        required=False,
+        help_text='Money refunded ("12.50"): with `quantity`, what is refunded for the units.',
+    )
+    reason = serializers.CharField(
+        help_text=f"Why: one of {', '.join(Refund.Reason.values)}.", trim_whitespace=False
+    )
+    note = serializers.CharField(required=False, allow_blank=True, default="")

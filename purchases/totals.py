@@ -45,20 +45,21 @@ def cents(price):
 
 @dataclass(frozen=True)
 class Line:
-    """What one purchase adds to the totals."""
+    """What one purchase adds to the totals: what it sold, net of its refunds."""
 
     user_id: int | None  # None: the customer was deleted; counts for the product only
     product_id: int
-    quantity: int
-    paid_cents: int  # quantity times the unit price, in cents
+    quantity: int  # net of the units returned
+    paid_cents: int  # quantity times the unit price, net of refunds, in cents
 
     @classmethod
     def of(cls, purchase):
         return cls(
             user_id=purchase.user_id,
             product_id=purchase.product_id,
-            quantity=purchase.quantity,
-            paid_cents=purchase.quantity * cents(purchase.unit_price),
+            quantity=purchase.quantity - purchase.refunded_quantity,
+            paid_cents=purchase.quantity * cents(purchase.unit_price)
+            - cents(purchase.refunded_amount),
         )
 
 

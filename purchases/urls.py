@@ -1,3 +1,4 @@
+from purchases.refund_views import RefundViewSet
 from purchases.views import PurchaseAnalyticsViewSet, PurchaseViewSet
 from shop.routers import OptionalSlashRouter
 
@@ -5,6 +6,9 @@ router = OptionalSlashRouter()
 # `purchases/analytic/...` and `purchases/user/{id}` are two segments deep: the
 # `purchases/{pk}` route (one segment) cannot swallow them.
 router.register("purchases/analytic", PurchaseAnalyticsViewSet, basename="purchase-analytic")
+router.register(
+    r"purchases/(?P<purchase_id>[^/]+)/refunds", RefundViewSet, basename="purchase-refund"
+)
 router.register("purchases", PurchaseViewSet, basename="purchase")
 
 urlpatterns = router.urls

@@ -27,7 +27,7 @@ from knox.models import AuthToken
 
 from products import services as product_services
 from products.models import Product
-from purchases import services, totals
+from purchases import refunds, services, totals
 from purchases.models import ProductSales, Purchase
 from shop.locking import GATE, ORDER
 from users import second_factor
@@ -162,6 +162,13 @@ def test_moving_a_purchase_to_another_customer_and_product_locks_in_order(shop):
 def test_deleting_a_purchase_locks_in_order(shop):
     with recorded() as statements:
         services.delete_purchase(shop["bens"])
+    assert_in_order(statements, CORRECTING)
+
+
+@pytest.mark.django_db
+def test_refunding_a_purchase_locks_in_order(shop):
+    with recorded() as statements:
+        refunds.refund_purchase(shop["anns"], by=shop["staff"], quantity=1, reason="returned")
     assert_in_order(statements, CORRECTING)
 
 

@@ -1,0 +1,117 @@
+"""Refunds: the one place that gives money back on a purchase, with or without units returned.
+
+A refund takes the locks of a purchase correction, in the shop's order (`shop.locking`):
+the purchase writes' gate, the purchase's customer's row, the purchase's row
+`FOR UPDATE`, then the sales totals. What remains to refund is read from the locked
+row, so refunds racing each other on one purchase apply one after the other and can
+never exceed it together. A purchase deleted meanwhile is `Purchase.DoesNotExist`
+(the API's 404).
+
+What remains of a purchase: its units not yet returned (`quantity` -
+`refunded_quantity`) and its money not yet refunded (`total` - `refunded_amount`).
+Both are kept on the purchase row in the refund's transaction, and so are the sales
+totals (`purchases.totals`), which count money net of refunds and units net of returns.
+"""
+
+from decimal import Decimal
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from purchases import totals
+from purchases.models import Refund
+from purchases.services import _locked_purchase, _pk
+from shop.locking import hold_off_rebuild
+
+REASONS = ", ".join(Refund.Reason.values)
+CENT = Decimal("0.01")
+NOTHING_TO_REFUND = "Give the units returned (quantity), the money refunded (amount), or both."
+
+
+def refund_purchase(purchase, *, by, quantity=None, amount=None, reason, note=""):
+    """Records a refund of `purchase` given by `by` (a staff member) and returns it.
+
+    - `quantity` alone: that many units come back, refunded at the unit price paid;
+    - `quantity` and `amount`: the units come back and `amount` is what is refunded for
+      them (less a restocking fee, say);
+    - `amount` alone: money only, no unit comes back.
+
+    Neither may exceed what remains of the purchase. `reason` is one of
+    `Refund.Reason`; `note` is free text. A `ValidationError` names the field at fault.
+    """
+    _check_request(quantity, amount, reason, note)
+    with transaction.atomic():
+        hold_off_rebuild()
+        current, _ = _locked_purchase(_pk(purchase))
+        refunded = _money_refunded(current, quantity, amount)
+        before = totals.Line.of(current)
+        refund = Refund.objects.create(
+            purchase=current,
+            quantity=quantity or 0,
+            amount=refunded,
+            reason=reason,
+            note=note,
+            created_by=by,
+            created_by_email=getattr(by, "email", ""),
+        )
+        current.refunded_quantity += refund.quantity
+        current.refunded_amount += refund.amount
+        current.save(update_fields=["refunded_quantity", "refunded_amount"])
+        totals.apply_change(before, totals.Line.of(current))
+    return refund
+
+
+def _check_request(quantity, amount, reason, note):
+    """The refund's own fields, before anything is locked: a `ValidationError` if wrong."""
+    errors = {}
+    if quantity is None and amount is None:
+        raise ValidationError(NOTHING_TO_REFUND)
+    if quantity is not None and (
+        isinstance(quantity, bool) or not isinstance(quantity, int) or quantity < 1
+    ):
+        errors["quantity"] = ["The units returned must be a whole number, at least 1."]
+    if amount is not None and not _is_money(amount):
+        errors["amount"] = ["The amount must be more than 0, with at most 2 decimal places."]
+    if reason not in Refund.Reason.values:
+        errors["reason"] = [f"The reason must be one of: {REASONS}."]
+    if not isinstance(note, str):
+        errors["note"] = ["The note must be text."]
+    if errors:
+        raise ValidationError(errors)
+
+
+def _is_money(amount):
+    return (
+        isinstance(amount, Decimal)
+        and amount.is_finite()
+        and amount > 0
+        and amount == amount.quantize(CENT)
+    )
+
+
+def _money_refunded(purchase, quantity, amount):
+    """What the refund gives back, checked against what remains of the (locked) purchase."""
+    if quantity is not None and quantity > purchase.units_remaining:
+        raise ValidationError({"quantity": [_units_left(purchase)]})
+    refunded = amount if amount is not None else purchase.unit_price * quantity
+    left = purchase.net_total
+    if refunded > left:
+        if amount is not None:
+            message = f"Only {left} of the {purchase.total} paid remains to be refunded."
+        else:
+            message = (
+                f"These units are worth {refunded} at the unit price paid, but only {left} of "
+                f"the {purchase.total} paid remains to be refunded: give an amount of at most "
+                f"{left} for them."
+            )
+        raise ValidationError({"amount" if amount is not None else "quantity": [message]})
+    return refunded
+
+
+def _units_left(purchase):
+    if purchase.units_remaining == 0:
+        return f"All {purchase.quantity} units bought have been returned already."
+    return (
+        f"Only {purchase.units_remaining} of the {purchase.quantity} units bought remain "
+        "to be returned."
+    )
