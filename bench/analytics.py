@@ -245,16 +245,16 @@ def cases(client):
     """
     from purchases import analytics
 
-    def rows(qs, *names):
-        return [tuple(row[name] for name in names) for row in qs]
+    def figures(ranked, *names):
+        return [(obj.pk, *(getattr(obj, name) for name in names)) for obj in ranked]
 
     def customers_orm(window, limit):
-        qs = analytics.top_customers(**(window or {}), limit=limit)
-        return rows(qs, "user_id", "total_spent", "purchase_count")
+        ranked = analytics.top_customers(**(window or {}), limit=limit)
+        return figures(ranked, "total_spent", "purchase_count")
 
     def products_orm(window, limit):
-        qs = analytics.top_products(**(window or {}), limit=limit)
-        return rows(qs, "product_id", "units_sold", "purchase_count")
+        ranked = analytics.top_products(**(window or {}), limit=limit)
+        return figures(ranked, "units_sold", "purchase_count")
 
     def customer_http(window, limit):
         data = http_json(client, "/purchases/analytic/most_valuable_customer", window)
@@ -354,12 +354,12 @@ def all_time_against_group_by():
     from purchases import analytics
 
     checks = [
-        ("top_customers", analytics.top_customers, CUSTOMERS_SQL, "user_id", "total_spent"),
-        ("top_products", analytics.top_products, PRODUCTS_SQL, "product_id", "units_sold"),
+        ("top_customers", analytics.top_customers, CUSTOMERS_SQL, "total_spent"),
+        ("top_products", analytics.top_products, PRODUCTS_SQL, "units_sold"),
     ]
     seconds = {}
-    for name, ranking, statement, key, figure in checks:
-        ours = [(r[key], r[figure], r["purchase_count"]) for r in ranking(limit=10)]
+    for name, ranking, statement, figure in checks:
+        ours = [(r.pk, getattr(r, figure), r.purchase_count) for r in ranking(limit=10)]
         started = time.perf_counter()
         theirs = [tuple(row) for row in sql_rows(statement, None, 10)]
         seconds[name] = time.perf_counter() - started
@@ -375,19 +375,17 @@ def explain(window_30):
         Purchase.objects.exclude(user=None).order_by("user_id").values_list("user_id", flat=True)[0]
     )
     queries = [
-        ("top_customers, all time (the sales totals)", analytics.top_customers(limit=1)),
         (
-            "most_valuable_customer, all time (the totals joined to the users)",
+            "top_customers, all time (the totals joined to the users)",
             analytics.customers_by_total_spent()[:1],
         ),
-        ("top_customers, limit 10, all time", analytics.top_customers(limit=10)),
-        ("top_products, all time (the sales totals)", analytics.top_products(limit=1)),
+        ("top_customers, limit 10, all time", analytics.customers_by_total_spent()[:10]),
         (
-            "most_popular_product, all time (the totals joined to the products)",
+            "top_products, all time (the totals joined to the products)",
             analytics.products_by_units_sold()[:1],
         ),
-        ("top_customers, 30 days", analytics.top_customers(**window_30, limit=1)),
-        ("top_products, 30 days", analytics.top_products(**window_30, limit=1)),
+        ("top_customers, 30 days", analytics.customer_spend_in_window(**window_30)[:1]),
+        ("top_products, 30 days", analytics.product_units_in_window(**window_30)[:1]),
         (
             f"history page of user {history_user}",
             Purchase.objects.filter(user_id=history_user)

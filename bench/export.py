@@ -55,7 +55,7 @@ PURCHASES_SQL = [
     """,
 ]
 
-# The export's rows, columns and order (`purchases.views.PURCHASE_COLUMNS`, newest first).
+# The export's rows, columns and order (`purchases.exports.PURCHASE_COLUMNS`, newest first).
 COPY_SQL = """
     COPY (
         SELECT id, user_id, product_id, quantity, unit_price, unit_price * quantity AS total,

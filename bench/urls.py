@@ -7,9 +7,9 @@ as the endpoint it is compared with, and the difference measured is ours alone.
 - `bench/floor`, `bench/signed-in-floor`: fixed bodies, what serving any request costs;
 - `bench/sql/customers`, `bench/sql/products`: the rankings as hand-written SQL (on the
   sales totals for all time, over the purchases for a window);
-- `bench/purchases-without-totals`: `POST /purchases` as the service did before the
-  sales totals (lock the customer, lock the product, insert), so that both rates are
-  measured in one run;
+- `bench/purchases-without-totals`: `POST /purchases` with a baseline service, the
+  purchase service without the sales totals (`purchase_without_totals`), so that both
+  rates are measured in one run;
 - `bench/peer/products/{id}`: the product read as any DRF project serves it: a stock
   `ModelViewSet` with DRF's own `TokenAuthentication` and `PageNumberPagination`.
 """
@@ -21,7 +21,6 @@ from django.http import JsonResponse
 from django.urls import path
 from rest_framework import serializers, viewsets
 from rest_framework.authentication import TokenAuthentication
-from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.permissions import IsAuthenticatedOrReadOnly
 from rest_framework.response import Response
@@ -36,12 +35,13 @@ from bench.analytics_sql import (
 )
 from products.models import Product
 from products.serializers import ProductSerializer
+from purchases import services
 from purchases.models import Purchase
+from purchases.serializers import PurchaseWriteSerializer
 from purchases.views import PurchaseViewSet
 from shop.permissions import Customer, Staff
 from shop.urls import handler400, handler403, handler404, handler500  # noqa: F401
 from shop.urls import urlpatterns as project_urlpatterns
-from users.models import User
 
 
 def floor(request):
@@ -105,34 +105,39 @@ class HandWrittenProducts(HandWrittenRanking):
     money = ("price",)
 
 
-class PurchaseWithoutTotals(PurchaseViewSet):
-    """`POST /purchases` as it is served, with the service as it was before the sales totals.
+def purchase_without_totals(*, by, user, product, quantity):
+    """BASELINE, never served by the shop: `services.create_purchase` minus the sales totals.
 
-    The same viewset, body, validation, permission, `Idempotency-Key` handling and
-    answer; only the service's body is the old one (lock the customer, lock the product,
-    insert), which writes no totals: the rate `POST /purchases` is held to.
+    The service's own rules and steps (lock the customer, lock the product, price,
+    insert) called one by one, leaving out the totals' gate and upserts: what a purchase
+    cost before the totals, the rate `POST /purchases` is held to.
     """
+    services.check_buyer(by, user)
+    services.check_quantity(quantity)
+    with transaction.atomic():
+        email, locked_product = services._lock_parties(user, product)
+        purchase = Purchase(quantity=quantity, user_id=user, customer_email=email)
+        services._price_at(purchase, locked_product)
+        purchase.save()
+    return purchase
 
-    def perform_create(self, serializer):
-        data = serializer.validated_data
-        with transaction.atomic():
-            users = User.objects.select_for_update(no_key=True).filter(pk=data["user_id"])
-            email = users.values_list("email", flat=True).first()
-            products = Product.objects.select_for_update().only("id", "sku", "name", "price")
-            product = products.filter(pk=data["product_id"]).first()
-            if email is None or product is None:
-                raise ValidationError("No such user or product.")
-            purchase = Purchase(
-                user_id=data["user_id"],
-                product=product,
-                quantity=data["quantity"],
-                unit_price=product.price,
-                customer_email=email,
-                product_sku=product.sku,
-                product_name=product.name,
-            )
-            purchase.save()
-        return purchase
+
+class PurchaseWithoutTotalsSerializer(PurchaseWriteSerializer):
+    def create(self, validated_data):
+        return purchase_without_totals(
+            by=validated_data["by"],
+            user=validated_data["user_id"],
+            product=validated_data["product_id"],
+            quantity=validated_data["quantity"],
+        )
+
+
+class PurchaseWithoutTotals(PurchaseViewSet):
+    """`POST /purchases` as it is served (view, body, permission, `Idempotency-Key`,
+    answer), saving through the baseline `purchase_without_totals`."""
+
+    def get_serializer_class(self):
+        return PurchaseWithoutTotalsSerializer
 
 
 class PeerProductSerializer(serializers.ModelSerializer):

@@ -9,12 +9,13 @@ the API's columns and streaming writer (`shop.exports`). Amounts are shown in th
 shop's currency (`shop.money`).
 """
 
+from django import forms
 from django.contrib import admin
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.utils import display_for_value
 from django.contrib.admin.views.main import ERROR_FLAG
-from django.core.exceptions import PermissionDenied
-from django.db.models import Count, F, Max, Min, Q
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import Count, Max, Min, Q
 from django.forms.models import BaseInlineFormSet
 from django.http import HttpResponseRedirect
 from django.urls import path, reverse
@@ -24,11 +25,10 @@ from knox.models import AuthToken
 
 from products.admin_filters import PurchaseCategoryFilter
 from products.models import Product
-from purchases import services
+from purchases import money, services
 from purchases.admin_views import sales_view
-from purchases.analytics import Spend
+from purchases.exports import PURCHASE_COLUMNS
 from purchases.models import Purchase
-from purchases.views import PURCHASE_COLUMNS
 from shop.admin import ReadOnly, StaffMayManage, adopt
 from shop.admin_lists import LargeListAdmin
 from shop.exports import csv_response
@@ -54,7 +54,7 @@ class MoneyColumns:
     def paid_unit_price(self, purchase):
         return format_money(purchase.unit_price)
 
-    @admin.display(description="total", ordering=F("unit_price") * F("quantity"))
+    @admin.display(description="total", ordering=money.paid_expression())
     def paid_total(self, purchase):
         return format_money(purchase.total)
 
@@ -96,6 +96,20 @@ class DateFilter(admin.DateFieldListFilter):
         self.title = "date"
 
 
+class PurchaseForm(forms.ModelForm):
+    """The purchase form: the quantity's ceiling is the service's (`check_quantity`)."""
+
+    def clean(self):
+        cleaned_data = super().clean()
+        quantity = cleaned_data.get("quantity")
+        if quantity is not None:
+            try:
+                services.check_quantity(quantity)
+            except ValidationError as error:
+                self.add_error(None, error)
+        return cleaned_data
+
+
 @admin.register(Purchase)
 class PurchaseAdmin(LargeListAdmin, MoneyColumns, StaffMayManage, admin.ModelAdmin):
     list_display = (
@@ -106,6 +120,7 @@ class PurchaseAdmin(LargeListAdmin, MoneyColumns, StaffMayManage, admin.ModelAdm
         "paid_unit_price",
         "paid_total",
     )
+    form = PurchaseForm
     list_display_links = ("bought_at",)
     list_select_related = ("user",)
     search_fields = (
@@ -226,7 +241,7 @@ class PurchaseAdmin(LargeListAdmin, MoneyColumns, StaffMayManage, admin.ModelAdm
             saved = services.update_purchase(obj, **data)
         else:
             saved = services.create_purchase(
-                user=obj.user, product=obj.product, quantity=obj.quantity
+                by=request.user, user=obj.user, product=obj.product, quantity=obj.quantity
             )
         adopt(obj, saved)
 
@@ -330,7 +345,7 @@ def lifetime_totals(user):
             Purchase.objects.filter(user=user)
             .order_by()
             .aggregate(
-                total_spent=Spend(),
+                total_spent=money.PaidSum(),
                 purchase_count=Count("*"),
                 first_purchase=Min("created_at"),
                 last_purchase=Max("created_at"),

@@ -16,13 +16,11 @@ from urllib.parse import urlencode
 from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.db.models import Max, Min
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
 
 from purchases import analytics, charts
-from purchases.models import Purchase
 from shop.money import format_money
 from shop.replica import read_report
 
@@ -199,16 +197,11 @@ def chart_days(period, today, using=None):
     """The first and last day the revenue chart covers; None when there were no sales.
 
     The period's own ends where it has them. An open start is the first sale's day; an
-    open end is today, or the last sale's day if later. Finding them is one query that
-    reads the two ends of the index on `created_at`.
+    open end is today, or the last sale's day if later (`analytics.sales_extent`).
     """
     if period.first and period.last:
         return period.first, period.last
-    extent = (
-        Purchase.objects.using(using)
-        .in_period(period.since, period.until)
-        .aggregate(first=Min("created_at"), last=Max("created_at"))
-    )
+    extent = analytics.sales_extent(since=period.since, until=period.until, using=using)
     if extent["first"] is None:
         return None
     first = period.first or timezone.localdate(extent["first"])
@@ -372,8 +365,8 @@ def sales_view(model_admin):
 
         def figures(alias):  # a report: the replica when there is one (`shop.replica`)
             return (
-                analytics.ranked_customers(**window, limit=TOP, using=alias),
-                analytics.ranked_products(**window, limit=TOP, using=alias),
+                analytics.top_customers(**window, limit=TOP, using=alias),
+                analytics.top_products(**window, limit=TOP, using=alias),
                 revenue_over_time(period, today, alias),
             )
 
@@ -391,7 +384,7 @@ def sales_view(model_admin):
 
         context = {
             **model_admin.admin_site.each_context(request),
-            "opts": Purchase._meta,
+            "opts": model_admin.model._meta,
             "title": "Sales",
             "period": period,
             "presets": PRESETS,

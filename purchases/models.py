@@ -11,6 +11,7 @@ from django.core.validators import MinValueValidator
 from django.db import models
 from django.utils import timezone
 
+from purchases import money
 from shop.models import ShopModel
 
 
@@ -113,7 +114,7 @@ class Purchase(ShopModel):
     @property
     def total(self):
         """What the customer paid: never stored, so it cannot disagree with its factors."""
-        return self.unit_price * self.quantity
+        return money.paid(self.quantity, self.unit_price)
 
     @property
     def net_total(self):

@@ -1,18 +1,15 @@
-"""The purchase object of SPEC 4.3, its write form, and the analytics objects of SPEC 4.4."""
+"""The purchase object, its write form (which hands over to `purchases.services`), and the
+analytics objects."""
 
 from django.http import QueryDict
 from rest_framework import serializers
-from rest_framework.exceptions import PermissionDenied
 
 from products.serializers import PriceField, ProductSerializer
+from purchases import services
 from purchases.models import Purchase, Refund
 from purchases.periods import INSTANT_HELP, parse_instant
 from shop.serializers import CachedFieldsMixin, QueryIntegerField
 from users.serializers import UserSerializer
-
-# Large enough for any real order, small enough that a total always fits NUMERIC(22, 2).
-MAX_QUANTITY = 1_000_000
-OWN_PURCHASES_ONLY = "Customers may only create purchases for themselves."
 
 
 class StrictIntegerField(serializers.IntegerField):
@@ -76,26 +73,36 @@ class PurchaseHistorySerializer(PurchaseSerializer):
 
 
 class PurchaseWriteSerializer(serializers.Serializer):
-    """The body of `POST /purchases` and `PATCH /purchases/{id}`.
+    """The body of `POST /purchases` and `PATCH /purchases/{id}`; answers the purchase object.
 
-    The price is never accepted from the client. A customer may only name
-    themself as `user_id`: any other id is 403 before anything is looked up,
-    so the answer does not reveal whether that user exists.
+    The price is never accepted from the client. Saving calls `purchases.services`, which
+    enforces the rules (a customer buys for themself, the quantity's ceiling); `save()`
+    takes the actor as `by`. This form checks the body's shape only.
     """
 
     user_id = StrictIntegerField(help_text="The customer's id (a customer: their own).")
     product_id = StrictIntegerField(help_text="The product's id.")
     quantity = StrictIntegerField(
-        min_value=1, max_value=MAX_QUANTITY, default=1, help_text="How many; 1 by default."
+        min_value=1,
+        default=1,
+        help_text=f"How many, 1 to {services.MAX_QUANTITY:,}; 1 by default.",
     )
 
-    def validate(self, attrs):
-        # Shape and "only for yourself" are checked here; whether the user and the product
-        # exist is the service's to say, on rows it locks (`purchases.services`).
-        request = self.context["request"]
-        if "user_id" in attrs and not request.user.is_staff and attrs["user_id"] != request.user.pk:
-            raise PermissionDenied(OWN_PURCHASES_ONLY)
-        return attrs
+    def create(self, validated_data):
+        by = validated_data.pop("by")
+        return services.create_purchase(by=by, **_service_arguments(validated_data))
+
+    def update(self, instance, validated_data):
+        return services.update_purchase(instance, **_service_arguments(validated_data))
+
+    def to_representation(self, instance):
+        return PurchaseSerializer(instance).data
+
+
+def _service_arguments(data):
+    """The write form's fields as the service's arguments (`user_id` → `user`, …)."""
+    names = {"user_id": "user", "product_id": "product", "quantity": "quantity"}
+    return {names[field]: value for field, value in data.items()}
 
 
 class InstantField(serializers.DateTimeField):

@@ -17,6 +17,10 @@ purchase was and as it is. Every write takes its locks in the shop's one order
 the customers' rows (the one the purchase belongs to and the one it moves to, in
 id order), the purchase, the product, the totals.
 
+The rules of a purchase are enforced here, for every door (API, admin, scripts):
+customers buy for themselves (`check_buyer`), and a quantity has a ceiling
+(`check_quantity`). `by` is the actor: a user, or None for the system itself.
+
 A purchase deleted meanwhile is `Purchase.DoesNotExist` (the API's 404).
 `user` and `product` may be given as objects or as ids.
 """
@@ -28,12 +32,17 @@ from django.db.models import Q
 from products.models import Product
 from purchases import totals
 from purchases.models import CustomerSales, Purchase
+from shop.errors import Forbidden
 from shop.locking import hold_off_rebuild
 from users.models import User
 
 UNSET = object()
 NO_SUCH_USER = "This user does not exist."
 NO_SUCH_PRODUCT = "This product does not exist."
+OWN_PURCHASES_ONLY = "Customers may only create purchases for themselves."
+# Large enough for any real order, small enough that a total always fits NUMERIC(22, 2).
+MAX_QUANTITY = 1_000_000
+QUANTITY_TOO_LARGE = f"Ensure this value is less than or equal to {MAX_QUANTITY}."
 
 
 def _pk(value):
@@ -113,8 +122,27 @@ def _locked_purchase(pk, user=UNSET):
     return current[0], emails
 
 
-def create_purchase(*, user, product, quantity=1):
-    """Records that `user` bought `quantity` of `product` at the product's current price."""
+def check_buyer(by, user):
+    """A customer (a non-staff `by`) may only buy for themself: `Forbidden` otherwise.
+
+    Decided on the ids alone, before anything is looked up, so that the answer does not
+    reveal whether that user exists.
+    """
+    if by is not None and not by.is_staff and _pk(user) != by.pk:
+        raise Forbidden(OWN_PURCHASES_ONLY)
+
+
+def check_quantity(quantity):
+    """A quantity above `MAX_QUANTITY` is a `ValidationError` on `quantity`."""
+    if quantity > MAX_QUANTITY:
+        raise ValidationError({"quantity": [QUANTITY_TOO_LARGE]})
+
+
+def create_purchase(*, by=None, user, product, quantity=1):
+    """Records that `user` bought `quantity` of `product` at the product's current price,
+    on behalf of `by` (`check_buyer`, `check_quantity`)."""
+    check_buyer(by, user)
+    check_quantity(quantity)
     with transaction.atomic():
         hold_off_rebuild()
         email, locked_product = _lock_parties(user, product)
@@ -133,6 +161,8 @@ def update_purchase(purchase, *, user=UNSET, product=UNSET, quantity=UNSET):
     keeps the unit price that was paid. Moving it to another customer takes a
     new email snapshot. Two corrections at once apply one after the other.
     """
+    if quantity is not UNSET:
+        check_quantity(quantity)
     with transaction.atomic():
         hold_off_rebuild()
         current, emails = _locked_purchase(_pk(purchase), user)

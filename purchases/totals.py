@@ -23,24 +23,18 @@ an index instead of aggregating the whole history.
 
 Money is integer cents. On PostgreSQL `numeric(32, 0)`, exact at any size. On SQLite,
 which keeps decimals as floating point, an integer, summed from rounded cents the
-way `analytics.Spend` sums them: exact below 2**53 cents (about 90 trillion).
+way `purchases.money` sums them: exact below 2**53 cents (about 90 trillion).
 """
 
 import time
-from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP
 
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
 
-from purchases.analytics import SQLITE_CENTS_TOTAL
+from purchases import money
 from purchases.models import CustomerSales, ProductSales, Purchase
 from shop.locking import stop_purchase_writes
-
-
-def cents(price):
-    """A price (a `Decimal` with at most 2 places) in integer cents."""
-    return int(price.scaleb(2).to_integral_value(ROUND_HALF_UP))
 
 
 @dataclass(frozen=True)
@@ -64,12 +58,32 @@ class Line:
 
 
 @dataclass(frozen=True)
+class Figure:
+    """One figure of a totals row: its field, what one purchase line adds to it, and the
+    SQL aggregate that gives it over the purchases (a function of the connection)."""
+
+    field: str
+    of_line: Callable
+    sum_sql: Callable
+
+
+def _constant_sql(sql):
+    return lambda connection: sql
+
+
+@dataclass(frozen=True)
 class Totals:
-    """One kind of totals row: its model, and its figures in the order of `deltas`."""
+    """One kind of totals row: its model, the purchases' column it groups by, its figures."""
 
     model: type
     kind: str  # "customer" or "product", for messages
-    figures: tuple  # field names
+    line_key: str  # the `Line` attribute and the purchases' column naming the row
+    figure_list: tuple  # `Figure`s
+
+    @property
+    def figures(self):
+        """The figures' field names."""
+        return tuple(figure.field for figure in self.figure_list)
 
     @property
     def table(self):
@@ -79,40 +93,59 @@ class Totals:
     def key(self):
         return self.model._meta.pk.column
 
+    def column(self, field):
+        return self.model._meta.get_field(field).column
+
     def columns(self):
-        return [self.model._meta.get_field(name).column for name in self.figures]
+        return [self.column(name) for name in self.figures]
 
 
-CUSTOMERS = Totals(CustomerSales, "customer", ("spent_cents", "units", "purchase_count"))
-PRODUCTS = Totals(ProductSales, "product", ("units_sold", "purchase_count", "revenue_cents"))
+PAID_CENTS = money.paid_cents_sum_sql
+UNITS = _constant_sql("SUM(quantity)")
+COUNT = _constant_sql("COUNT(*)")
+CUSTOMERS = Totals(
+    CustomerSales,
+    "customer",
+    "user_id",
+    (
+        Figure("spent_cents", lambda line: line.paid_cents, PAID_CENTS),
+        Figure("units", lambda line: line.quantity, UNITS),
+        Figure("purchase_count", lambda line: 1, COUNT),
+    ),
+)
+PRODUCTS = Totals(
+    ProductSales,
+    "product",
+    "product_id",
+    (
+        Figure("units_sold", lambda line: line.quantity, UNITS),
+        Figure("purchase_count", lambda line: 1, COUNT),
+        Figure("revenue_cents", lambda line: line.paid_cents, PAID_CENTS),
+    ),
+)
+KINDS = (CUSTOMERS, PRODUCTS)  # the order rows are written in
 
 
 def deltas(before=None, after=None, *, removed=()):
     """What replacing the purchase `before` by `after` (either may be None), and removing
     the purchases `removed` (lines), changes.
 
-    `({user_id: (spent_cents, units, purchase_count)}, {product_id: (units_sold,
-    purchase_count, revenue_cents)})`, without the rows that do not change.
+    `{totals: {pk: {figure field: delta}}}` for `CUSTOMERS` and `PRODUCTS`, without the
+    rows that do not change.
     """
-    customers = defaultdict(lambda: [0, 0, 0])
-    products = defaultdict(lambda: [0, 0, 0])
     lines = [(before, -1), (after, 1), *((line, -1) for line in removed)]
-    for line, sign in lines:
-        if line is None:
-            continue
-        if line.user_id is not None:
-            row = customers[line.user_id]
-            row[0] += sign * line.paid_cents
-            row[1] += sign * line.quantity
-            row[2] += sign
-        row = products[line.product_id]
-        row[0] += sign * line.quantity
-        row[1] += sign
-        row[2] += sign * line.paid_cents
-    return (
-        {pk: tuple(row) for pk, row in customers.items() if any(row)},
-        {pk: tuple(row) for pk, row in products.items() if any(row)},
-    )
+    changes = {}
+    for totals in KINDS:
+        rows = {}
+        for line, sign in lines:
+            pk = None if line is None else getattr(line, totals.line_key)
+            if pk is None:
+                continue
+            row = rows.setdefault(pk, dict.fromkeys(totals.figures, 0))
+            for figure in totals.figure_list:
+                row[figure.field] += sign * figure.of_line(line)
+        changes[totals] = {pk: row for pk, row in rows.items() if any(row.values())}
+    return changes
 
 
 def _upsert_sql(totals, connection):
@@ -137,39 +170,27 @@ def apply_change(before=None, after=None, *, removed=(), using=DEFAULT_DB_ALIAS)
     One statement per changed row, customers first, each kind by id.
     """
     connection = connections[using]
-    customers, products = deltas(before, after, removed=removed)
+    changes = deltas(before, after, removed=removed)
     with connection.cursor() as cursor:
-        for totals, rows in ((CUSTOMERS, customers), (PRODUCTS, products)):
+        for totals in KINDS:
+            rows = changes[totals]
             if not rows:
                 continue
             sql = _upsert_sql(totals, connection)
             for pk in sorted(rows):
-                cursor.execute(sql, [pk, *rows[pk]])
+                cursor.execute(sql, [pk, *(rows[pk][field] for field in totals.figures)])
 
 
 # --- Recomputing from the purchases --------------------------------------------------
 
 
-def _paid_cents_sum(connection):
-    """SQL summing what was paid, in cents, as `analytics.Spend` does on each database."""
-    if connection.vendor == "sqlite":
-        return SQLITE_CENTS_TOTAL.format(paid="quantity * unit_price")
-    return "SUM(quantity * unit_price) * 100"
-
-
 def aggregate_sql(totals, connection):
-    """`SELECT key, figures… FROM purchases GROUP BY key`: the totals as the purchases give them."""
-    quote = connection.ops.quote_name
-    purchases = quote(Purchase._meta.db_table)
-    paid = _paid_cents_sum(connection)
-    if totals is CUSTOMERS:
-        return (
-            f"SELECT user_id, {paid}, SUM(quantity), COUNT(*) FROM {purchases}"
-            " WHERE user_id IS NOT NULL GROUP BY user_id"
-        )
-    return (
-        f"SELECT product_id, SUM(quantity), COUNT(*), {paid} FROM {purchases} GROUP BY product_id"
-    )
+    """`SELECT key, figures… FROM purchases GROUP BY key`: the totals as the purchases give
+    them, the figures in `totals.figures` order."""
+    purchases = connection.ops.quote_name(Purchase._meta.db_table)
+    key = totals.line_key
+    figures = ", ".join(figure.sum_sql(connection) for figure in totals.figure_list)
+    return f"SELECT {key}, {figures} FROM {purchases} WHERE {key} IS NOT NULL GROUP BY {key}"
 
 
 @dataclass(frozen=True)
@@ -194,14 +215,14 @@ def rebuild(*, using=DEFAULT_DB_ALIAS):
     with transaction.atomic(using=using), connection.cursor() as cursor:
         stop_purchase_writes(using)
         written = {}
-        for totals in (CUSTOMERS, PRODUCTS):
+        for totals in KINDS:
             table = quote(totals.table)
             columns = ", ".join(quote(c) for c in [totals.key, *totals.columns()])
             # DELETE, not TRUNCATE: TRUNCATE would shut out the readers of the totals.
             cursor.execute(f"DELETE FROM {table}")
             cursor.execute(f"INSERT INTO {table} ({columns}) {aggregate_sql(totals, connection)}")
             written[totals.kind] = cursor.rowcount
-        count = quote(ProductSales._meta.get_field("purchase_count").column)
+        count = quote(PRODUCTS.column("purchase_count"))
         cursor.execute(f"SELECT COALESCE(SUM({count}), 0) FROM {quote(PRODUCTS.table)}")
         (purchases,) = cursor.fetchone()
     return Rebuilt(
@@ -216,15 +237,14 @@ def rebuild(*, using=DEFAULT_DB_ALIAS):
 class Drift:
     """A totals row that disagrees with the purchases.
 
-    `stored` and `computed` are the figures in `figures` order; None where the row
-    is missing (a stored row of zeros counts as missing: it ranks nowhere).
+    `stored` and `computed` are `{figure field: value}`; None where the row is missing
+    (a stored row of zeros counts as missing: it ranks nowhere).
     """
 
     kind: str
     pk: int
-    figures: tuple
-    stored: tuple | None
-    computed: tuple | None
+    stored: dict | None
+    computed: dict | None
 
 
 def _drift_sql(totals, connection):
@@ -262,7 +282,7 @@ def drift(*, using=DEFAULT_DB_ALIAS):
     connection = connections[using]
     found = []
     with connection.cursor() as cursor:
-        for totals in (CUSTOMERS, PRODUCTS):
+        for totals in KINDS:
             cursor.execute(_drift_sql(totals, connection))
             width = len(totals.figures)
             for pk, *values in cursor.fetchall():
@@ -271,14 +291,16 @@ def drift(*, using=DEFAULT_DB_ALIAS):
                     Drift(
                         kind=totals.kind,
                         pk=pk,
-                        figures=totals.figures,
-                        stored=None if stored[0] is None else _numbers(stored),
-                        computed=None if computed[0] is None else _numbers(computed),
+                        stored=_figures(totals, stored),
+                        computed=_figures(totals, computed),
                     )
                 )
     return found
 
 
-def _numbers(values):
+def _figures(totals, values):
+    """`{figure field: value}` of a row read in `totals.figures` order; None if missing."""
+    if values[0] is None:
+        return None
     # The database hands back cents as Decimal (PostgreSQL) or float (SQLite's TOTAL).
-    return tuple(int(value) for value in values)
+    return {name: int(value) for name, value in zip(totals.figures, values, strict=True)}

@@ -1,5 +1,6 @@
+from purchases.analytics_views import PurchaseAnalyticsViewSet
 from purchases.refund_views import RefundViewSet
-from purchases.views import PurchaseAnalyticsViewSet, PurchaseViewSet
+from purchases.views import PurchaseViewSet
 from shop.routers import OptionalSlashRouter
 
 router = OptionalSlashRouter()

@@ -15,9 +15,10 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from knox.models import AuthToken
 
+from purchases import services
 from purchases.admin import PurchaseAdmin
+from purchases.exports import PURCHASE_COLUMNS
 from purchases.models import Purchase
-from purchases.views import PURCHASE_COLUMNS
 from shop.tests.test_exports import read_csv
 
 pytestmark = pytest.mark.django_db
@@ -91,6 +92,37 @@ def test_add_needs_a_customer_a_product_and_a_quantity(
     assert response.status_code == 200
     assert error_field in response.context["adminform"].form.errors
     assert not Purchase.objects.exists()
+
+
+def test_add_refuses_a_quantity_above_the_services_ceiling(staff_admin, customer, product):
+    data = {"user": customer.pk, "product": product.pk, "quantity": services.MAX_QUANTITY + 1}
+
+    response = staff_admin.post(ADD, data)
+
+    assert response.status_code == 200
+    errors = response.context["adminform"].form.errors
+    assert errors["quantity"] == [services.QUANTITY_TOO_LARGE]
+    assert not Purchase.objects.exists()
+
+
+def test_change_refuses_a_quantity_above_the_services_ceiling(staff_admin, customer, product, buy):
+    purchase = buy(customer, product, quantity=2)
+
+    response = staff_admin.post(change_url(purchase), form_data(purchase, quantity=2_000_000))
+
+    assert response.status_code == 200
+    assert "quantity" in response.context["adminform"].form.errors
+    purchase.refresh_from_db()
+    assert purchase.quantity == 2
+
+
+def test_add_accepts_the_largest_quantity(staff_admin, customer, product):
+    data = {"user": customer.pk, "product": product.pk, "quantity": services.MAX_QUANTITY}
+
+    response = staff_admin.post(ADD, data)
+
+    assert response.status_code == 302, response.content[:2000]
+    assert Purchase.objects.get().quantity == services.MAX_QUANTITY
 
 
 def test_changing_the_quantity_keeps_the_price_paid(staff_admin, customer, product, buy):
@@ -380,11 +412,11 @@ def test_the_purchase_form_says_customer_and_names_them_with_their_email(
 
 
 def test_the_purchase_list_counts_with_separators(staff_admin, buy, customer, product):
-    buy(customer, product, quantity=1360000)
+    buy(customer, product, quantity=136000)
 
     page = staff_admin.get(reverse("admin:purchases_purchase_changelist")).content.decode()
 
-    assert '<td class="field-units">1,360,000</td>' in page
+    assert '<td class="field-units">136,000</td>' in page
 
 
 def test_deleting_a_customer_says_their_purchases_are_kept(staff_admin, buy, customer, product):

@@ -1,4 +1,4 @@
-"""The purchases API of SPEC 4.3: bodies, validation, pricing, paths."""
+"""The purchases API: bodies, validation, pricing, paths."""
 
 from decimal import Decimal
 
@@ -99,6 +99,24 @@ def test_invalid_quantities_are_400(customer_client, customer, product, quantity
     assert response.status_code == 400
     assert "quantity" in response.json()
     assert not Purchase.objects.exists()
+
+
+def test_a_quantity_above_the_ceiling_is_400_with_the_fields_message(
+    customer_client, customer, product
+):
+    response = post(customer_client, user_id=customer.pk, product_id=product.pk, quantity=2 * 10**6)
+    assert response.status_code == 400
+    assert response.json() == {"quantity": ["Ensure this value is less than or equal to 1000000."]}
+
+
+def test_patch_quantity_above_the_ceiling_is_400(staff_client, customer, product, buy):
+    purchase = buy(customer, product)
+    body = {"quantity": 2 * 10**6}
+    response = staff_client.patch(f"/purchases/{purchase.pk}", body, format="json")
+    assert response.status_code == 400
+    assert response.json() == {"quantity": ["Ensure this value is less than or equal to 1000000."]}
+    purchase.refresh_from_db()
+    assert purchase.quantity == 1
 
 
 def test_largest_quantity_is_accepted(customer_client, customer, product):

@@ -1,4 +1,4 @@
-"""SPEC 4.6 for every purchases endpoint: anonymous, customer (own / other's), staff.
+"""Who may use every purchases endpoint: anonymous, customer (own / other's), staff.
 
 Decisions tested here: a customer reads only their own purchases and history;
 another customer's purchase or history is 404 (existence does not leak), and the

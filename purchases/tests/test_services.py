@@ -4,11 +4,13 @@ import threading
 from decimal import Decimal
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
 
 from products.models import Product
 from purchases import services
 from purchases.models import Purchase
+from shop.errors import Forbidden
 
 
 @pytest.mark.django_db
@@ -20,6 +22,43 @@ def test_the_price_is_the_products_at_purchase_time(customer, product):
     first.refresh_from_db()
     assert (first.unit_price, first.total) == (Decimal("12.50"), Decimal("25.00"))
     assert (second.unit_price, second.total) == (Decimal("20.00"), Decimal("40.00"))
+
+
+@pytest.mark.django_db
+def test_a_customer_may_not_buy_for_someone_else(customer, other_customer, product):
+    with pytest.raises(Forbidden) as refused:
+        services.create_purchase(by=customer, user=other_customer, product=product)
+    assert refused.value.message == "Customers may only create purchases for themselves."
+    assert not Purchase.objects.exists()
+
+
+@pytest.mark.django_db
+def test_buying_for_someone_else_is_refused_before_any_lookup(
+    customer, product, django_assert_num_queries
+):
+    with django_assert_num_queries(0), pytest.raises(Forbidden):
+        services.create_purchase(by=customer, user=10**9, product=10**9)
+
+
+@pytest.mark.django_db
+def test_staff_and_the_system_buy_for_anyone(staff, customer, other_customer, product):
+    for by in (staff, None, customer):
+        services.create_purchase(by=by, user=customer, product=product)
+    assert Purchase.objects.filter(user=customer).count() == 3
+
+
+@pytest.mark.django_db
+def test_the_quantity_has_a_ceiling_on_create_and_update(customer, product):
+    services.create_purchase(user=customer, product=product, quantity=services.MAX_QUANTITY)
+    with pytest.raises(ValidationError) as refused:
+        services.create_purchase(user=customer, product=product, quantity=2_000_000)
+    assert refused.value.message_dict == {"quantity": [services.QUANTITY_TOO_LARGE]}
+
+    purchase = services.create_purchase(user=customer, product=product, quantity=2)
+    with pytest.raises(ValidationError):
+        services.update_purchase(purchase, quantity=services.MAX_QUANTITY + 1)
+    purchase.refresh_from_db()
+    assert purchase.quantity == 2
 
 
 @pytest.mark.django_db
@@ -96,8 +135,8 @@ def test_concurrent_purchases_are_all_recorded(postgres_only, make_user, make_pr
     from purchases import analytics
 
     ranked = analytics.top_customers(limit=5)
-    assert sum(row["total_spent"] for row in ranked) == expected
-    assert sum(row["purchase_count"] for row in ranked) == 50
+    assert sum(customer.total_spent for customer in ranked) == expected
+    assert sum(customer.purchase_count for customer in ranked) == 50
 
 
 @pytest.mark.django_db(transaction=True)

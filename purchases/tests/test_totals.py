@@ -28,6 +28,15 @@ MPP = "/purchases/analytic/most_popular_product"
 TOP_CUSTOMERS = "/purchases/analytic/top_customers"
 TOP_PRODUCTS = "/purchases/analytic/top_products"
 EVER = {"since": datetime(1900, 1, 1, tzinfo=UTC), "until": datetime(9000, 1, 1, tzinfo=UTC)}
+RANKINGS = [
+    (analytics.top_customers, ("total_spent", "purchase_count")),
+    (analytics.top_products, ("units_sold", "purchase_count")),
+]
+
+
+def figures(ranked, names):
+    """`(id, *figures)` of each object of a ranking, in order."""
+    return [(obj.pk, *(getattr(obj, name) for name in names)) for obj in ranked]
 
 
 def customer_figures():
@@ -299,9 +308,13 @@ def test_all_time_answers_equal_the_aggregate_over_the_purchases(staff_client, s
     assert all_time.json() == windowed.json()
 
 
-def test_all_time_rows_have_the_windowed_rows_shape_and_values(sales):
-    for ranking in (analytics.top_customers, analytics.top_products):
-        assert list(ranking(limit=100)) == list(ranking(**EVER, limit=100))
+def test_all_time_rankings_carry_the_windowed_figures_and_types(sales):
+    for ranking, names in RANKINGS:
+        all_time = figures(ranking(limit=100), names)
+        assert all_time == figures(ranking(**EVER, limit=100), names)
+        assert [type(value) for row in all_time for value in row] == [
+            type(value) for row in figures(ranking(**EVER, limit=100), names) for value in row
+        ]
 
 
 def test_all_time_ties_break_by_the_lowest_id(staff_client, sales):
@@ -350,8 +363,8 @@ def test_all_time_totals_past_64_bit_cents_stay_exact_on_postgresql(
     for _ in range(10):
         services.create_purchase(user=whale, product=dearest, quantity=1_000_000)
 
-    (row,) = analytics.top_customers()
-    assert row["total_spent"] == Decimal("99999999999900000.00")
+    (customer,) = analytics.top_customers()
+    assert customer.total_spent == Decimal("99999999999900000.00")
     assert_totals_match_purchases()
 
 
@@ -402,10 +415,8 @@ def test_rebuild_after_a_bulk_load_gives_what_the_aggregate_gives(make_user, pro
 
     totals.rebuild()
 
-    assert list(analytics.top_customers(limit=10)) == list(
-        analytics.top_customers(**EVER, limit=10)
-    )
-    assert list(analytics.top_products(limit=10)) == list(analytics.top_products(**EVER, limit=10))
+    for ranking, names in RANKINGS:
+        assert figures(ranking(limit=10), names) == figures(ranking(**EVER, limit=10), names)
     assert_totals_match_purchases()
 
 
@@ -458,10 +469,11 @@ def test_check_reports_rows_missing_on_either_side(customer, product, other_prod
 
     found = {(d.kind, d.pk): (d.stored, d.computed) for d in totals.drift()}
 
+    sold = {"units_sold": 1, "purchase_count": 1, "revenue_cents": 1250}
     assert found == {
-        ("customer", customer.pk): (None, (1250, 1, 1)),
-        ("product", product.pk): ((1, 1, 1250), None),
-        ("product", other_product.pk): (None, (1, 1, 1250)),
+        ("customer", customer.pk): (None, {"spent_cents": 1250, "units": 1, "purchase_count": 1}),
+        ("product", product.pk): (sold, None),
+        ("product", other_product.pk): (None, sold),
     }
 
 
@@ -536,3 +548,16 @@ def test_the_migration_computes_the_totals_of_existing_purchases(customer, produ
     finally:
         executor.loader.build_graph()
         executor.migrate(executor.loader.graph.leaf_nodes())
+
+
+def test_deltas_name_every_figure_of_the_rows_they_change():
+    before = totals.Line(user_id=1, product_id=7, quantity=2, paid_cents=500)
+    after = totals.Line(user_id=1, product_id=8, quantity=2, paid_cents=500)
+
+    changes = totals.deltas(before, after)
+
+    assert changes[totals.CUSTOMERS] == {}  # same customer, same spend: no change
+    assert changes[totals.PRODUCTS] == {
+        7: {"units_sold": -2, "purchase_count": -1, "revenue_cents": -500},
+        8: {"units_sold": 2, "purchase_count": 1, "revenue_cents": 500},
+    }

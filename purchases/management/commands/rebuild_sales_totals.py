@@ -18,11 +18,11 @@ LABELS = {
 }
 
 
-def describe(figures, values):
-    if values is None:
+def describe(figures):
+    if figures is None:
         return "no row"
     shown = []
-    for name, value in zip(figures, values, strict=True):
+    for name, value in figures.items():
         if name.endswith("_cents"):
             value = f"{Decimal(value).scaleb(-2):.2f}"
         shown.append(f"{LABELS[name]} {value}")
@@ -67,8 +67,8 @@ class Command(BaseCommand):
             return
         for row in drifting[:SHOWN]:
             self.stdout.write(
-                f"{row.kind} {row.pk}: stored {describe(row.figures, row.stored)};"
-                f" from the purchases {describe(row.figures, row.computed)}"
+                f"{row.kind} {row.pk}: stored {describe(row.stored)};"
+                f" from the purchases {describe(row.computed)}"
             )
         if len(drifting) > SHOWN:
             self.stdout.write(f"... and {len(drifting) - SHOWN:,} more")
