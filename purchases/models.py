@@ -119,7 +119,7 @@ class Purchase(ShopModel):
     @property
     def net_total(self):
         """What the customer paid and was not refunded."""
-        return self.total - self.refunded_amount
+        return money.net(self.quantity, self.unit_price, self.refunded_amount)
 
     @property
     def units_remaining(self):

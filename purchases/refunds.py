@@ -18,7 +18,7 @@ from decimal import Decimal
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from purchases import totals
+from purchases import money, totals
 from purchases.models import Refund
 from purchases.services import _locked_purchase, _pk
 from shop.locking import hold_off_rebuild
@@ -93,7 +93,7 @@ def _money_refunded(purchase, quantity, amount):
     """What the refund gives back, checked against what remains of the (locked) purchase."""
     if quantity is not None and quantity > purchase.units_remaining:
         raise ValidationError({"quantity": [_units_left(purchase)]})
-    refunded = amount if amount is not None else purchase.unit_price * quantity
+    refunded = amount if amount is not None else money.paid(quantity, purchase.unit_price)
     left = purchase.net_total
     if refunded > left:
         if amount is not None:

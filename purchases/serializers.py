@@ -38,12 +38,15 @@ class PurchaseSerializer(CachedFieldsMixin, serializers.ModelSerializer):
     """`id`, `user_id`, `product_id`, `quantity`, `unit_price`, `total`, `created_at`.
 
     Plus the snapshots taken at purchase time: `customer_email`, `product_sku`,
-    `product_name`. `user_id` is null once the customer has been deleted.
+    `product_name`; and what its refunds add up to: `refunded_quantity`,
+    `refunded_amount`, `net_total` (`total` less `refunded_amount`). `user_id` is null
+    once the customer has been deleted.
     """
 
     user_id = serializers.IntegerField(read_only=True, allow_null=True)
     product_id = serializers.IntegerField(read_only=True)
     total = serializers.DecimalField(max_digits=22, decimal_places=2, read_only=True)
+    net_total = serializers.DecimalField(max_digits=22, decimal_places=2, read_only=True)
 
     class Meta:
         model = Purchase
@@ -58,6 +61,9 @@ class PurchaseSerializer(CachedFieldsMixin, serializers.ModelSerializer):
             "customer_email",
             "product_sku",
             "product_name",
+            "refunded_quantity",
+            "refunded_amount",
+            "net_total",
         ]
         read_only_fields = fields
 

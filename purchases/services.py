@@ -18,8 +18,9 @@ the customers' rows (the one the purchase belongs to and the one it moves to, in
 id order), the purchase, the product, the totals.
 
 The rules of a purchase are enforced here, for every door (API, admin, scripts):
-customers buy for themselves (`check_buyer`), and a quantity has a ceiling
-(`check_quantity`). `by` is the actor: a user, or None for the system itself.
+customers buy for themselves (`check_buyer`), a quantity has a ceiling
+(`check_quantity`), and a correction never undoes refunds given (`check_correction`).
+`by` is the actor: a user, or None for the system itself.
 
 A purchase deleted meanwhile is `Purchase.DoesNotExist` (the API's 404).
 `user` and `product` may be given as objects or as ids.
@@ -30,7 +31,7 @@ from django.db import transaction
 from django.db.models import Q
 
 from products.models import Product
-from purchases import totals
+from purchases import money, totals
 from purchases.models import CustomerSales, Purchase
 from shop.errors import Forbidden
 from shop.locking import hold_off_rebuild
@@ -43,6 +44,10 @@ OWN_PURCHASES_ONLY = "Customers may only create purchases for themselves."
 # Large enough for any real order, small enough that a total always fits NUMERIC(22, 2).
 MAX_QUANTITY = 1_000_000
 QUANTITY_TOO_LARGE = f"Ensure this value is less than or equal to {MAX_QUANTITY}."
+REFUNDED_KEEPS_PRODUCT = (
+    "This purchase has refunds, given at the price it was paid: it keeps its product. "
+    "Delete it if it was recorded by mistake (its refunds go with it)."
+)
 
 
 def _pk(value):
@@ -138,6 +143,30 @@ def check_quantity(quantity):
         raise ValidationError({"quantity": [QUANTITY_TOO_LARGE]})
 
 
+def check_correction(purchase, *, moves_product=False, quantity=UNSET):
+    """A correction may not undo the refunds given on `purchase`: a `ValidationError` if
+    it moves a purchase with refunds to another product (they were given at its price),
+    or brings its quantity below the units returned or its total below the money
+    refunded."""
+    errors = {}
+    if moves_product and (purchase.refunded_quantity or purchase.refunded_amount):
+        errors["product_id"] = [REFUNDED_KEEPS_PRODUCT]
+    if quantity is not UNSET and quantity < purchase.refunded_quantity:
+        errors["quantity"] = [
+            f"{purchase.refunded_quantity} units of this purchase have been returned: its "
+            "quantity cannot be less."
+        ]
+    elif quantity is not UNSET and money.paid(quantity, purchase.unit_price) < (
+        purchase.refunded_amount
+    ):
+        errors["quantity"] = [
+            f"{purchase.refunded_amount} of this purchase has been refunded: its total "
+            f"({money.paid(quantity, purchase.unit_price)} for {quantity}) cannot be less."
+        ]
+    if errors:
+        raise ValidationError(errors)
+
+
 def create_purchase(*, by=None, user, product, quantity=1):
     """Records that `user` bought `quantity` of `product` at the product's current price,
     on behalf of `by` (`check_buyer`, `check_quantity`)."""
@@ -159,7 +188,8 @@ def update_purchase(purchase, *, user=UNSET, product=UNSET, quantity=UNSET):
     Moving it to another product re-prices it at that product's current price;
     giving the product it already has changes nothing. Changing the quantity
     keeps the unit price that was paid. Moving it to another customer takes a
-    new email snapshot. Two corrections at once apply one after the other.
+    new email snapshot; its refunds go with it. Refunds given are never undone
+    (`check_correction`). Two corrections at once apply one after the other.
     """
     if quantity is not UNSET:
         check_quantity(quantity)
@@ -170,6 +200,7 @@ def update_purchase(purchase, *, user=UNSET, product=UNSET, quantity=UNSET):
             user = UNSET
         if product is not UNSET and _pk(product) == current.product_id:
             product = UNSET
+        check_correction(current, moves_product=product is not UNSET, quantity=quantity)
         email, locked_product = _lock_parties(user, product, locked_emails=emails)
         before = totals.Line.of(current)
         changed = []

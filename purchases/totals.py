@@ -1,8 +1,12 @@
 """Sales totals: kept by every purchase write; recomputed or verified from the purchases.
 
 `CustomerSales` and `ProductSales` hold, per customer and per product, what the
-purchases add up to over all time, so that the all-time rankings read one row off
-an index instead of aggregating the whole history.
+purchases add up to over all time, net of their refunds (money less what was
+refunded, units less those returned; purchase counts stay counts of purchases), so
+that the all-time rankings read one row off an index instead of aggregating the whole
+history. What each purchase's refunds add up to is kept on the purchase itself
+(`refunded_quantity`, `refunded_amount`), written with each refund
+(`purchases.refunds`): the totals are sums over the purchases' own columns.
 
 - Writes (`apply_change`): `purchases.services` calls it in the transaction that
   writes the purchase, after the purchase row is written, with the purchase as it
@@ -12,14 +16,15 @@ an index instead of aggregating the whole history.
   lose each other's increment, and no value is read into Python and written back.
   Rows are touched in one order (customers, then products, each by id), so two
   writers never wait on each other crosswise.
-- Rebuild (`rebuild`): after anything that writes purchases around the service (a
-  bulk load of historical orders, a restored backup, a manual SQL fix), replaces
-  the totals by `INSERT … SELECT … GROUP BY` over the purchases, in one transaction
+- Rebuild (`rebuild`): after anything that writes purchases or refunds around the
+  services (a bulk load of historical orders, a restored backup, a manual SQL fix),
+  first sets each purchase's refunded figures that disagree with its refunds, then
+  replaces the totals by `INSERT … SELECT … GROUP BY` over the purchases, in one transaction
   that holds purchase writes back meanwhile (the gate of `shop.locking`, which every
   purchase write and every deletion of a user or product passes first; reads go
   on), so that no increment is lost while it recomputes.
-- Check (`drift`): the rows where the totals and the purchases disagree; it writes
-  nothing.
+- Check (`drift`): the purchases whose refunded figures disagree with their refunds,
+  and the totals rows that disagree with the purchases; it writes nothing.
 
 Money is integer cents. On PostgreSQL `numeric(32, 0)`, exact at any size. On SQLite,
 which keeps decimals as floating point, an integer, summed from rounded cents the
@@ -33,7 +38,7 @@ from dataclasses import dataclass
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
 
 from purchases import money
-from purchases.models import CustomerSales, ProductSales, Purchase
+from purchases.models import CustomerSales, ProductSales, Purchase, Refund
 from shop.locking import stop_purchase_writes
 
 
@@ -43,17 +48,18 @@ class Line:
 
     user_id: int | None  # None: the customer was deleted; counts for the product only
     product_id: int
-    quantity: int  # net of the units returned
-    paid_cents: int  # quantity times the unit price, net of refunds, in cents
+    units: int  # bought, less those returned
+    net_cents: int  # paid, less what was refunded
 
     @classmethod
     def of(cls, purchase):
         return cls(
             user_id=purchase.user_id,
             product_id=purchase.product_id,
-            quantity=purchase.quantity - purchase.refunded_quantity,
-            paid_cents=purchase.quantity * cents(purchase.unit_price)
-            - cents(purchase.refunded_amount),
+            units=purchase.quantity - purchase.refunded_quantity,
+            net_cents=money.net_cents(
+                purchase.quantity, purchase.unit_price, purchase.refunded_amount
+            ),
         )
 
 
@@ -100,16 +106,16 @@ class Totals:
         return [self.column(name) for name in self.figures]
 
 
-PAID_CENTS = money.paid_cents_sum_sql
-UNITS = _constant_sql("SUM(quantity)")
+NET_CENTS = money.net_cents_sum_sql
+UNITS = _constant_sql("SUM(quantity - refunded_quantity)")
 COUNT = _constant_sql("COUNT(*)")
 CUSTOMERS = Totals(
     CustomerSales,
     "customer",
     "user_id",
     (
-        Figure("spent_cents", lambda line: line.paid_cents, PAID_CENTS),
-        Figure("units", lambda line: line.quantity, UNITS),
+        Figure("spent_cents", lambda line: line.net_cents, NET_CENTS),
+        Figure("units", lambda line: line.units, UNITS),
         Figure("purchase_count", lambda line: 1, COUNT),
     ),
 )
@@ -118,9 +124,9 @@ PRODUCTS = Totals(
     "product",
     "product_id",
     (
-        Figure("units_sold", lambda line: line.quantity, UNITS),
+        Figure("units_sold", lambda line: line.units, UNITS),
         Figure("purchase_count", lambda line: 1, COUNT),
-        Figure("revenue_cents", lambda line: line.paid_cents, PAID_CENTS),
+        Figure("revenue_cents", lambda line: line.net_cents, NET_CENTS),
     ),
 )
 KINDS = (CUSTOMERS, PRODUCTS)  # the order rows are written in
@@ -183,6 +189,42 @@ def apply_change(before=None, after=None, *, removed=(), using=DEFAULT_DB_ALIAS)
 
 # --- Recomputing from the purchases --------------------------------------------------
 
+# A purchase's refunded figures, in the form the check compares (`Drift`).
+REFUNDED = ("refunded_quantity", "refunded_cents")
+
+
+def _refunded_drift_sql(connection):
+    """`SELECT id, stored…, computed…` of the purchases whose refunded figures (units and
+    cents) disagree with what their refunds add up to."""
+    quote = connection.ops.quote_name
+    purchases, refunds = quote(Purchase._meta.db_table), quote(Refund._meta.db_table)
+    refunded_cents = money.cents_sql("p.refunded_amount", connection)
+    return f"""
+        SELECT p.id, p.refunded_quantity, {refunded_cents},
+            COALESCE(r.units, 0), COALESCE(r.cents, 0)
+        FROM {purchases} AS p LEFT JOIN (
+            SELECT purchase_id, SUM(quantity) AS units,
+                {money.cents_sum_sql("amount", connection)} AS cents
+            FROM {refunds} GROUP BY purchase_id
+        ) AS r ON r.purchase_id = p.id
+        WHERE p.refunded_quantity <> COALESCE(r.units, 0)
+            OR {refunded_cents} <> COALESCE(r.cents, 0)
+    """
+
+
+def _set_refunded_sql(connection):
+    """`UPDATE` of the purchases whose refunded figures disagree with their refunds."""
+    quote = connection.ops.quote_name
+    purchases, refunds = quote(Purchase._meta.db_table), quote(Refund._meta.db_table)
+    of_purchase = f"FROM {refunds} AS r WHERE r.purchase_id = {purchases}.id"
+    cents = money.cents_sum_sql("r.amount", connection)
+    return f"""
+        UPDATE {purchases} SET
+            refunded_quantity = COALESCE((SELECT SUM(r.quantity) {of_purchase}), 0),
+            refunded_amount = COALESCE((SELECT {cents} {of_purchase}), 0) / 100
+        WHERE id IN (SELECT drifting.id FROM ({_refunded_drift_sql(connection)}) AS drifting)
+    """
+
 
 def aggregate_sql(totals, connection):
     """`SELECT key, figures… FROM purchases GROUP BY key`: the totals as the purchases give
@@ -198,11 +240,13 @@ class Rebuilt:
     customers: int  # rows written
     products: int
     purchases: int  # purchases counted
+    purchases_corrected: int  # purchases whose refunded figures were set from their refunds
     seconds: float
 
 
 def rebuild(*, using=DEFAULT_DB_ALIAS):
-    """Replaces the totals by what the purchases add up to, in one transaction (`Rebuilt`).
+    """Replaces the totals by what the purchases add up to, in one transaction (`Rebuilt`),
+    after setting the purchases' refunded figures that disagree with their refunds.
 
     It closes the purchase writes' gate first (`shop.locking.stop_purchase_writes`):
     writes already under way finish first, then purchase writes and deletions of users
@@ -214,6 +258,8 @@ def rebuild(*, using=DEFAULT_DB_ALIAS):
     started = time.perf_counter()
     with transaction.atomic(using=using), connection.cursor() as cursor:
         stop_purchase_writes(using)
+        cursor.execute(_set_refunded_sql(connection))
+        purchases_corrected = cursor.rowcount
         written = {}
         for totals in KINDS:
             table = quote(totals.table)
@@ -229,13 +275,15 @@ def rebuild(*, using=DEFAULT_DB_ALIAS):
         customers=written["customer"],
         products=written["product"],
         purchases=int(purchases),
+        purchases_corrected=purchases_corrected,
         seconds=time.perf_counter() - started,
     )
 
 
 @dataclass(frozen=True)
 class Drift:
-    """A totals row that disagrees with the purchases.
+    """A totals row that disagrees with the purchases, or a purchase ("purchase") whose
+    refunded figures (`REFUNDED`) disagree with its refunds.
 
     `stored` and `computed` are `{figure field: value}`; None where the row is missing
     (a stored row of zeros counts as missing: it ranks nowhere).
@@ -273,15 +321,26 @@ def _drift_sql(totals, connection):
 
 
 def drift(*, using=DEFAULT_DB_ALIAS):
-    """Every totals row that disagrees with the purchases, customers first (`Drift`s).
+    """Every purchase whose refunded figures disagree with its refunds, then every totals
+    row that disagrees with the purchases, customers first (`Drift`s).
 
-    Reads only. Each kind is compared in one statement, so within it the totals and
-    the purchases are seen at one instant: writes committing meanwhile cannot show
-    up as drift.
+    Reads only. Each kind is compared in one statement, so within it the figures
+    compared are seen at one instant: writes committing meanwhile cannot show up as
+    drift.
     """
     connection = connections[using]
     found = []
     with connection.cursor() as cursor:
+        cursor.execute(_refunded_drift_sql(connection) + " ORDER BY 1")
+        for pk, *values in cursor.fetchall():
+            found.append(
+                Drift(
+                    kind="purchase",
+                    pk=pk,
+                    stored=_named(REFUNDED, values[:2]),
+                    computed=_named(REFUNDED, values[2:]),
+                )
+            )
         for totals in KINDS:
             cursor.execute(_drift_sql(totals, connection))
             width = len(totals.figures)
@@ -291,16 +350,16 @@ def drift(*, using=DEFAULT_DB_ALIAS):
                     Drift(
                         kind=totals.kind,
                         pk=pk,
-                        stored=_figures(totals, stored),
-                        computed=_figures(totals, computed),
+                        stored=_named(totals.figures, stored),
+                        computed=_named(totals.figures, computed),
                     )
                 )
     return found
 
 
-def _figures(totals, values):
-    """`{figure field: value}` of a row read in `totals.figures` order; None if missing."""
+def _named(figures, values):
+    """`{figure field: value}` of a row read in `figures` order; None if missing."""
     if values[0] is None:
         return None
     # The database hands back cents as Decimal (PostgreSQL) or float (SQLite's TOTAL).
-    return {name: int(value) for name, value in zip(totals.figures, values, strict=True)}
+    return {name: int(value) for name, value in zip(figures, values, strict=True)}

@@ -33,7 +33,8 @@ each and checks them against `ORDER`):
 - deleting a product: 2, 5, 7, then its row;
 - the admin's "delete selected" (`delete_users`, `delete_purchases`, `delete_products`):
   as deleting one, all the rows of each step in one statement, in id order;
-- `rebuild_sales_totals`: 2 (`SHARE`: no purchase write runs meanwhile), 6, 7. Its
+- `rebuild_sales_totals`: 2 (`SHARE`: no purchase write runs meanwhile), 4 (the
+  purchases whose refunded figures disagree with their refunds), 6, 7. Its
   commit checks the foreign keys of the rows it wrote (`KEY SHARE` on users and
   products, after step 7): anything that may hold a user's or product's row
   `FOR UPDATE` and then wait on purchases or totals passes step 2 first;

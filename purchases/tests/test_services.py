@@ -8,7 +8,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
 
 from products.models import Product
-from purchases import services
+from purchases import refunds, services
 from purchases.models import Purchase
 from shop.errors import Forbidden
 
@@ -235,3 +235,23 @@ def test_the_admin_says_a_purchase_was_deleted_meanwhile(client, staff, customer
     response = client.post(f"/admin/purchases/purchase/{purchase.pk}/delete/", {"post": "yes"})
 
     assert response.status_code == 302  # Django's own "doesn't exist" redirect, not a 500
+
+
+@pytest.mark.django_db
+def test_a_correction_never_undoes_the_refunds_given(staff, customer, product, other_product):
+    purchase = services.create_purchase(user=customer, product=product, quantity=4)  # 50.00
+    refunds.refund_purchase(purchase, by=staff, amount=Decimal("30.00"), reason="goodwill")
+
+    with pytest.raises(ValidationError) as below_refunded:
+        services.update_purchase(purchase, quantity=2)  # 25.00 < 30.00 refunded
+    with pytest.raises(ValidationError) as moved:
+        services.update_purchase(purchase, product=other_product)
+    kept = services.update_purchase(purchase, quantity=3, user=staff)  # 37.50 >= 30.00
+
+    assert below_refunded.value.message_dict == {
+        "quantity": [
+            "30.00 of this purchase has been refunded: its total (25.00 for 2) cannot be less."
+        ]
+    }
+    assert moved.value.message_dict == {"product_id": [services.REFUNDED_KEEPS_PRODUCT]}
+    assert (kept.quantity, kept.user_id, kept.net_total) == (3, staff.pk, Decimal("7.50"))

@@ -254,7 +254,7 @@ def test_deleting_a_product_locks_in_order(shop):
 def test_rebuilding_the_totals_locks_in_order(shop):
     with recorded() as statements:
         totals.rebuild()
-    assert_in_order(statements, [*GATED, "customer totals", "product totals"])
+    assert_in_order(statements, [*GATED, "purchase", "customer totals", "product totals"])
 
 
 @pytest.mark.django_db
