@@ -3,6 +3,8 @@
 import os
 import re
 import shutil
+import socket
+import threading
 from pathlib import Path
 
 import pytest
@@ -136,12 +138,9 @@ def _replica_reads_the_test_transaction(django_db_setup):
 
 
 @pytest.fixture(autouse=True)
-def _replica_state_forgotten():
-    from shop.replica import forget_replica_state
-
-    forget_replica_state()
-    yield
-    forget_replica_state()
+def _replica_state_forgotten(monkeypatch):
+    """No test starts with, or leaves behind, a replica marked down by another."""
+    monkeypatch.setattr("shop.replica._down_until", 0.0)
 
 
 @pytest.fixture
@@ -195,6 +194,7 @@ def staff(make_user):
 
 
 def client_for(user):
+    """An API client with a token of its own (so revoking it touches no other client)."""
     client = APIClient()
     if user is not None:
         _, token = AuthToken.objects.create(user=user)
@@ -301,3 +301,51 @@ def pytest_runtest_makereport(item, call):
     if report.when == "call":
         item.rep_call_failed = report.failed
     return report
+
+
+# --- Services the tests share ----------------------------------------------
+
+# A Redis database of the tests' own, flushed before and after each test that uses it.
+REDIS_URL = os.environ.get("SHOP_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+
+@pytest.fixture
+def redis_url():
+    """The tests' Redis database (`SHOP_TEST_REDIS_URL`), empty at the start and at the end."""
+    redis = pytest.importorskip("redis", reason="live test: no redis package")
+    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2, socket_timeout=10)
+    try:
+        client.ping()
+    except redis.RedisError as error:
+        client.close()
+        pytest.skip(f"live test: no Redis at {REDIS_URL} ({error}); .ci/run starts one")
+    client.flushdb()
+    yield REDIS_URL
+    client.flushdb()
+    client.close()
+
+
+@pytest.fixture
+def hanging_server():
+    """A loopback TCP server that accepts connections and never says a word: its address."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    accepted, stop = [], threading.Event()
+
+    def accept():
+        listener.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                accepted.append(listener.accept()[0])
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield listener.getsockname()
+    stop.set()
+    thread.join(timeout=5)
+    listener.close()
+    for peer in accepted:
+        peer.close()

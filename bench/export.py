@@ -9,7 +9,7 @@ created and migrated if missing, DROPPED at the end unless `--keep`), loads user
 products through the ORM and purchases with `INSERT ... SELECT generate_series` (as
 bench/analytics.py does), then downloads `GET /purchases?format=csv` as staff from
 gunicorn started with the project's production settings and `gunicorn.conf.py`
-(`shop.tests.servers.Server`, one worker, one thread: the process measured is the one
+(`end_to_end.servers.Server`, one worker, one thread: the process measured is the one
 serving). It prints the rows
 per second and the serving worker's peak resident memory (`VmHWM`; target <= 150 MB),
 then the same rows in the same order through `COPY (SELECT ...) TO STDOUT WITH CSV`
@@ -29,7 +29,7 @@ from urllib.parse import urlsplit, urlunsplit
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from shop.tests.servers import Server  # noqa: E402
+from end_to_end.servers import Server  # noqa: E402
 
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/shop_export_bench"
 TARGET_RSS_MB = 150

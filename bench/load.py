@@ -59,7 +59,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.analytics import DEFAULT_URL, counts, ensure_database, load  # noqa: E402
-from shop.tests.servers import Server  # noqa: E402
+from end_to_end.servers import Server  # noqa: E402
 
 USERS, PRODUCTS, PURCHASES = 100_000, 10_000, 1_000_000
 

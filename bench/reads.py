@@ -449,7 +449,7 @@ def main():
         return
     token = staff_credentials()
 
-    from shop.tests.servers import Server, production_env
+    from end_to_end.servers import Server, production_env
 
     # The admin's pages name their static files through the manifest production builds.
     subprocess.run(

@@ -1,6 +1,6 @@
 """The project's own exceptions: what services, the admin and the workers raise.
 
-They speak the shop's language, not HTTP: `shop.exceptions` maps each to its
+They speak the shop's language, not HTTP: `shop.error_responses` maps each to its
 answer for the API, and the admin shows its message to staff. A row that has
 gone meanwhile is Django's own `Model.DoesNotExist`; a bad value is Django's
 `ValidationError`.

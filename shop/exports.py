@@ -225,7 +225,7 @@ class CSVExportMixin:
         return super().list(request, *args, **kwargs)
 
     def finalize_response(self, request, response, *args, **kwargs):
-        # Errors are JSON whatever was asked for (SPEC 4.5): a 401, 403 or 400 asked
+        # Errors are JSON whatever was asked for: a 401, 403 or 400 asked
         # for as CSV is answered by the view's first renderer, JSON.
         if (
             isinstance(response, Response)

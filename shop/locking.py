@@ -80,7 +80,6 @@ ORDER = (
         ),
     ),
 )
-GATE = ORDER[1]
 
 
 def _purchases_table(connection):

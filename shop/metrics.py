@@ -161,7 +161,7 @@ def collected():
 
 
 def metrics_view(request):
-    from shop.exceptions import not_found
+    from shop.error_responses import not_found
 
     if not authorized(request.META.get("HTTP_AUTHORIZATION")):
         return not_found(request)

@@ -3,14 +3,14 @@
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 
-from shop.exceptions import bad_request, not_found
+from shop.error_responses import bad_request, not_found
 
 
 class JsonErrorsMiddleware:
     """The API's JSON errors in development too.
 
     With `DEBUG` on, Django answers a 404, or a body past `DATA_UPLOAD_MAX_MEMORY_SIZE`,
-    with its HTML debug pages instead of the project's handlers (`shop.exceptions`): a
+    with its HTML debug pages instead of the project's handlers (`shop.error_responses`): a
     client developing against `make run` would meet other answers than in production.
     The admin keeps Django's pages.
     """

@@ -2,12 +2,8 @@
 
 import copy
 
-from django.db import DatabaseError, models
+from django.db import models
 from django.utils import timezone
-
-# What Django says when an UPDATE that had to happen touched no row (the row is gone):
-# "Forced update did not affect any rows." (and the like for `update_fields`).
-_NO_ROW_UPDATED = "did not affect any rows."
 
 
 class ShopModel(models.Model):
@@ -41,21 +37,25 @@ class ShopModel(models.Model):
             if not kwargs["update_fields"]:
                 using = kwargs.get("using") or self._state.db
                 if not type(self)._base_manager.using(using).filter(pk=self.pk).exists():
-                    raise self.DoesNotExist(
-                        f"{self._meta.verbose_name.capitalize()} {self.pk} no longer exists."
-                    )
+                    raise self._gone()
                 return
         kwargs["force_update"] = True
-        try:
-            super().save(*args, **kwargs)
-        except DatabaseError as error:
-            if not str(error).endswith(_NO_ROW_UPDATED):
-                raise
-            raise self.DoesNotExist(
-                f"{self._meta.verbose_name.capitalize()} {self.pk} no longer exists."
-            ) from None
+        super().save(*args, **kwargs)
         saved = [self._meta.get_field(name).attname for name in kwargs.get("update_fields") or ()]
         self._remember_values(saved or (field.attname for field in self._meta.concrete_fields))
+
+    def _do_update(self, base_qs, using, pk_val, values, update_fields, forced_update):
+        """Django's UPDATE of the row; a forced one (every `save()` of a row read) that found
+        no row raises `DoesNotExist` here, by the count of rows it updated."""
+        updated = super()._do_update(base_qs, using, pk_val, values, update_fields, forced_update)
+        if forced_update and not updated:
+            raise self._gone()
+        return updated
+
+    def _gone(self):
+        return self.DoesNotExist(
+            f"{self._meta.verbose_name.capitalize()} {self.pk} no longer exists."
+        )
 
     @classmethod
     def from_db(cls, db, field_names, values):

@@ -108,12 +108,6 @@ def _mark_down(error):
         connections[REPLICA].close()
 
 
-def forget_replica_state():
-    """Forgets that the replica was down (tests)."""
-    global _down_until
-    _down_until = 0.0
-
-
 def replica_migrations_missing():
     """The migrations applied on the primary and not on the replica, as `app.name` strings
     (empty without a replica, or when the replica cannot be reached: that is not a setting)."""

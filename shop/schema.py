@@ -84,7 +84,7 @@ def pagination_headers(result, generator, request, public):
     return result
 
 
-# --- The error responses every operation can give (SPEC 4.5: errors are JSON) -------------
+# --- The error responses every operation can give (errors are JSON) ----------------------
 
 ErrorSerializer = inline_serializer("Error", {"detail": serializers.CharField()})
 DeletedSerializer = inline_serializer(

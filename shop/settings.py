@@ -267,7 +267,7 @@ REST_FRAMEWORK = {
         "rest_framework.parsers.FormParser",
         "rest_framework.parsers.MultiPartParser",
     ],
-    "EXCEPTION_HANDLER": "shop.exceptions.exception_handler",
+    "EXCEPTION_HANDLER": "shop.error_responses.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "shop.schema.ShopAutoSchema",
     # How many reverse proxies stand in front: rate limits key on the client's
     # address. 0 (none) means the socket's address; DRF's default (unset) would

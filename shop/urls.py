@@ -20,7 +20,7 @@ urlpatterns = [
     path("", include("purchases.urls")),
 ]
 
-handler400 = "shop.exceptions.bad_request"
-handler403 = "shop.exceptions.permission_denied"
-handler404 = "shop.exceptions.not_found"
-handler500 = "shop.exceptions.server_error"
+handler400 = "shop.error_responses.bad_request"
+handler403 = "shop.error_responses.permission_denied"
+handler404 = "shop.error_responses.not_found"
+handler500 = "shop.error_responses.server_error"

@@ -10,7 +10,7 @@ from shop.schema import DeletedSerializer
 
 
 def integer_id(value):
-    """An id from the path, in ASCII digits (`shop.params`); anything else is 404 (SPEC 4)."""
+    """An id from the path, in ASCII digits (`shop.params`); anything else is 404."""
     if not is_ascii_digits(value):
         raise Http404
     return value

@@ -1,7 +1,7 @@
 """Backfill runs as background jobs: queued, cancelled, found dead, refused when the queue is down.
 
 The unit tests run jobs eagerly (no broker): Celery runs the task inside the
-request. The same jobs on a real worker are in shop/tests/test_backfill_live.py.
+request. The same jobs on a real worker are in end_to_end/test_backfill_live.py.
 """
 
 import threading

@@ -1,6 +1,6 @@
 """PostgreSQL only: a backfill killed mid-file leaves the catalogue as it was; a re-run finishes.
 
-(The API server killed mid-burst is in shop/tests/test_crash_recovery.py.)
+(The API server killed mid-burst is in end_to_end/test_crash_recovery.py.)
 """
 
 import os

@@ -6,7 +6,6 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from products.admin_filters import categories
 from products.models import Product
 from purchases.models import Purchase
 from shop import admin_lists
@@ -151,20 +150,6 @@ def test_a_month_of_the_drill_down_offers_each_of_its_days_with_purchases_betwee
 
 
 # --- filter choices -----------------------------------------------------------------------
-
-
-def test_categories_are_listed_once_in_any_case(shop):
-    found = categories()
-
-    assert sorted(c.upper() for c in found) == ["DRINKS", "KITCHEN"]
-
-
-def test_the_category_filter_matches_any_case(staff_admin, shop):
-    products = staff_admin.get(PRODUCTS, {"category": "kitchen"})
-    purchases = staff_admin.get(PURCHASES, {"product__category": "kitchen"})
-
-    assert sorted(p.sku for p in products.context["cl"].result_list) == ["KT-1", "RG-1"]
-    assert sorted(listed_ids(purchases)) == [shop[0].pk, shop[1].pk]
 
 
 def test_common_values_come_from_the_statistics_on_postgresql(postgres_only, shop, make_user):

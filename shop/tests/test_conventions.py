@@ -1,4 +1,4 @@
-"""The API conventions of SPEC 4.5, shown on the users list: pagination headers, errors, slashes."""
+"""The API conventions, shown on the users list: pagination headers, errors, slashes."""
 
 import re
 from urllib.parse import quote
@@ -168,27 +168,6 @@ def test_deeply_nested_json_is_400_not_500(anon_client, path):
 
     assert response.status_code == 400
     assert "nested too deeply" in response.json()["detail"]
-
-
-def test_sqlite_lock_held_too_long_is_503_with_retry_after():
-    # What SQLite raises when a writer waited past the lock timeout (nothing was written).
-    from django.db import OperationalError
-
-    from shop.exceptions import exception_handler
-
-    response = exception_handler(OperationalError("database is locked"), {})
-
-    assert response.status_code == 503
-    assert response["Retry-After"] == "5"
-    assert response.data == {"detail": "The database is busy; retry shortly."}
-
-
-def test_other_database_errors_are_not_disguised_as_busy():
-    from django.db import OperationalError
-
-    from shop.exceptions import exception_handler
-
-    assert exception_handler(OperationalError("no such table: x"), {}) is None
 
 
 def full_width(digits):

@@ -6,9 +6,9 @@ test-artifacts/screenshots/.
 """
 
 import pytest
+from knox.models import AuthToken
 
 from conftest import ARTIFACTS
-from shop.tests.conftest import token_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -38,7 +38,7 @@ def test_browser_authorize_offers_the_token_scheme_first(browser_page):
 
 def test_browser_a_token_typed_as_told_signs_the_docs_in(browser_page, customer):
     page = browser_page
-    token = token_for(customer)
+    _, token = AuthToken.objects.create(user=customer)
 
     open_authorize(page)
     page.locator(".modal-ux .auth-container input").first.fill(f"Token {token}")

@@ -1,7 +1,7 @@
 """`/healthz` and `/readyz` (`shop.health`), and a database that cannot be reached answered 503.
 
 In-process, on either database; the same against live gunicorn instances whose primary,
-replica or broker is down or hangs is in `test_outage_live.py`.
+replica or broker is down or hangs is in `end_to_end/test_outage_live.py`.
 """
 
 import json
@@ -13,10 +13,10 @@ from django.db import OperationalError, connections
 from django.db.utils import load_backend
 from django.test import Client
 
+from end_to_end.servers import free_port
 from shop import errors
-from shop.exceptions import exception_handler, server_error
+from shop.error_responses import exception_handler, server_error
 from shop.health import CHECK_SECONDS
-from shop.tests.servers import free_port
 
 HEALTH_PATHS = ["/healthz", "/healthz/", "/readyz", "/readyz/"]
 

@@ -29,11 +29,14 @@ from products import services as product_services
 from products.models import Product
 from purchases import refunds, services, totals
 from purchases.models import ProductSales, Purchase
-from shop.locking import GATE, ORDER
+from shop.locking import ORDER
 from users import second_factor
 from users import services as user_services
 
 pytestmark = pytest.mark.usefixtures("postgres_only")
+
+# The step that is a table lock, not rows (`hold_off_rebuild`, `stop_purchase_writes`).
+GATE = next(step for step in ORDER if step.name == "purchase writes' gate")
 
 LOCK_TABLE = re.compile(r'\s*LOCK TABLE "(\w+)"', re.IGNORECASE)
 LOCKING_READ = re.compile(r'\s*SELECT .*? FROM "(\w+)".* FOR (?:NO KEY )?UPDATE', re.S)

@@ -81,7 +81,8 @@ ACCEPTED = {
         "Fills the new sales totals from the purchases: the purchases that code older than "
         "it writes meanwhile and until its instances are restarted are not counted. "
         "deploy/release.py, once no old code runs, checks the totals and rebuilds them on "
-        "drift (test_release_live.py migrates from purchases 0001 with old code writing).",
+        "drift (end_to_end/test_release_live.py migrates from purchases 0001 with old code "
+        "writing).",
     ),
     ("shop", "0001_throttle_cache_table"): (
         BOTH,

@@ -96,3 +96,24 @@ def test_a_row_deleted_meanwhile_is_not_brought_back(changed):
     with pytest.raises(Product.DoesNotExist), transaction.atomic():
         product.save()
     assert not Product.objects.filter(sku="GONE").exists()
+
+
+def test_a_save_naming_its_fields_of_a_row_deleted_meanwhile_is_not_brought_back():
+    Product.objects.create(sku="GONE", name="Gone", price=Decimal("1.00"))
+    product = Product.objects.get(sku="GONE")
+    Product.objects.filter(pk=product.pk).delete()
+
+    product.name = "Back?"
+    with pytest.raises(Product.DoesNotExist), transaction.atomic():
+        product.save(update_fields=["name"])
+    assert not Product.objects.filter(sku="GONE").exists()
+
+
+def test_a_new_row_given_the_id_of_a_deleted_one_is_inserted():
+    """Django tries an UPDATE first for a new row with its id set; finding none, it inserts."""
+    gone = Product.objects.create(sku="OLD", name="Old", price=Decimal("1.00"))
+    Product.objects.filter(pk=gone.pk).delete()
+
+    Product(pk=gone.pk, sku="NEW", name="New", price=Decimal("2.00")).save()
+
+    assert Product.objects.get(pk=gone.pk).sku == "NEW"

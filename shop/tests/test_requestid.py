@@ -1,6 +1,7 @@
 """The request id (`shop.requestid`) and the log lines' format, in-process on either database.
 
-The id carried through a real Celery worker and gunicorn's access log: `test_observability_live.py`.
+The id carried through a real Celery worker and gunicorn's access log:
+`end_to_end/test_observability_live.py`.
 """
 
 import io

@@ -1,4 +1,4 @@
-"""The OpenAPI schema, the interactive docs (SPEC 4.5) and the API's index at `/`."""
+"""The OpenAPI schema, the interactive docs and the API's index at `/`."""
 
 from urllib.parse import urlsplit
 

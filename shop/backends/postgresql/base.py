@@ -3,7 +3,7 @@
 psycopg raises the same `OperationalError` for a server that refuses or never answers a
 connection as for a connection lost in the middle of a query; only where the connection
 is made can the two be told apart, so that is where the first gets its own type. The API
-then answers it 503 with `Retry-After` (`shop.exceptions`): nothing was read or written.
+then answers it 503 with `Retry-After` (`shop.error_responses`): nothing was read or written.
 """
 
 from django.db.backends.postgresql import base

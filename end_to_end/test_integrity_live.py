@@ -17,10 +17,10 @@ import pytest
 from django.core.management import call_command
 from django.db import DatabaseError, connections
 
+from end_to_end.conftest import token_for
 from products.models import Product
 from purchases import totals
 from purchases.models import Purchase
-from shop.tests.conftest import token_for
 from shop.tests.integrity_helpers import call_concurrently
 from users.models import User
 

@@ -6,8 +6,7 @@ import pytest
 from django.utils import timezone
 from knox.models import AuthToken
 
-from conftest import PASSWORD
-from shop.tests.conftest import token_client
+from conftest import PASSWORD, client_for
 
 pytestmark = pytest.mark.django_db
 
@@ -17,7 +16,7 @@ def expire(user):
 
 
 def test_an_expired_token_is_401_and_deleted(customer):
-    client = token_client(customer)
+    client = client_for(customer)
     expire(customer)
 
     assert client.get(f"/users/{customer.pk}").status_code == 401
@@ -25,7 +24,7 @@ def test_an_expired_token_is_401_and_deleted(customer):
 
 
 def test_signing_in_sweeps_the_users_expired_tokens(anon_client, customer, other_customer):
-    token_client(customer), token_client(customer), token_client(other_customer)
+    client_for(customer), client_for(customer), client_for(other_customer)
     expire(customer)
     expire(other_customer)
 

@@ -23,9 +23,9 @@ import uuid
 import psycopg
 import pytest
 
+from end_to_end.conftest import database_url, token_for
+from end_to_end.servers import FrozenRedis
 from products.models import BackfillRun, Product
-from shop.tests.conftest import database_url, token_for
-from shop.tests.servers import FrozenRedis
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

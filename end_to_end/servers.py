@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 
 import psycopg
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 DEPLOY = ROOT / "deploy"
 
 
@@ -235,17 +235,7 @@ class Nginx:
         self.access_log = self.prefix / "logs/access.log"
         self.log = tempfile.TemporaryFile()  # noqa: SIM115 (lives as long as nginx)
         self.process = subprocess.Popen(
-            [
-                binary,
-                "-p",
-                f"{self.prefix}/",
-                "-e",
-                str(self.error_log),
-                "-c",
-                str(self.config_path),
-                "-g",
-                "daemon off;",
-            ],
+            self.command("-g", "daemon off;"),
             stdout=subprocess.DEVNULL,
             stderr=self.log,
             start_new_session=True,

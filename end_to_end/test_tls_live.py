@@ -19,8 +19,8 @@ import warnings
 import pytest
 from django.db import connection
 
-from shop.tests.conftest import BEHIND_PROXY, ON_SQLITE, database_url, token_for
-from shop.tests.servers import Server, load_nginx_renderer, nginx_binary
+from end_to_end.conftest import BEHIND_PROXY, ON_SQLITE, database_url, token_for
+from end_to_end.servers import Server, load_nginx_renderer, nginx_binary
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

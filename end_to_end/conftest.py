@@ -1,46 +1,31 @@
-"""Fixtures of the hardening tests: fresh token clients, and the topology in real processes.
+"""Fixtures of the end-to-end tests: the reference topology of deploy/ in real processes.
 
 The live tests start the reference topology of deploy/ (README there): gunicorn
 instances (`server_process`), nginx in front of them (`nginx_proxy`), a streaming
-replica of the test database's server (`replica`), Redis (`redis_url`) and Celery
-workers (`celery_worker`). All PostgreSQL only: a server process cannot share
-SQLite's in-memory test database.
+replica of the test database's server (`replica`), Redis (`redis_url`, in the root
+conftest.py) and Celery workers (`celery_worker`). All PostgreSQL only: a server process
+cannot share SQLite's in-memory test database.
 """
 
-import os
 import secrets
 import shutil
-import socket
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 import pytest
 from django.db import connection
 from knox.models import AuthToken
-from rest_framework.test import APIClient
 
-from shop.tests.servers import DEPLOY, ROOT, CeleryWorker, Nginx, Replica, Server, nginx_binary
-from shop.tests.units import Systemd
+from conftest import client_for as token_client  # noqa: F401 (the sweeps' name)
+from end_to_end.servers import DEPLOY, ROOT, CeleryWorker, Nginx, Replica, Server, nginx_binary
+from end_to_end.units import Systemd
 
 # The environment of a gunicorn instance behind nginx: one proxy to trust in
 # X-Forwarded-For, so that the rate limits key on the client (deploy/README.md).
 BEHIND_PROXY = {"DJANGO_NUM_PROXIES": "1"}
 
-# A Redis database of the tests' own, flushed before and after each test that uses it.
-REDIS_URL = os.environ.get("SHOP_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
-
 ON_SQLITE = "needs PostgreSQL (set DATABASE_URL=postgres://...); this run is on SQLite"
-
-
-def token_client(user):
-    """An API client with a token of its own (so revoking it touches no other client)."""
-    client = APIClient()
-    if user is not None:
-        _, token = AuthToken.objects.create(user=user)
-        client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
-    return client
 
 
 def token_for(user):
@@ -113,22 +98,6 @@ def replica(django_db_setup):
 
 
 @pytest.fixture
-def redis_url():
-    """The tests' Redis database (`SHOP_TEST_REDIS_URL`), empty at the start and at the end."""
-    redis = pytest.importorskip("redis", reason="live test: no redis package")
-    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2, socket_timeout=10)
-    try:
-        client.ping()
-    except redis.RedisError as error:
-        client.close()
-        pytest.skip(f"live test: no Redis at {REDIS_URL} ({error}); .ci/run starts one")
-    client.flushdb()
-    yield REDIS_URL
-    client.flushdb()
-    client.close()
-
-
-@pytest.fixture
 def celery_worker(postgres_only, redis_url):
     """Starts Celery workers on the test database and `redis_url`: `celery_worker(…)` → worker.
 
@@ -146,32 +115,6 @@ def celery_worker(postgres_only, redis_url):
     yield start
     for worker in workers:
         worker.stop(timeout=10)
-
-
-@pytest.fixture
-def hanging_server():
-    """A loopback TCP server that accepts connections and never says a word: its address."""
-    listener = socket.create_server(("127.0.0.1", 0))
-    accepted, stop = [], threading.Event()
-
-    def accept():
-        listener.settimeout(0.2)
-        while not stop.is_set():
-            try:
-                accepted.append(listener.accept()[0])
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    yield listener.getsockname()
-    stop.set()
-    thread.join(timeout=5)
-    listener.close()
-    for peer in accepted:
-        peer.close()
 
 
 @pytest.fixture(scope="session")
@@ -237,7 +180,7 @@ def unit_environment(systemd, **values):
 
 @pytest.fixture
 def systemd(tmp_path):
-    """deploy/systemd/'s units, run as systemd would (`shop.tests.units`), on the test's paths.
+    """deploy/systemd/'s units, run as systemd would (`end_to_end.units`), on the test's paths.
 
     /srv/shop/current is a link to this checkout (its .venv the running interpreter's),
     /etc/shop and /var/lib are directories of the test's; `unit_environment(systemd, …)`

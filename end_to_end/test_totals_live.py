@@ -127,9 +127,9 @@ def test_totals_stay_exact_under_concurrent_purchase_writes(server_process, make
 
     from django.core.management import call_command
 
+    from end_to_end.conftest import token_for
     from products.models import Product
     from purchases import services
-    from shop.tests.conftest import token_for
 
     customers = [make_user() for _ in range(CUSTOMERS)]
     doomed = make_user()

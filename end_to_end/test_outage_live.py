@@ -15,8 +15,8 @@ import time
 
 import pytest
 
-from shop.tests.conftest import token_for
-from shop.tests.servers import free_port
+from end_to_end.conftest import token_for
+from end_to_end.servers import free_port
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -14,8 +14,8 @@ The host's paths in the units (/srv/shop/current, /etc/shop, /var/lib, /run) are
 the test's by prefix (`paths`). Standard library only, and a command too, so that
 deploy/release.py can restart a unit that a test started:
 
-    python shop/tests/units.py --state DIR restart shop-web@8001
-    python shop/tests/units.py --state DIR exec shop-web@8001 /srv/shop/current/.venv/bin/python \
+    python end_to_end/units.py --state DIR restart shop-web@8001
+    python end_to_end/units.py --state DIR exec shop-web@8001 /srv/shop/current/.venv/bin/python \
         manage.py check
 
 (`exec` runs a command with a unit's environment and directory, as deploy/shop-manage does

@@ -28,15 +28,15 @@ import psycopg
 import pytest
 from django.db import connection
 
-from products.models import Product
-from shop.tests.conftest import (
+from end_to_end.conftest import (
     BEHIND_PROXY,
     ON_SQLITE,
     database_name,
     database_url,
     token_for,
 )
-from shop.tests.servers import Nginx, Server, nginx_binary, wait_for
+from end_to_end.servers import Nginx, Server, nginx_binary, wait_for
+from products.models import Product
 
 # Transactional, as every live test: what a test commits, the server processes see. (It
 # also makes pytest-django create the test database that the module's servers use.)

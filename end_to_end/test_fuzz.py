@@ -7,7 +7,7 @@ the documented content type, and a body that matches the documented schema.
 The number of examples per operation is bounded so the suite stays fast and
 deterministic in CI. To fuzz longer, with fresh random examples:
 
-    SHOP_FUZZ_EXAMPLES=500 .venv/bin/python -m pytest shop/tests/test_fuzz.py
+    SHOP_FUZZ_EXAMPLES=500 .venv/bin/python -m pytest end_to_end/test_fuzz.py
 
 Data: one set of users, products, purchases and backfill runs per test. Path and
 body ids are steered, two times in three, to objects that exist (the
@@ -28,9 +28,9 @@ from hypothesis import strategies as st
 from schemathesis import GenerationMode
 
 from conftest import PASSWORD
+from end_to_end.conftest import token_for
 from products.models import BackfillRun, Product
 from purchases import services
-from shop.tests.conftest import token_for
 
 EXAMPLES = int(os.environ.get("SHOP_FUZZ_EXAMPLES", "20"))
 

@@ -3,7 +3,7 @@
 Two gunicorn instances started from `shop-web@.service`, nginx from `shop-nginx.service`
 with the TLS configuration of deploy/nginx/, production settings (`DJANGO_DEBUG=0`, the
 HTTPS redirect on), and the release run as an operator runs it, its `--restart` being
-the units' restart (`shop/tests/units.py`, systemd's stand-in):
+the units' restart (`end_to_end/units.py`, systemd's stand-in):
 
 - under a load of `POST /purchases` over HTTPS, each with an `Idempotency-Key` and retried
   with it on a connection error as a client would: no request fails, and every
@@ -32,14 +32,14 @@ import psycopg
 import pytest
 from django.db import connection
 
+from end_to_end.conftest import database_url, token_for, unit_environment
+from end_to_end.servers import DEPLOY, ROOT, free_port, load_nginx_renderer, nginx_binary
 from products.models import Product
 from purchases import totals
 from purchases.models import Purchase
 from purchases.services import create_purchase
 from shop.models import IdempotencyKey
 from shop.tests import previous_release
-from shop.tests.conftest import database_url, token_for, unit_environment
-from shop.tests.servers import DEPLOY, ROOT, free_port, load_nginx_renderer, nginx_binary
 from users.models import User
 
 pytestmark = pytest.mark.django_db(transaction=True)

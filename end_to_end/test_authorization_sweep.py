@@ -22,9 +22,9 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import URLResolver, get_resolver
 
 from conftest import PASSWORD
+from end_to_end.conftest import token_client
 from products.models import BackfillRun, Product
 from purchases import services
-from shop.tests.conftest import token_client
 
 pytestmark = pytest.mark.django_db
 

@@ -14,10 +14,10 @@ from decimal import Decimal
 
 import pytest
 
+from end_to_end import loadgen
+from end_to_end.conftest import token_for
 from products.models import Product
 from purchases.models import Purchase
-from shop.tests import loadgen
-from shop.tests.conftest import token_for
 
 CLIENTS = 16
 PER_CLIENT = 40

@@ -22,9 +22,9 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest, multiprocess
 from prometheus_client.parser import text_string_to_metric_families
 
+from end_to_end.conftest import token_for
+from end_to_end.servers import free_port, wait_for
 from products.models import BackfillRun
-from shop.tests.conftest import token_for
-from shop.tests.servers import free_port, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

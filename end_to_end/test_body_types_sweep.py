@@ -11,8 +11,8 @@ import json
 import pytest
 
 from conftest import PASSWORD
-from shop.tests.conftest import token_client
-from shop.tests.test_authorization_sweep import RULES, world  # noqa: F401 (a fixture)
+from end_to_end.conftest import token_client
+from end_to_end.test_authorization_sweep import RULES, world  # noqa: F401 (a fixture)
 
 pytestmark = pytest.mark.django_db
 

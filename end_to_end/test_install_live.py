@@ -15,7 +15,7 @@ import psycopg
 import pytest
 from django.db import connections
 
-from shop.tests.servers import DEPLOY, ROOT
+from end_to_end.servers import DEPLOY, ROOT
 
 
 @pytest.fixture

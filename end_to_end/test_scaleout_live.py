@@ -31,10 +31,10 @@ import pytest
 from django.contrib.auth.hashers import PBKDF2PasswordHasher
 
 from conftest import PASSWORD, confirmed_app
+from end_to_end.conftest import BEHIND_PROXY, database_name, database_url, token_for
+from end_to_end.servers import ROOT, production_env
 from products.models import Product
 from purchases.models import Purchase
-from shop.tests.conftest import BEHIND_PROXY, database_name, database_url, token_for
-from shop.tests.servers import ROOT, production_env
 from users import second_factor
 from users.models import User
 

@@ -22,11 +22,11 @@ from decimal import Decimal
 import pytest
 from django.db import connection
 
+from end_to_end import loadgen
+from end_to_end.conftest import token_for
 from products.backfill import run_backfill
 from products.models import Product
 from purchases.models import Purchase
-from shop.tests import loadgen
-from shop.tests.conftest import token_for
 
 PROCESSES, THREADS, PER_THREAD = 4, 5, 10  # 200 purchases
 PRODUCTS = 8

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from shop.tests.servers import DEPLOY
+from end_to_end.servers import DEPLOY
 
 PG_BINDIR = Path("/usr/lib/postgresql/15/bin")
 DRILL = DEPLOY / "postgresql/restore-drill.sh"

@@ -1,10 +1,13 @@
-"""One JSON error format for the whole API: `{"detail": ...}` or a field → messages map.
+"""How errors become HTTP answers: one JSON format, `{"detail": ...}` or a field → messages map.
 
-The one place where the project's own exceptions (`shop.errors`) and Django's
-(`ValidationError`, `Model.DoesNotExist`) become HTTP answers.
+The one place where the project's own exceptions (`shop.errors`), Django's
+(`ValidationError`, `Model.DoesNotExist`) and SQLite's lock timeout get their status: DRF's
+handler for the API (`REST_FRAMEWORK["EXCEPTION_HANDLER"]`), and Django's `handler400`,
+`handler403`, `handler404` and `handler500` (`shop/urls.py`) for everything else.
 """
 
 import logging
+import sqlite3
 import sys
 
 from django.core.exceptions import ObjectDoesNotExist, RequestDataTooBig
@@ -43,7 +46,7 @@ def as_api_exception(exc):
     if isinstance(exc, ObjectDoesNotExist):
         # The row was there when the request began and is gone now (deleted meanwhile).
         return exceptions.NotFound()
-    if isinstance(exc, OperationalError) and "database is locked" in str(exc):
+    if isinstance(exc, OperationalError) and sqlite_lock_timed_out(exc):
         exc = errors.Busy()
     for kind, (status_code, code) in ANSWERS.items():
         if isinstance(exc, kind):
@@ -53,6 +56,13 @@ def as_api_exception(exc):
                 answer.wait = exc.retry_after  # sent as `Retry-After` by DRF's handler
             return answer
     return exc
+
+
+def sqlite_lock_timed_out(exc):
+    """Whether SQLite gave up waiting for a lock (by its error code; PostgreSQL waits instead)."""
+    code = getattr(exc.__cause__, "sqlite_errorcode", None)
+    # The primary code is the low byte of an extended one (SQLITE_BUSY_SNAPSHOT is BUSY's).
+    return code is not None and code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
 
 
 def exception_handler(exc, context):

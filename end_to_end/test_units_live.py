@@ -1,8 +1,8 @@
-"""The systemd units of deploy/systemd/, started as systemd starts them (`shop.tests.units`).
+"""The systemd units of deploy/systemd/, started as systemd starts them (`end_to_end.units`).
 
 There is no systemd in CI's container: each unit's `ExecStart=` runs with the environment
 its `Environment=` and `EnvironmentFile=` lines make, its start waits as its `Type=` says,
-and its stop signals as its `KillMode=`/`KillSignal=` say (`shop/tests/units.py`).
+and its stop signals as its `KillMode=`/`KillSignal=` say (`end_to_end/units.py`).
 `systemd-analyze verify` checks every unit file where it is installed.
 
 - two web instances on one host, each with its own gunicornc control socket: stopping
@@ -26,9 +26,9 @@ from pathlib import Path
 
 import pytest
 
-from shop.tests.conftest import token_for, unit_environment
-from shop.tests.servers import DEPLOY, ROOT, Server, free_port, load_nginx_renderer, wait_for
-from shop.tests.units import Systemd, parse_unit_file, seconds
+from end_to_end.conftest import token_for, unit_environment
+from end_to_end.servers import DEPLOY, ROOT, Server, free_port, load_nginx_renderer, wait_for
+from end_to_end.units import Systemd, parse_unit_file, seconds
 
 UNITS = sorted((DEPLOY / "systemd").glob("*.service"))
 APP_UNITS = [unit for unit in UNITS if unit.name != "shop-nginx.service"]
@@ -123,7 +123,7 @@ def test_every_app_unit_runs_the_current_release_with_the_shared_environment(uni
 
 
 def test_the_example_environment_names_only_variables_the_project_reads():
-    from shop.tests.units import parse_environment_file
+    from end_to_end.units import parse_environment_file
 
     example = parse_environment_file((DEPLOY / "systemd/shop.env.example").read_text())
     documented = (ROOT / "README.md").read_text()
@@ -201,7 +201,7 @@ def test_plain_gunicorn_makes_no_control_socket(tmp_path):
 
 @pytest.mark.django_db(transaction=True)
 def test_a_worker_stopped_mid_import_finishes_its_job(postgres_only, systemd, redis_url, staff):
-    from shop.tests.test_backfill_live import Client, catalogue
+    from end_to_end.test_backfill_live import Client, catalogue
 
     unit_environment(systemd, CELERY_BROKER_URL=redis_url, CELERY_CONCURRENCY="1")
     web_port = free_port()
