@@ -4,7 +4,8 @@ A real gunicorn (2 workers, 4 threads each) on the test database takes 20 refund
 of one purchase at once (threads released together from a barrier). Each refund
 reads what remains on the purchase's row, locked (`purchases.refunds`), so they
 apply one after the other: exactly as many succeed as the purchase allows, the rest
-are 400, and the purchase and the sales totals add up to the refunds recorded.
+are 400, and the purchase and the sales totals add up to the refunds recorded (the
+rebuild's check finds no drift).
 """
 
 import http.client
@@ -14,20 +15,23 @@ from decimal import Decimal
 
 import pytest
 
-from purchases import services, totals
+from end_to_end.conftest import token_for
+from products.models import Product
+from purchases import money, services, totals
 from purchases.models import CustomerSales, ProductSales, Refund
-from shop.tests.conftest import database_url, token_for
 from shop.tests.integrity_helpers import call_concurrently
-from shop.tests.servers import Server
 
 RACERS = 20
 
 
 @pytest.fixture
-def server(postgres_only):
-    started = Server(database_url(), workers=2, threads=4)
-    yield started
-    started.kill()
+def server(server_process):
+    return server_process(workers=2, threads=4)
+
+
+@pytest.fixture
+def product():
+    return Product.objects.create(sku="M-001", name="Mug", price=Decimal("12.50"))
 
 
 def post(port, path, token, body):
@@ -65,6 +69,7 @@ def test_racing_unit_refunds_return_exactly_the_units_bought(server, staff, cust
     sales = CustomerSales.objects.get(user=customer)
     assert (sales.spent_cents, sales.units, sales.purchase_count) == (0, 0, 1)
     assert ProductSales.objects.get(product=product).units_sold == 0
+    assert totals.drift() == []
 
 
 @pytest.mark.django_db(transaction=True)
@@ -80,4 +85,5 @@ def test_racing_money_refunds_never_exceed_what_was_paid(server, staff, customer
     purchase.refresh_from_db()
     assert (purchase.refunded_quantity, purchase.refunded_amount) == (0, Decimal("24.00"))
     assert CustomerSales.objects.get(user=customer).spent_cents == 100
-    assert totals.cents(purchase.net_total) == 100
+    assert money.cents(purchase.net_total) == 100
+    assert totals.drift() == []
