@@ -1,25 +1,38 @@
-"""Sales reports: ORM aggregates computed by the database, never loops over purchase rows.
+"""Sales reports: aggregates computed by the database, never loops over purchase rows.
 
 Spend counts what was paid (`purchases.money`, from the price snapshot), so a
-later price change does not rewrite history. Rankings break ties by the lowest
-id. Windows are half-open, `[since, until)`; either end may be left open.
+later price change does not rewrite history, net of refunds; popularity counts units,
+net of those returned. Rankings break ties by the lowest id. Windows are half-open,
+`[since, until)`; either end may be left open.
+
+A refund counts on the day it is made, not on the day of the purchase it refunds (as
+shops' sales reports do): a window holds the purchases made in it, less the refunds
+made in it, each refund for its purchase's customer and product. So a window that
+ended before a refund never changes its answer, and a window holding only a refund
+shows it as negative spend (or units), with no purchase.
 
 One function per ranking (`top_customers`, `top_products`, and their first,
 `most_valuable_customer`, `most_popular_product`), answering objects carrying their
 figures. All time (no `since`, no `until`) they read the sales totals that every
-purchase write maintains (`purchases.totals`): rows off an index, whatever the size of
-the history, and the same answer the aggregate over the purchases gives. For a window
-they aggregate the window's purchases on the covering indexes of `Purchase`.
+purchase and refund write maintains (`purchases.totals`): rows off an index, whatever
+the size of the history, and the same answer the aggregate over the purchases gives.
+For a window, one statement aggregates the window's purchases and refunds, on the
+covering indexes on their `created_at`.
 
 The rankings take `using`, the database alias to read (None: the router's choice).
 """
 
-from django.db.models import Count, DateField, F, Max, Min, Sum
+from collections import defaultdict
+from decimal import Decimal
+
+from django.db import connections
+from django.db.models import Count, DateField, F, Max, Min, Value
 from django.db.models.functions import TruncDay, TruncMonth, TruncWeek, TruncYear
 
 from products.models import Product
-from purchases.models import Purchase
-from purchases.money import MoneyFromCents, PaidSum
+from purchases import money
+from purchases.models import Purchase, Refund
+from purchases.money import MoneyFromCents, MoneySum, PaidSum
 from users.models import User
 
 
@@ -52,33 +65,79 @@ def products_by_units_sold(using=None):
     )
 
 
-def customer_spend_in_window(*, since=None, until=None, using=None):
-    """A window: rows `{user_id, total_spent, purchase_count}`, biggest spender first, the
-    window's purchases aggregated on their covering index.
-
-    Purchases of deleted customers (`user` null) are left out: there is no one to rank.
-    """
-    return (
+def _window_lines(key, since, until, using):
+    """The window's purchases and refunds, one line each, as `(owner, money, units, bought)`:
+    a purchase adds what was paid, its units and 1; a refund takes off what was refunded
+    and the units returned, for its purchase's `owner` (`key`: "user_id" or
+    "product_id"). Lines without an owner (a deleted customer's) are left out."""
+    purchases = (
         Purchase.objects.using(using)
         .in_period(since, until)
-        .filter(user__isnull=False)
+        .filter(**{f"{key}__isnull": False})
         .order_by()
-        .values("user_id")
-        .annotate(total_spent=PaidSum(), purchase_count=Count("*"))
-        .order_by("-total_spent", "user_id")
+        .values(owner=F(key), money=money.paid_expression(), units=F("quantity"), bought=Value(1))
+    )
+    refunds = (
+        Refund.objects.using(using)
+        .in_period(since, until)
+        .filter(**{f"purchase__{key}__isnull": False})
+        .order_by()
+        .values(
+            owner=F(f"purchase__{key}"),
+            money=-F("amount"),
+            units=-F("quantity"),
+            bought=Value(0),
+        )
+    )
+    return purchases.union(refunds, all=True)
+
+
+def window_ranking_sql(key, *, since=None, until=None, limit=1, using=None):
+    """`(sql, params, alias)`: the window's lines (`_window_lines`) summed per owner,
+    `(owner, cents, units, bought)`, first by cents (customers, `key` "user_id") or
+    units (products), ties to the lowest id, `limit` of them."""
+    lines = _window_lines(key, since, until, using)
+    connection = connections[lines.db]
+    sql, params = lines.query.get_compiler(connection=connection).as_sql()
+    first = "cents" if key == "user_id" else "units"
+    return (
+        f"SELECT owner, {money.cents_sum_sql('money', connection)} AS cents,"
+        f" SUM(units) AS units, SUM(bought) AS bought FROM ({sql}) AS lines"
+        f" GROUP BY owner ORDER BY {first} DESC, owner LIMIT %s",
+        (*params, limit),
+        lines.db,
     )
 
 
-def product_units_in_window(*, since=None, until=None, using=None):
-    """A window: rows `{product_id, units_sold, purchase_count}`, most units sold first."""
-    return (
-        Purchase.objects.using(using)
-        .in_period(since, until)
-        .order_by()
-        .values("product_id")
-        .annotate(units_sold=Sum("quantity"), purchase_count=Count("*"))
-        .order_by("-units_sold", "product_id")
-    )
+def _window_ranking(key, *, since, until, limit, using):
+    sql, params, alias = window_ranking_sql(key, since=since, until=until, limit=limit, using=using)
+    with connections[alias].cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
+def customer_spend_in_window(*, since=None, until=None, limit=1, using=None):
+    """A window: the `limit` biggest spenders, rows `{user_id, total_spent, purchase_count}`:
+    what they paid for the window's purchases less what was refunded to them in it."""
+    rows = _window_ranking("user_id", since=since, until=until, limit=limit, using=using)
+    return [
+        {
+            "user_id": owner,
+            "total_spent": Decimal(int(cents)).scaleb(-2),
+            "purchase_count": int(bought),
+        }
+        for owner, cents, _, bought in rows
+    ]
+
+
+def product_units_in_window(*, since=None, until=None, limit=1, using=None):
+    """A window: the `limit` best sellers, rows `{product_id, units_sold, purchase_count}`:
+    the units of the window's purchases less those returned in it."""
+    rows = _window_ranking("product_id", since=since, until=until, limit=limit, using=using)
+    return [
+        {"product_id": owner, "units_sold": int(units), "purchase_count": int(bought)}
+        for owner, _, units, bought in rows
+    ]
 
 
 def _carrying(obj, **figures):
@@ -105,7 +164,7 @@ def top_customers(*, since=None, until=None, limit=1, using=None):
     `purchase_count`."""
     if _all_time(since, until):
         return list(customers_by_total_spent(using)[:limit])
-    rows = customer_spend_in_window(since=since, until=until, using=using)[:limit]
+    rows = customer_spend_in_window(since=since, until=until, limit=limit, using=using)
     return _attach(User, rows, "user_id", ["total_spent", "purchase_count"], using)
 
 
@@ -114,7 +173,7 @@ def top_products(*, since=None, until=None, limit=1, using=None):
     `purchase_count`."""
     if _all_time(since, until):
         return list(products_by_units_sold(using)[:limit])
-    rows = product_units_in_window(since=since, until=until, using=using)[:limit]
+    rows = product_units_in_window(since=since, until=until, limit=limit, using=using)
     return _attach(Product, rows, "product_id", ["units_sold", "purchase_count"], using)
 
 
@@ -129,32 +188,51 @@ def most_popular_product(*, since=None, until=None, using=None):
 
 
 def sales_extent(*, since=None, until=None, using=None):
-    """`{"first", "last"}`: the first and last purchase instants of the window (None when
-    it has no purchase), read off the two ends of the index on `created_at`."""
-    return (
-        Purchase.objects.using(using)
+    """`{"first", "last"}`: the first and last instants of the window's purchases and
+    refunds (None when it has neither), each read off the two ends of an index on
+    `created_at`."""
+    ends = [
+        rows.objects.using(using)
         .in_period(since, until)
         .aggregate(first=Min("created_at"), last=Max("created_at"))
-    )
+        for rows in (Purchase, Refund)
+    ]
+    firsts = [end["first"] for end in ends if end["first"] is not None]
+    lasts = [end["last"] for end in ends if end["last"] is not None]
+    return {"first": min(firsts, default=None), "last": max(lasts, default=None)}
 
 
 TRUNCATIONS = {"day": TruncDay, "week": TruncWeek, "month": TruncMonth, "year": TruncYear}
 
 
-def revenue_by_period(*, since=None, until=None, unit="day", using=None):
-    """Rows `{bucket, revenue, purchase_count}`, oldest first; only buckets with purchases.
-
-    `unit` is "day", "week" (starting on Monday), "month" or "year"; `bucket` is the
-    date the bucket starts on, in the shop's time zone (`TIME_ZONE`). The database
-    does the grouping, so the rows number the buckets with sales, not the purchases.
-    """
-    truncate = TRUNCATIONS[unit]
+def _by_bucket(rows, unit, since, until, using, **figures):
+    bucket = TRUNCATIONS[unit]("created_at", output_field=DateField())
     return (
-        Purchase.objects.using(using)
+        rows.objects.using(using)
         .in_period(since, until)
-        .annotate(bucket=truncate("created_at", output_field=DateField()))
+        .annotate(bucket=bucket)
         .order_by()
         .values("bucket")
-        .annotate(revenue=PaidSum(), purchase_count=Count("*"))
-        .order_by("bucket")
+        .annotate(**figures)
     )
+
+
+def revenue_by_period(*, since=None, until=None, unit="day", using=None):
+    """Rows `{bucket, revenue, purchase_count}`, oldest first; only buckets with purchases
+    or refunds.
+
+    `revenue` is what the bucket's purchases were paid less what its refunds gave back
+    (a refund counts on its own day). `unit` is "day", "week" (starting on Monday),
+    "month" or "year"; `bucket` is the date the bucket starts on, in the shop's time zone
+    (`TIME_ZONE`). The database does the grouping (two aggregates, one over the
+    purchases and one over the refunds), so the rows number the buckets with sales, not
+    the purchases.
+    """
+    window = {"unit": unit, "since": since, "until": until, "using": using}
+    buckets = defaultdict(lambda: {"revenue": Decimal("0.00"), "purchase_count": 0})
+    for row in _by_bucket(Purchase, **window, paid=PaidSum(), purchase_count=Count("*")):
+        buckets[row["bucket"]]["revenue"] += row["paid"]
+        buckets[row["bucket"]]["purchase_count"] = row["purchase_count"]
+    for row in _by_bucket(Refund, **window, refunded=MoneySum(F("amount"))):
+        buckets[row["bucket"]]["revenue"] -= row["refunded"]
+    return [{"bucket": day, **buckets[day]} for day in sorted(buckets)]

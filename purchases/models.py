@@ -15,16 +15,19 @@ from purchases import money
 from shop.models import ShopModel
 
 
-class PurchaseQuerySet(models.QuerySet):
+class MadeInPeriodQuerySet(models.QuerySet):
     def in_period(self, since=None, until=None):
-        """Purchases made in the half-open window [since, until); either end may be open."""
-        purchases = self
+        """Rows made (`created_at`) in the half-open window [since, until); either end may be
+        open."""
+        rows = self
         if since is not None:
-            purchases = purchases.filter(created_at__gte=since)
+            rows = rows.filter(created_at__gte=since)
         if until is not None:
-            purchases = purchases.filter(created_at__lt=until)
-        return purchases
+            rows = rows.filter(created_at__lt=until)
+        return rows
 
+
+class PurchaseQuerySet(MadeInPeriodQuerySet):
     def newest_first(self):
         """The history order, served by `purchases_user_history_idx` for one customer."""
         return self.order_by("-created_at", "-id")
@@ -160,6 +163,8 @@ class Refund(ShopModel):
     created_by_email = models.EmailField(
         "given by", blank=True, editable=False, help_text="The staff member's email at the time."
     )
+
+    objects = MadeInPeriodQuerySet.as_manager()
 
     class Meta:
         db_table = "purchase_refunds"

@@ -16,8 +16,8 @@ from hypothesis import strategies as st
 
 from products import services as product_services
 from products.models import Product
-from purchases import analytics, services, totals
-from purchases.models import Purchase
+from purchases import analytics, refunds, services, totals
+from purchases.models import Purchase, Refund
 from users import services as user_services
 from users.models import User
 
@@ -439,3 +439,121 @@ def test_all_time_rankings_match_python_after_any_writes(steps, db):
             assert totals.drift() == []
         finally:
             transaction.savepoint_rollback(sid)
+
+
+# --- Refunds: net, each counted on the day it is made -----------------------------------
+
+JAN_4 = T0 + timedelta(days=3)
+ALL_TIME_AND_A_WINDOW_HOLDING_EVERYTHING = ["", "?since=2024-01-01"]
+
+
+def refund_on(day, purchase, staff, **given):
+    """A refund through the service, then dated `day` (as `buy` dates a purchase)."""
+    made = refunds.refund_purchase(purchase, by=staff, reason="returned", **given)
+    Refund.objects.filter(pk=made.pk).update(created_at=day)
+    return made
+
+
+@pytest.fixture
+def pad_refunded(shop, staff):
+    """On 4 January ben gets 10.00 back on his pad (money only): ben 15.00, below ann."""
+    pad = Purchase.objects.get(product=shop["pad"])
+    return refund_on(JAN_4, pad, staff, amount=Decimal("10.00"))
+
+
+@pytest.fixture
+def pens_returned(shop, staff):
+    """On 4 January ann returns 7 of her 10 pens (14.00): pen 3 units, below ink's 4."""
+    pens = Purchase.objects.get(product=shop["pen"])
+    return refund_on(JAN_4, pens, staff, quantity=7)
+
+
+@pytest.mark.parametrize("query", ALL_TIME_AND_A_WINDOW_HOLDING_EVERYTHING)
+def test_spend_is_net_of_refunds(staff_client, shop, pad_refunded, query):
+    ranked = staff_client.get("/purchases/analytic/top_customers" + query).json()
+
+    assert [(c["id"], c["total_spent"], c["purchase_count"]) for c in ranked] == [
+        (shop["ann"].pk, "20.00", 1),
+        (shop["ben"].pk, "15.00", 2),
+        (shop["cat"].pk, "5.00", 1),
+    ]
+
+
+@pytest.mark.parametrize("query", ALL_TIME_AND_A_WINDOW_HOLDING_EVERYTHING)
+def test_units_are_net_of_returns(staff_client, shop, pens_returned, query):
+    best = staff_client.get(MPP + query).json()
+    ranked = staff_client.get("/purchases/analytic/top_products" + query).json()
+
+    assert (best["id"], best["units_sold"], best["purchase_count"]) == (shop["ink"].pk, 4, 2)
+    assert [(p["id"], p["units_sold"]) for p in ranked] == [
+        (shop["ink"].pk, 4),
+        (shop["pen"].pk, 3),
+        (shop["pad"].pk, 1),
+    ]
+
+
+def test_a_window_that_ended_before_a_refund_keeps_its_answer(
+    staff_client, shop, pad_refunded, pens_returned
+):
+    before = "?until=2024-01-04"
+
+    customer = staff_client.get(MVC + before).json()
+    product = staff_client.get(MPP + before).json()
+
+    assert (customer["id"], customer["total_spent"]) == (shop["ben"].pk, "25.00")
+    assert (product["id"], product["units_sold"]) == (shop["pen"].pk, 10)
+
+
+def test_a_window_holding_only_refunds_shows_them_as_negative(
+    staff_client, shop, pad_refunded, pens_returned
+):
+    only_refunds = "?since=2024-01-04"
+
+    customers = staff_client.get("/purchases/analytic/top_customers" + only_refunds).json()
+    product = staff_client.get(MPP + only_refunds).json()
+
+    # ben: -10.00 on his pad; ann: -14.00 for her pens; no purchase in the window.
+    assert [(c["id"], c["total_spent"], c["purchase_count"]) for c in customers] == [
+        (shop["ben"].pk, "-10.00", 0),
+        (shop["ann"].pk, "-14.00", 0),
+    ]
+    assert (product["id"], product["units_sold"], product["purchase_count"]) == (
+        shop["pad"].pk,  # 0 units returned: ahead of the pen's -7
+        0,
+        0,
+    )
+
+
+def test_a_refund_counts_for_its_purchases_customer_even_after_the_purchase_moved(
+    staff_client, staff, shop
+):
+    pad = Purchase.objects.get(product=shop["pad"])
+    services.update_purchase(pad, user=shop["cat"])  # cat 15.00 now
+    refund_on(JAN_4, pad, staff, amount=Decimal("10.00"))
+
+    ranked = staff_client.get("/purchases/analytic/top_customers?since=2024-01-04").json()
+
+    assert [(c["id"], c["total_spent"]) for c in ranked] == [(shop["cat"].pk, "-10.00")]
+
+
+@pytest.mark.parametrize("query", ALL_TIME_AND_A_WINDOW_HOLDING_EVERYTHING)
+def test_ties_made_by_refunds_go_to_the_lowest_id(staff_client, staff, shop, query):
+    pad = Purchase.objects.get(product=shop["pad"])
+    refund_on(JAN_4, pad, staff, amount=Decimal("5.00"))  # ben 20.00, level with ann
+    assert staff_client.get(MVC + query).json()["id"] == shop["ann"].pk
+
+    pens = Purchase.objects.get(product=shop["pen"])
+    refund_on(JAN_4, pens, staff, quantity=6)  # pen 4 units, level with ink
+    assert staff_client.get(MPP + query).json()["id"] == shop["pen"].pk
+
+
+def test_revenue_by_day_takes_each_refund_off_its_own_day(staff, shop, pad_refunded):
+    rows = analytics.revenue_by_period(since=T0)
+
+    assert [(row["bucket"].day, row["revenue"], row["purchase_count"]) for row in rows] == [
+        (1, Decimal("20.00"), 1),
+        (2, Decimal("25.00"), 2),
+        (3, Decimal("5.00"), 1),
+        (4, Decimal("-10.00"), 0),
+    ]
+    assert analytics.sales_extent(since=T0)["last"] == JAN_4
