@@ -1,7 +1,7 @@
 """`purchases.totals`: whatever the sequence of writes, the totals kept are the ones rebuilt.
 
 Hypothesis draws sequences of purchases, corrections (quantity, product, customer),
-refunds (units, money, both), deletions of purchases and of customers, all through
+refunds (units, money, both), deletions of purchases, customers and products, all through
 the services; a write the rules refuse is part of the sequence too (it must change
 nothing). After each sequence the maintained totals, and each purchase's refunded
 figures, equal what `rebuild_sales_totals` computes: `totals.drift()` is empty.
@@ -15,9 +15,11 @@ from django.db import transaction
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from products import services as product_services
 from products.models import Product
 from purchases import refunds, services, totals
 from purchases.models import Purchase
+from shop.errors import Conflict
 from users import services as user_services
 
 pytestmark = pytest.mark.django_db
@@ -39,6 +41,7 @@ writes = st.one_of(
     st.tuples(st.just("refund both"), index, quantity, amount),
     st.tuples(st.just("delete"), index),
     st.tuples(st.just("delete customer"), index),
+    st.tuples(st.just("delete product"), index),
 )
 
 
@@ -53,7 +56,7 @@ def apply(write, customers, products, staff):
     purchase = pick(purchases, n)
     if kind == "buy":
         customer = pick(customers, n)
-        if customer is not None:
+        if customer is not None and products:
             services.create_purchase(
                 user=customer, product=pick(products, rest[0]), quantity=rest[1]
             )
@@ -63,6 +66,12 @@ def apply(write, customers, products, staff):
         if customer is not None:
             user_services.delete_user(customer, by=staff)
             customers.remove(customer)
+        return
+    if kind == "delete product":
+        product = pick(products, n)
+        if product is not None:
+            product_services.delete_product(product)  # refused while purchases point to it
+            products.remove(product)
         return
     if purchase is None:
         return
@@ -90,7 +99,7 @@ def refused_changes_nothing(write, customers, products, staff):
     try:
         with transaction.atomic():
             apply(write, customers, products, staff)
-    except ValidationError:
+    except (ValidationError, Conflict):
         assert list(Purchase.objects.order_by("pk").values()) == before
 
 
