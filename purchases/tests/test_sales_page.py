@@ -13,7 +13,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from purchases import analytics
+from purchases import analytics, refunds
 from purchases.admin_views import MAX_BUCKETS, Timeline, choose_period, choose_timeline
 from purchases.models import Purchase
 from shop.money import format_money
@@ -434,3 +434,21 @@ def test_two_customers_of_the_same_name_are_two_bars_told_apart(
     chart = page.split('class="chart bar-chart"')[1]
     assert "Ann Smith (ann@example.com)" in chart and "Ann Smith (ann@example.org)" in chart
     assert "Zoe Unique (" not in chart  # a name no one else has stays as it is
+
+
+def test_sales_page_is_net_of_the_refunds_made_in_the_period(staff_admin, staff, sales):
+    carols = Purchase.objects.get(user=sales["carol"])  # 1000.00, bought 200 days ago
+    refunds.refund_purchase(carols, by=staff, quantity=99, reason="returned")  # today: -990.00
+
+    last_30_days = staff_admin.get(SALES)
+    all_time = staff_admin.get(SALES, {"period": "all"})
+
+    assert last_30_days.context["revenue"] == Decimal("-920.00")  # 70.00 sold, 990.00 back
+    assert last_30_days.context["purchase_count"] == 2
+    assert [u.get_full_name() for u in last_30_days.context["customers"]] == [
+        "Alice Big",
+        "Bob Small",
+        "Carol Oldtimer",  # -990.00: her refund counts today, her purchase long ago
+    ]
+    assert all_time.context["revenue"] == Decimal("80.00")
+    assert all_time.context["customers"][0] == sales["alice"]
