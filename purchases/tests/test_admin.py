@@ -15,6 +15,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from knox.models import AuthToken
 
+from products.models import Product
 from purchases import refunds, services
 from purchases.admin import PurchaseAdmin
 from purchases.exports import PURCHASE_COLUMNS
@@ -433,6 +434,18 @@ def test_deleting_a_customer_says_their_purchases_are_kept(staff_admin, buy, cus
     assert "their 1 API token stops working" in page
     staff_admin.post(reverse("admin:users_user_delete", args=[customer.pk]), {"post": "yes"})
     assert Purchase.objects.filter(user=None, customer_email="alice@example.com").count() == 2
+
+
+def test_add_refuses_a_discontinued_product(staff_admin, customer, product):
+    Product.objects.filter(pk=product.pk).update(active=False)
+
+    response = staff_admin.post(
+        ADD, {"user": customer.pk, "product": product.pk, "quantity": 1}, follow=True
+    )
+
+    assert response.status_code == 200
+    assert "discontinued and can no longer be bought" in response.content.decode()
+    assert not Purchase.objects.exists()
 
 
 # --- Refunds ---------------------------------------------------------------------------
