@@ -23,15 +23,17 @@ The rankings take `using`, the database alias to read (None: the router's choice
 """
 
 from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
 from decimal import Decimal
 
 from django.db import connections
-from django.db.models import Count, DateField, F, Max, Min, Value
+from django.db.models import Count, DateField, F, Max, Min, Q, Sum, Value
 from django.db.models.functions import TruncDay, TruncMonth, TruncWeek, TruncYear
 
 from products.models import Product
 from purchases import money
-from purchases.models import Purchase, Refund
+from purchases.models import CustomerSales, ProductSales, Purchase, Refund
 from purchases.money import MoneyFromCents, MoneySum, PaidSum
 from users.models import User
 
@@ -65,11 +67,12 @@ def products_by_units_sold(using=None):
     )
 
 
-def _window_lines(key, since, until, using):
+def _window_lines(key, since, until, using, owners=None):
     """The window's purchases and refunds, one line each, as `(owner, money, units, bought)`:
     a purchase adds what was paid, its units and 1; a refund takes off what was refunded
     and the units returned, for its purchase's `owner` (`key`: "user_id" or
-    "product_id"). Lines without an owner (a deleted customer's) are left out."""
+    "product_id"). Lines without an owner (a deleted customer's) are left out; with
+    `owners` (a `Q` over the owner's column, `key`), only theirs are kept."""
     purchases = (
         Purchase.objects.using(using)
         .in_period(since, until)
@@ -89,14 +92,26 @@ def _window_lines(key, since, until, using):
             bought=Value(0),
         )
     )
+    if owners is not None:
+        purchases = purchases.filter(owners)
+        refunds = refunds.filter(_through_purchase(owners))
     return purchases.union(refunds, all=True)
 
 
-def window_ranking_sql(key, *, since=None, until=None, limit=1, using=None):
-    """`(sql, params, alias)`: the window's lines (`_window_lines`) summed per owner,
-    `(owner, cents, units, bought)`, first by cents (customers, `key` "user_id") or
-    units (products), ties to the lowest id, `limit` of them."""
-    lines = _window_lines(key, since, until, using)
+def _through_purchase(condition):
+    """`condition` (a `Q` over a purchase's columns) read from a refund, through its purchase."""
+    children = [
+        _through_purchase(child) if isinstance(child, Q) else (f"purchase__{child[0]}", child[1])
+        for child in condition.children
+    ]
+    return Q(*children, _connector=condition.connector, _negated=condition.negated)
+
+
+def window_ranking_sql(key, *, since=None, until=None, limit=1, using=None, owners=None):
+    """`(sql, params, alias)`: the window's lines (`_window_lines`, of `owners` only if
+    given) summed per owner, `(owner, cents, units, bought)`, first by cents (customers,
+    `key` "user_id") or units (products), ties to the lowest id, `limit` of them."""
+    lines = _window_lines(key, since, until, using, owners)
     connection = connections[lines.db]
     sql, params = lines.query.get_compiler(connection=connection).as_sql()
     first = "cents" if key == "user_id" else "units"
@@ -109,11 +124,99 @@ def window_ranking_sql(key, *, since=None, until=None, limit=1, using=None):
     )
 
 
-def _window_ranking(key, *, since, until, limit, using):
-    sql, params, alias = window_ranking_sql(key, since=since, until=until, limit=limit, using=using)
+def _ranking_rows(key, *, since, until, limit, using, owners=None):
+    sql, params, alias = window_ranking_sql(
+        key, since=since, until=until, limit=limit, using=using, owners=owners
+    )
     with connections[alias].cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.fetchall()
+
+
+@dataclass(frozen=True)
+class _Ranked:
+    """What a window ranking ranks: its owners' column, its figure (a column of
+    `_ranking_rows`) and the all-time sales totals that bound it."""
+
+    key: str  # the purchases' column naming the owner
+    figure: int  # the ranked figure's place in a row of `_ranking_rows`
+    sales: type  # `CustomerSales` or `ProductSales`
+    total: str  # the totals' all-time figure, net of refunds
+    given_back: Callable  # the aggregate of what refunds took off that figure
+
+    def refunded(self, using):
+        """`{owner: what refunds took off the figure, all time}`: one aggregate of the
+        refunds (a few rows next to the purchases), through their purchases."""
+        return dict(
+            Refund.objects.using(using)
+            .filter(**{f"purchase__{self.key}__isnull": False})
+            .order_by()
+            .values_list(f"purchase__{self.key}")
+            .annotate(back=self.given_back())
+        )
+
+
+_CUSTOMERS = _Ranked("user_id", 1, CustomerSales, "spent_cents", lambda: MoneySum(F("amount")))
+_PRODUCTS = _Ranked("product_id", 2, ProductSales, "units_sold", lambda: Sum("quantity"))
+RANKED = {ranked.key: ranked for ranked in (_CUSTOMERS, _PRODUCTS)}
+
+# A first bar: the window's ranking among this many all-time leaders, at least.
+LEADERS = 100
+# Owners who could still reach the bar and whose window is then summed one by one, at most;
+# past this the bar prunes too little, and the whole window is aggregated instead.
+CONTENDERS = 50_000
+
+
+def _pruned_ranking(ranked, *, since, until, limit, using):
+    """The window's top `limit`, computed for the owners who could reach it only; None when
+    too many could.
+
+    Nobody's figure in a window exceeds what they bought all time: their sales totals'
+    figure (net of refunds) plus what refunds took off it. So once some `limit` owners
+    are known to reach a bar in the window (the window's top among the all-time leaders),
+    the owners whose all-time figure is below the bar cannot rank: the window's lines of
+    those who can (off the indexes that lead with the owner) give the same ranking as
+    the whole window's, ties included. When the bar does not prune (short windows of
+    many alike owners, fewer owners than asked), `None`: the caller aggregates the
+    window.
+    """
+    using = Purchase.objects.using(using).db  # one database for the query and its subqueries
+    window = {"since": since, "until": until, "limit": limit, "using": using}
+    by_total = ranked.sales.objects.using(using).with_purchases()
+    refunded = ranked.refunded(using)
+    # What those with refunds bought all time: their net total and what was given back.
+    bought = {
+        pk: total + (refunded[pk] if ranked is _PRODUCTS else money.cents(refunded[pk]))
+        for pk, total in by_total.filter(pk__in=list(refunded)).values_list("pk", ranked.total)
+    }
+    leaders = list(
+        by_total.order_by(f"-{ranked.total}", "pk").values_list("pk", flat=True)[
+            : max(LEADERS, limit)
+        ]
+    )
+    leaders += sorted(bought, key=bought.get, reverse=True)[: max(LEADERS, limit)]
+    if not leaders:  # nobody has bought anything
+        return None
+    rows = _ranking_rows(ranked.key, **window, owners=Q(**{f"{ranked.key}__in": leaders}))
+    if len(rows) < limit or rows[-1][ranked.figure] <= 0:
+        return None
+    bar = rows[-1][ranked.figure]
+    # A subquery of the ranking's own statement (on its database, whichever alias says it).
+    reaching = ranked.sales.objects.with_purchases().filter(**{f"{ranked.total}__gte": bar})
+    reaching = reaching.values("pk")
+    with_refunds = [pk for pk, figure in bought.items() if figure >= bar]
+    if reaching.using(using)[: CONTENDERS + 1].count() + len(with_refunds) > CONTENDERS:
+        return None
+    owners = Q(**{f"{ranked.key}__in": reaching})
+    if with_refunds:
+        owners |= Q(**{f"{ranked.key}__in": with_refunds})
+    return _ranking_rows(ranked.key, **window, owners=owners)
+
+
+def _window_ranking(key, *, since, until, limit, using):
+    window = {"since": since, "until": until, "limit": limit, "using": using}
+    rows = _pruned_ranking(RANKED[key], **window)
+    return _ranking_rows(key, **window) if rows is None else rows
 
 
 def customer_spend_in_window(*, since=None, until=None, limit=1, using=None):

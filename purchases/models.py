@@ -98,9 +98,13 @@ class Purchase(ShopModel):
                 include=["quantity", "unit_price"],
                 name="purchases_user_history_idx",
             ),
-            # Whole-history product ranking: an index-only scan in product order.
+            # A product's purchases over a window, read off the index alone: the windowed
+            # product ranking sums those of the products that could rank
+            # (`purchases.analytics`); the whole-history one reads it in product order.
             models.Index(
-                fields=["product"], include=["quantity"], name="purchases_product_units_idx"
+                fields=["product", "created_at"],
+                include=["quantity", "unit_price"],
+                name="purchases_product_window_idx",
             ),
             # Windowed rankings (and the staff list, newest first): a range scan that
             # carries every column the aggregates read.
