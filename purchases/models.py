@@ -268,3 +268,30 @@ class ProductSales(models.Model):
 
     def __str__(self):
         return f"sales of product {self.product_id}"
+
+
+class DailyRevenue(models.Model):
+    """What the purchases of one day (in the shop's time zone) were paid, less what the
+    refunds given that day gave back, and how many purchases were made that day: the
+    revenue chart reads these rows, a handful per day, instead of the day's purchases.
+
+    Kept like `CustomerSales` (`purchases.totals.apply_change`), in integer cents. A day's
+    figures are spread over a few rows (`slot`, picked by each write) so that concurrent
+    writers seldom wait on one row: they are summed when read.
+    """
+
+    day = models.DateField()
+    slot = models.SmallIntegerField()
+    revenue_cents = models.DecimalField(max_digits=32, decimal_places=0, default=0)
+    purchase_count = models.BigIntegerField(default=0)
+
+    class Meta:
+        verbose_name = "daily revenue"
+        verbose_name_plural = "daily revenue"
+        constraints = [
+            # The upsert's conflict target; its index also serves a range of days.
+            models.UniqueConstraint(fields=["day", "slot"], name="purchases_daily_revenue_day_slot")
+        ]
+
+    def __str__(self):
+        return f"revenue of {self.day} (slot {self.slot})"

@@ -57,7 +57,9 @@ def refund_purchase(purchase, *, by, quantity=None, amount=None, reason, note=""
         current.refunded_quantity += refund.quantity
         current.refunded_amount += refund.amount
         current.save(update_fields=["refunded_quantity", "refunded_amount"])
-        totals.apply_change(before, totals.Line.of(current))
+        totals.apply_change(
+            before, totals.Line.of(current), refunded=[totals.Refunded.given(refund)]
+        )
     return refund
 
 

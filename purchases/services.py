@@ -33,7 +33,7 @@ from django.db.models import Q
 from products.models import Product
 from products.services import check_purchasable
 from purchases import money, totals
-from purchases.models import CustomerSales, Purchase
+from purchases.models import CustomerSales, Purchase, Refund
 from shop.errors import Forbidden
 from shop.locking import hold_off_rebuild
 from users.models import User
@@ -231,8 +231,9 @@ def delete_purchase(purchase):
         hold_off_rebuild()
         current, _ = _locked_purchase(_pk(purchase))
         before = totals.Line.of(current)
+        going = [totals.Refunded.given(refund, -1) for refund in current.refunds.all()]
         current.delete()
-        totals.apply_change(before=before)
+        totals.apply_change(before=before, refunded=going)
     return current
 
 
@@ -243,8 +244,14 @@ def delete_purchases(purchases):
     with transaction.atomic():
         hold_off_rebuild()
         current, _ = _locked_purchases([_pk(purchase) for purchase in purchases])
+        going = [
+            totals.Refunded.given(refund, -1)
+            for refund in Refund.objects.filter(purchase__in=[purchase.pk for purchase in current])
+        ]
         Purchase.objects.filter(pk__in=[purchase.pk for purchase in current]).delete()
-        totals.apply_change(removed=[totals.Line.of(purchase) for purchase in current])
+        totals.apply_change(
+            removed=[totals.Line.of(purchase) for purchase in current], refunded=going
+        )
     return current
 
 

@@ -31,25 +31,34 @@ which keeps decimals as floating point, an integer, summed from rounded cents th
 way `purchases.money` sums them: exact below 2**53 cents (about 90 trillion).
 """
 
+import random
 import time
+from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date
 
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
+from django.db.models import Count, DateField, F, Sum, Value
+from django.db.models.functions import TruncDay
+from django.utils import timezone
 
 from purchases import money
-from purchases.models import CustomerSales, ProductSales, Purchase, Refund
+from purchases.models import CustomerSales, DailyRevenue, ProductSales, Purchase, Refund
 from shop.locking import stop_purchase_writes
 
 
 @dataclass(frozen=True)
 class Line:
-    """What one purchase adds to the totals: what it sold, net of its refunds."""
+    """What one purchase adds to the totals: what it sold, net of its refunds, and what it
+    was paid on its day (its refunds count on theirs: `Refunded`)."""
 
     user_id: int | None  # None: the customer was deleted; counts for the product only
     product_id: int
     units: int  # bought, less those returned
     net_cents: int  # paid, less what was refunded
+    day: date | None = None  # the day it was made, in the shop's time zone
+    paid_cents: int = 0
 
     @classmethod
     def of(cls, purchase):
@@ -60,7 +69,22 @@ class Line:
             net_cents=money.net_cents(
                 purchase.quantity, purchase.unit_price, purchase.refunded_amount
             ),
+            day=timezone.localdate(purchase.created_at),
+            paid_cents=money.paid_cents(purchase.quantity, purchase.unit_price),
         )
+
+
+@dataclass(frozen=True)
+class Refunded:
+    """Money a refund gave back on its day: given (`cents` > 0), or taken back when the
+    refund goes with its purchase (`cents` < 0)."""
+
+    day: date
+    cents: int
+
+    @classmethod
+    def given(cls, refund, sign=1):
+        return cls(timezone.localdate(refund.created_at), sign * money.cents(refund.amount))
 
 
 @dataclass(frozen=True)
@@ -166,17 +190,50 @@ def _upsert_sql(totals, connection):
     )
 
 
-def apply_change(before=None, after=None, *, removed=(), using=DEFAULT_DB_ALIAS):
-    """Adds to the totals what replacing purchase line `before` by `after` changes, and
-    removing the purchase lines `removed` (several deleted in one transaction).
+# Rows each day's revenue is spread over: writers of one day pick one at random.
+DAY_SLOTS = 16
+
+
+def day_deltas(before=None, after=None, *, removed=(), refunded=()):
+    """`{day: (revenue cents, purchases)}`: what the same change (and the refunds'
+    `Refunded`) does to the days' revenue, without the days that do not change."""
+    days = defaultdict(lambda: [0, 0])
+    for line, sign in [(before, -1), (after, 1), *((line, -1) for line in removed)]:
+        if line is not None:
+            days[line.day][0] += sign * line.paid_cents
+            days[line.day][1] += sign
+    for refund in refunded:
+        days[refund.day][0] -= refund.cents
+    return {day: tuple(figures) for day, figures in days.items() if any(figures)}
+
+
+def _day_upsert_sql(connection):
+    quote = connection.ops.quote_name
+    table = quote(DailyRevenue._meta.db_table)
+    added = ", ".join(f"{c} = {table}.{c} + excluded.{c}" for c in map(quote, DAY_FIGURES))
+    return (
+        f"INSERT INTO {table} (day, slot, {', '.join(map(quote, DAY_FIGURES))})"
+        f" VALUES (%s, %s, %s, %s) ON CONFLICT (day, slot) DO UPDATE SET {added}"
+    )
+
+
+DAY_FIGURES = ("revenue_cents", "purchase_count")
+
+
+def apply_change(before=None, after=None, *, removed=(), refunded=(), using=DEFAULT_DB_ALIAS):
+    """Adds to the totals what replacing purchase line `before` by `after` changes,
+    removing the purchase lines `removed` (several deleted in one transaction), and the
+    refunds `refunded` (`Refunded`: given, or going with their purchase) do.
 
     Call it inside the transaction that writes the purchase, after writing it (the
     rebuild waits for purchase writers to commit before it touches the totals: a
     writer holding totals rows while waiting to write a purchase would deadlock it).
-    One statement per changed row, customers first, each kind by id.
+    One statement per changed row, customers first, each kind by id, then the days'
+    revenue, by day.
     """
     connection = connections[using]
     changes = deltas(before, after, removed=removed)
+    days = day_deltas(before, after, removed=removed, refunded=refunded)
     with connection.cursor() as cursor:
         for totals in KINDS:
             rows = changes[totals]
@@ -185,6 +242,11 @@ def apply_change(before=None, after=None, *, removed=(), using=DEFAULT_DB_ALIAS)
             sql = _upsert_sql(totals, connection)
             for pk in sorted(rows):
                 cursor.execute(sql, [pk, *(rows[pk][field] for field in totals.figures)])
+        if days:
+            slot = random.randrange(DAY_SLOTS)  # spreads writers; nothing secret
+            sql = _day_upsert_sql(connection)
+            for day in sorted(days):
+                cursor.execute(sql, [day, slot, *days[day]])
 
 
 # --- Recomputing from the purchases --------------------------------------------------
@@ -235,10 +297,82 @@ def aggregate_sql(totals, connection):
     return f"SELECT {key}, {figures} FROM {purchases} WHERE {key} IS NOT NULL GROUP BY {key}"
 
 
+def _days_sources(using):
+    """One statement: `(day, money, purchases, source)` rows of the purchases' days (money
+    paid), the refunds' days (money given back) and the stored days (cents), `source`
+    saying which; the days in the shop's time zone."""
+    day = TruncDay("created_at", output_field=DateField())
+    purchases = (
+        Purchase.objects.using(using)
+        .annotate(day=day)
+        .order_by()
+        .values("day")
+        .annotate(money=money.PaidSum(), purchases=Count("*"), source=Value("purchases"))
+    )
+    refunds = (
+        Refund.objects.using(using)
+        .annotate(day=day)
+        .order_by()
+        .values("day")
+        .annotate(money=money.MoneySum(F("amount")), purchases=Value(0), source=Value("refunds"))
+    )
+    stored = (
+        DailyRevenue.objects.using(using)
+        .order_by()
+        .values("day")
+        .annotate(
+            money=Sum("revenue_cents"), purchases=Sum("purchase_count"), source=Value("stored")
+        )
+    )
+    return purchases.union(refunds, stored, all=True).values_list(
+        "day", "money", "purchases", "source"
+    )
+
+
+def _days(using):
+    """`(computed, stored)`: `{day: (revenue cents, purchases)}` as the purchases and
+    refunds give them and as `DailyRevenue` holds them, read at one instant; days of
+    zeros left out."""
+    computed, stored = defaultdict(lambda: [0, 0]), defaultdict(lambda: [0, 0])
+    for day, amount, purchases, source in _days_sources(using):
+        if source == "stored":
+            stored[day][0] += int(amount)
+            stored[day][1] += int(purchases)
+        else:
+            sign = 1 if source == "purchases" else -1
+            computed[day][0] += sign * money.cents(amount)
+            computed[day][1] += int(purchases)
+    return tuple(
+        {day: tuple(figures) for day, figures in days.items() if any(figures)}
+        for days in (computed, stored)
+    )
+
+
+def _rebuild_days(using):
+    """Replaces the days' revenue by what the purchases and refunds give (in the caller's
+    transaction, purchase writes held back); returns the number of days."""
+    computed, _ = _days(using)
+    DailyRevenue.objects.using(using).all().delete()
+    DailyRevenue.objects.using(using).bulk_create(
+        DailyRevenue(day=day, slot=0, revenue_cents=cents, purchase_count=purchases)
+        for day, (cents, purchases) in computed.items()
+    )
+    return len(computed)
+
+
+def rebuild_days(*, using=DEFAULT_DB_ALIAS):
+    """The days' revenue alone, from the purchases and refunds (the migration that adds
+    it); purchase writes wait meanwhile, as for `rebuild`."""
+    with transaction.atomic(using=using):
+        stop_purchase_writes(using)
+        return _rebuild_days(using)
+
+
 @dataclass(frozen=True)
 class Rebuilt:
     customers: int  # rows written
     products: int
+    days: int
     purchases: int  # purchases counted
     purchases_corrected: int  # purchases whose refunded figures were set from their refunds
     seconds: float
@@ -268,12 +402,14 @@ def rebuild(*, using=DEFAULT_DB_ALIAS):
             cursor.execute(f"DELETE FROM {table}")
             cursor.execute(f"INSERT INTO {table} ({columns}) {aggregate_sql(totals, connection)}")
             written[totals.kind] = cursor.rowcount
+        days = _rebuild_days(using)
         count = quote(PRODUCTS.column("purchase_count"))
         cursor.execute(f"SELECT COALESCE(SUM({count}), 0) FROM {quote(PRODUCTS.table)}")
         (purchases,) = cursor.fetchone()
     return Rebuilt(
         customers=written["customer"],
         products=written["product"],
+        days=days,
         purchases=int(purchases),
         purchases_corrected=purchases_corrected,
         seconds=time.perf_counter() - started,
@@ -354,6 +490,17 @@ def drift(*, using=DEFAULT_DB_ALIAS):
                         computed=_named(totals.figures, computed),
                     )
                 )
+    computed, stored = _days(using)
+    for day in sorted(computed.keys() | stored.keys()):
+        if computed.get(day) != stored.get(day):
+            found.append(
+                Drift(
+                    kind="day",
+                    pk=day,
+                    stored=_named(DAY_FIGURES, stored.get(day, (None,))),
+                    computed=_named(DAY_FIGURES, computed.get(day, (None,))),
+                )
+            )
     return found
 
 

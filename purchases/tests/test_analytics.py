@@ -451,6 +451,7 @@ def refund_on(day, purchase, staff, **given):
     """A refund through the service, then dated `day` (as `buy` dates a purchase)."""
     made = refunds.refund_purchase(purchase, by=staff, reason="returned", **given)
     Refund.objects.filter(pk=made.pk).update(created_at=day)
+    totals.rebuild_days()
     return made
 
 
@@ -557,3 +558,73 @@ def test_revenue_by_day_takes_each_refund_off_its_own_day(staff, shop, pad_refun
         (4, Decimal("-10.00"), 0),
     ]
     assert analytics.sales_extent(since=T0)["last"] == JAN_4
+
+
+# --- Windowed rankings pruned by the sales totals --------------------------------------
+
+
+@pytest.fixture
+def busy_shop(make_user, make_product, buy, staff):
+    """24 customers and 12 products, 120 purchases over 10 days (a few customers and
+    products much busier than the rest), and refunds given on later days."""
+    import random
+
+    chance = random.Random(23)
+    customers = [make_user(email=f"busy{i}@example.com") for i in range(24)]
+    products = [make_product(price=f"{1 + i}.50", sku=f"B-{i:03}") for i in range(12)]
+    bought = []
+    for _ in range(120):
+        customer = customers[min(int(chance.paretovariate(1.2)) - 1, 23)]
+        product = products[min(int(chance.paretovariate(1.2)) - 1, 11)]
+        at = T0 + timedelta(days=chance.randrange(10), hours=chance.randrange(24))
+        bought.append(buy(customer, product, quantity=chance.randint(1, 4), at=at))
+    for purchase in chance.sample(bought, 15):
+        refund = refunds.refund_purchase(
+            purchase, by=staff, quantity=1, amount=Decimal("1.00"), reason="returned"
+        )
+        later = purchase.created_at + timedelta(days=chance.randrange(4))
+        Refund.objects.filter(pk=refund.pk).update(created_at=later)
+    totals.rebuild_days()
+    return customers, products
+
+
+@pytest.mark.parametrize("key", ["user_id", "product_id"])
+def test_a_pruned_window_ranking_is_the_whole_windows(busy_shop, monkeypatch, key):
+    monkeypatch.setattr(analytics, "LEADERS", 1)  # a low first bar: the totals must prune
+    pruned = 0
+    for since_day, until_day in [(0, 10), (0, 3), (2, 5), (6, 14), (9, 10), (None, 4), (5, None)]:
+        since = None if since_day is None else T0 + timedelta(days=since_day)
+        until = None if until_day is None else T0 + timedelta(days=until_day)
+        for limit in (1, 3, 5):
+            window = {"since": since, "until": until, "limit": limit, "using": None}
+            rows = analytics._pruned_ranking(analytics.RANKED[key], **window)
+            whole = analytics._ranking_rows(key, **window)
+            assert rows is None or rows == whole, (since_day, until_day, limit)
+            pruned += rows is not None
+
+    assert pruned >= 10  # most windows were answered from the owners who could rank
+
+
+def test_a_refund_does_not_hide_a_customer_who_could_still_rank(make_user, product, buy, staff):
+    # Ann's net total is low (most of what she paid came back later), but within the
+    # window she spent the most: her bound is what she paid, not what she kept.
+    ann, ben = make_user(email="ann@example.com"), make_user(email="ben@example.com")
+    big = buy(ann, product, quantity=8, at=T0)  # 100.00
+    buy(ben, product, quantity=2, at=T0)  # 25.00
+    refund = refunds.refund_purchase(big, by=staff, amount=Decimal("90.00"), reason="goodwill")
+    Refund.objects.filter(pk=refund.pk).update(created_at=T0 + timedelta(days=5))
+
+    (first,) = analytics.top_customers(since=T0, until=T0 + timedelta(days=1), limit=1)
+
+    assert (first.pk, first.total_spent) == (ann.pk, Decimal("100.00"))
+
+
+def test_a_window_the_totals_cannot_prune_is_aggregated_whole(busy_shop, monkeypatch):
+    monkeypatch.setattr(analytics, "CONTENDERS", 0)
+    window = {"since": T0, "until": T0 + timedelta(days=4), "limit": 3, "using": None}
+
+    assert analytics._pruned_ranking(analytics.RANKED["user_id"], **window) is None
+    assert analytics.customer_spend_in_window(**window) == [
+        {"user_id": owner, "total_spent": Decimal(int(cents)).scaleb(-2), "purchase_count": bought}
+        for owner, cents, _, bought in analytics._ranking_rows("user_id", **window)
+    ]

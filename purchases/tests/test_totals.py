@@ -4,7 +4,7 @@ import os
 import subprocess
 import sys
 import threading
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -13,10 +13,11 @@ from django.core.management import CommandError, call_command
 from django.db import IntegrityError, connection, transaction
 from django.db.migrations.executor import MigrationExecutor
 from django.db.models import Count, F, Sum
+from django.utils import timezone
 
 from products import services as product_services
 from purchases import analytics, refunds, services, totals
-from purchases.models import CustomerSales, ProductSales, Purchase, Refund
+from purchases.models import CustomerSales, DailyRevenue, ProductSales, Purchase, Refund
 from shop.tests.integrity_helpers import waiting_on_a_lock
 from users import services as user_services
 from users.models import User
@@ -437,11 +438,19 @@ def test_a_refund_written_around_the_service_is_drift_until_rebuilt(customer, pr
             purchase.pk,
             {"refunded_quantity": 0, "refunded_cents": 0},
             {"refunded_quantity": 1, "refunded_cents": 1250},
-        )
+        ),
+        (  # and the refund's day has not lost what it gave back
+            "day",
+            timezone.localdate(purchase.created_at),
+            {"revenue_cents": 2500, "purchase_count": 1},
+            {"revenue_cents": 1250, "purchase_count": 1},
+        ),
     ]
     with pytest.raises(CommandError) as raised:
         call_command("rebuild_sales_totals", "--check")
-    assert "1 purchases' refunded figures, 0 customer and 0 product rows" in str(raised.value)
+    assert ("1 purchases' refunded figures, 0 customer and 0 product rows, 1 days' revenue") in str(
+        raised.value
+    )
     assert (
         f"purchase {purchase.pk}: stored units returned 0, refunded 0.00;"
         " from its refunds units returned 1, refunded 12.50"
@@ -518,22 +527,30 @@ def test_check_lists_the_drifting_rows_and_exits_1_without_writing(
     services.create_purchase(user=customer, product=product, quantity=2)
     services.create_purchase(user=other_customer, product=product)
     drift_by_raw_sql(customer, product)
-    stored = list(CustomerSales.objects.values_list()), list(ProductSales.objects.values_list())
+    stored = (
+        list(CustomerSales.objects.values_list()),
+        list(ProductSales.objects.values_list()),
+        list(DailyRevenue.objects.values_list()),
+    )
 
     with pytest.raises(CommandError) as raised:
         call_command("rebuild_sales_totals", "--check")
 
     assert raised.value.returncode == 1
-    assert "2 customer and 1 product rows" in str(raised.value)
+    assert "2 customer and 1 product rows, 1 days' revenue" in str(raised.value)
     out = capsys.readouterr().out
     assert f"customer {customer.pk}: stored spent 26.00, units 2, purchases 1;" in out
     assert "from the purchases spent 37.50, units 3, purchases 1" in out
     assert f"customer {other_customer.pk}: stored spent 12.50, units 1, purchases 1;" in out
     assert f"product {product.pk}: stored units 3, purchases 2, revenue 37.50;" in out
-    assert "2 customer and 1 product rows drift" in out
+    today = timezone.localdate()
+    assert f"day {today}: stored revenue 37.50, purchases 2;" in out
+    assert "from the purchases revenue 62.50, purchases 2" in out
+    assert "2 customer and 1 product rows, 1 days' revenue drift" in out
     assert (
         list(CustomerSales.objects.values_list()),
         list(ProductSales.objects.values_list()),
+        list(DailyRevenue.objects.values_list()),
     ) == stored
 
 
@@ -636,3 +653,65 @@ def test_deltas_name_every_figure_of_the_rows_they_change():
         7: {"units_sold": -2, "purchase_count": -1, "revenue_cents": -500},
         8: {"units_sold": 2, "purchase_count": 1, "revenue_cents": 500},
     }
+
+
+# --- The days' revenue -----------------------------------------------------------------
+
+
+def day_revenue():
+    """`{day: (revenue cents, purchases)}` as `DailyRevenue` holds them, its slots summed."""
+    rows = DailyRevenue.objects.values("day").annotate(
+        cents=Sum("revenue_cents"), purchases=Sum("purchase_count")
+    )
+    return {
+        row["day"]: (int(row["cents"]), row["purchases"])
+        for row in rows
+        if row["cents"] or row["purchases"]
+    }
+
+
+def test_the_days_revenue_follows_each_purchase_write_and_refund(
+    staff, customer, product, other_product
+):
+    today = timezone.localdate()
+    yesterday = today - timedelta(days=1)
+    purchase = services.create_purchase(user=customer, product=product, quantity=2)
+    Purchase.objects.filter(pk=purchase.pk).update(created_at=F("created_at") - timedelta(days=1))
+    totals.rebuild_days()  # dated around the service, as a load of past orders is
+    assert day_revenue() == {yesterday: (2500, 1)}
+
+    purchase = services.update_purchase(purchase, quantity=3)
+    assert day_revenue() == {yesterday: (3750, 1)}
+
+    services.update_purchase(purchase, product=other_product)  # re-priced at 3.99
+    refunds.refund_purchase(purchase, by=staff, amount=Decimal("5.00"), reason="goodwill")
+    assert day_revenue() == {yesterday: (1197, 1), today: (-500, 0)}  # the refund's own day
+    assert totals.drift() == []
+
+    services.delete_purchase(purchase)  # its refund goes with it
+    assert day_revenue() == {}
+    assert totals.drift() == []
+
+
+def test_deleting_several_purchases_takes_their_refunds_off_the_days(staff, customer, product):
+    refunded = services.create_purchase(user=customer, product=product, quantity=2)
+    kept = services.create_purchase(user=customer, product=product)
+    other = services.create_purchase(user=customer, product=product)
+    refunds.refund_purchase(refunded, by=staff, quantity=1, reason="returned")
+
+    services.delete_purchases([refunded, other])
+
+    assert day_revenue() == {timezone.localdate(kept.created_at): (1250, 1)}
+    assert totals.drift() == []
+
+
+def test_the_rebuild_puts_back_the_days_revenue(customer, product):
+    purchase = services.create_purchase(user=customer, product=product)
+    DailyRevenue.objects.update(revenue_cents=1, purchase_count=7)
+
+    assert [d.kind for d in totals.drift()] == ["day"]
+    rebuilt = totals.rebuild()
+
+    assert rebuilt.days == 1
+    assert day_revenue() == {timezone.localdate(purchase.created_at): (1250, 1)}
+    assert totals.drift() == []

@@ -85,6 +85,8 @@ class Command(BaseCommand):
             self.stdout.write(f"... and {len(drifting) - SHOWN:,} more")
         kinds = Counter(row.kind for row in drifting)
         rows = f"{kinds['customer']:,} customer and {kinds['product']:,} product rows"
+        if kinds["day"]:
+            rows = f"{rows}, {kinds['day']:,} days' revenue"
         if kinds["purchase"]:
             rows = f"{kinds['purchase']:,} purchases' refunded figures, {rows}"
         self.stdout.write(
