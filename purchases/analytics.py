@@ -16,8 +16,13 @@ One function per ranking (`top_customers`, `top_products`, and their first,
 figures. All time (no `since`, no `until`) they read the sales totals that every
 purchase and refund write maintains (`purchases.totals`): rows off an index, whatever
 the size of the history, and the same answer the aggregate over the purchases gives.
-For a window, one statement aggregates the window's purchases and refunds, on the
-covering indexes on their `created_at`.
+For a window, the totals first bound who can rank (`_pruned_ranking`): the window's
+purchases and refunds of those owners only are summed, off the indexes that lead with
+the customer or the product; when the bound prunes too little, one statement
+aggregates all the window's purchases and refunds, on the covering indexes on their
+`created_at`. Either way the answer is the aggregate's over the window, ties included.
+The revenue over time of whole days reads the days' revenue the writes keep
+(`DailyRevenue`).
 
 The rankings take `using`, the database alias to read (None: the router's choice).
 """

@@ -4,7 +4,10 @@
 purchases add up to over all time, net of their refunds (money less what was
 refunded, units less those returned; purchase counts stay counts of purchases), so
 that the all-time rankings read one row off an index instead of aggregating the whole
-history. What each purchase's refunds add up to is kept on the purchase itself
+history. `DailyRevenue` holds, per day in the shop's time zone, what that day's
+purchases were paid less what the refunds given that day gave back, and how many
+purchases it saw: the revenue chart reads a few rows a day instead of the purchases.
+What each purchase's refunds add up to is kept on the purchase itself
 (`refunded_quantity`, `refunded_amount`), written with each refund
 (`purchases.refunds`): the totals are sums over the purchases' own columns.
 
@@ -14,8 +17,10 @@ history. What each purchase's refunds add up to is kept on the purchase itself
   (`INSERT … ON CONFLICT (pk) DO UPDATE SET col = table.col + excluded.col`): the
   database adds to the value it holds under the row's lock, so two writers never
   lose each other's increment, and no value is read into Python and written back.
-  Rows are touched in one order (customers, then products, each by id), so two
-  writers never wait on each other crosswise.
+  Rows are touched in one order (customers, then products, each by id, then days by
+  date), so two writers never wait on each other crosswise. A day's figures are spread
+  over `DAY_SLOTS` rows, one picked at random by each write, so that the writers of a
+  day seldom queue on one row.
 - Rebuild (`rebuild`): after anything that writes purchases or refunds around the
   services (a bulk load of historical orders, a restored backup, a manual SQL fix),
   first sets each purchase's refunded figures that disagree with its refunds, then
@@ -24,7 +29,9 @@ history. What each purchase's refunds add up to is kept on the purchase itself
   purchase write and every deletion of a user or product passes first; reads go
   on), so that no increment is lost while it recomputes.
 - Check (`drift`): the purchases whose refunded figures disagree with their refunds,
-  and the totals rows that disagree with the purchases; it writes nothing.
+  the totals rows that disagree with the purchases, and the days whose revenue
+  disagrees with the purchases and refunds; it writes nothing. A change of
+  `TIME_ZONE` moves days: rebuild after it.
 
 Money is integer cents. On PostgreSQL `numeric(32, 0)`, exact at any size. On SQLite,
 which keeps decimals as floating point, an integer, summed from rounded cents the
@@ -379,8 +386,9 @@ class Rebuilt:
 
 
 def rebuild(*, using=DEFAULT_DB_ALIAS):
-    """Replaces the totals by what the purchases add up to, in one transaction (`Rebuilt`),
-    after setting the purchases' refunded figures that disagree with their refunds.
+    """Replaces the totals and the days' revenue by what the purchases (and refunds) add up
+    to, in one transaction (`Rebuilt`), after setting the purchases' refunded figures that
+    disagree with their refunds.
 
     It closes the purchase writes' gate first (`shop.locking.stop_purchase_writes`):
     writes already under way finish first, then purchase writes and deletions of users
@@ -418,7 +426,8 @@ def rebuild(*, using=DEFAULT_DB_ALIAS):
 
 @dataclass(frozen=True)
 class Drift:
-    """A totals row that disagrees with the purchases, or a purchase ("purchase") whose
+    """A totals row that disagrees with the purchases, a day ("day", `pk` its date) whose
+    revenue disagrees with the purchases and refunds, or a purchase ("purchase") whose
     refunded figures (`REFUNDED`) disagree with its refunds.
 
     `stored` and `computed` are `{figure field: value}`; None where the row is missing
@@ -458,7 +467,7 @@ def _drift_sql(totals, connection):
 
 def drift(*, using=DEFAULT_DB_ALIAS):
     """Every purchase whose refunded figures disagree with its refunds, then every totals
-    row that disagrees with the purchases, customers first (`Drift`s).
+    row that disagrees with the purchases, customers first, then every day (`Drift`s).
 
     Reads only. Each kind is compared in one statement, so within it the figures
     compared are seen at one instant: writes committing meanwhile cannot show up as

@@ -1,5 +1,5 @@
-"""`python manage.py rebuild_sales_totals [--check]`: the sales totals from the purchases, and
-each purchase's refunded figures from its refunds."""
+"""`python manage.py rebuild_sales_totals [--check]`: the sales totals and each day's revenue
+from the purchases and refunds, and each purchase's refunded figures from its refunds."""
 
 import time
 from collections import Counter
@@ -36,7 +36,8 @@ def describe(figures):
 class Command(BaseCommand):
     help = (
         "Recomputes the sales totals (per customer and per product, all time, net of refunds) "
-        "from the purchases, after setting each purchase's refunded figures from its refunds: "
+        "and each day's revenue from the purchases and refunds, after setting each "
+        "purchase's refunded figures from its refunds: "
         "run it after writing purchases or refunds around the application (a bulk load of "
         "historical orders, a restored backup, a manual SQL fix). Purchase writes wait while "
         "it runs; reads go on. With --check, only compares them with the purchases and "
@@ -58,7 +59,7 @@ class Command(BaseCommand):
         self.stdout.write(
             f"Rebuilt the sales totals from {rebuilt.purchases:,} purchases in"
             f" {rebuilt.seconds:.2f} s: {rebuilt.customers:,} customers,"
-            f" {rebuilt.products:,} products."
+            f" {rebuilt.products:,} products, {rebuilt.days:,} days' revenue."
         )
         if rebuilt.purchases_corrected:
             self.stdout.write(
