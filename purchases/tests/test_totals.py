@@ -577,7 +577,7 @@ def test_the_command_rebuilds_and_says_how_much_it_did(customer, product, capsys
 
     out = capsys.readouterr().out
     assert out.startswith("Rebuilt the sales totals from 1 purchases in ")
-    assert out.rstrip().endswith(" s: 1 customers, 1 products.")
+    assert out.rstrip().endswith(" s: 1 customers, 1 products, 1 days' revenue.")
     call_command("rebuild_sales_totals", "--check")
 
 
