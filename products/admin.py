@@ -1,14 +1,18 @@
 """Staff manage the catalogue, run a backfill from an uploaded CSV and read the run history."""
 
 import json
+from contextlib import contextmanager
 from decimal import Decimal
 
 from django import forms
 from django.conf import settings
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Q
+from django.shortcuts import get_object_or_404, redirect
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
+from django.views.decorators.http import require_POST
 
 from products import services
 from products.admin_filters import CategoryFilter
@@ -21,9 +25,9 @@ from products.admin_views import (
 )
 from products.backfill.runs import sweep_stale_runs
 from products.models import BackfillRun, Product
-from products.prices import price_error
 from shop.admin import ReadOnly, StaffMayManage, adopt, changed_fields
 from shop.admin_lists import CommonValuesFilter, LargeListAdmin
+from shop.errors import Conflict
 from shop.money import format_money
 
 
@@ -62,7 +66,7 @@ class MetalTypeFilter(CommonValuesFilter):
 
 
 class ProductForm(forms.ModelForm):
-    """The product form, with the price rule of the backfill and the API (`products.prices`)."""
+    """The product form; the rules of a product's data are `services.clean_product`'s."""
 
     class Meta:
         model = Product
@@ -73,25 +77,32 @@ class ProductForm(forms.ModelForm):
         # The amount is in the shop's one currency: the label says which.
         self.fields["price"].label = f"Price ({settings.SHOP_CURRENCY})"
 
-    def clean_price(self):
-        # The text as typed: `Decimal` has already taken "1e3" or "-0" by now.
-        typed = str(self.data.get(self.add_prefix("price"), "")).strip()
-        if error := price_error(typed):
-            raise forms.ValidationError(error)
-        return self.cleaned_data["price"]
+    def clean(self):
+        cleaned = super().clean()
+        fields = {name: value for name, value in cleaned.items() if name not in self.errors}
+        if "price" in fields:
+            # The text as typed: `Decimal` has already taken "1e3" or "-0" by now.
+            fields["price"] = str(self.data.get(self.add_prefix("price"), ""))
+        try:
+            cleaned.update(services.clean_product(fields, instance=self.instance, partial=True))
+        except ValidationError as refused:
+            for name, problems in refused.error_dict.items():
+                self.add_error(name, problems)
+        return cleaned
 
 
 @admin.register(Product)
 class ProductAdmin(LargeListAdmin, StaffMayManage, admin.ModelAdmin):
     form = ProductForm
-    list_display = ["sku", "name", "category", "list_price", "updated_at"]
+    list_display = ["sku", "name", "category", "list_price", "active", "updated_at"]
     list_display_links = ["sku", "name"]
-    list_filter = [CategoryFilter, PriceRangeFilter, MetalTypeFilter, "customizable"]
+    list_filter = ["active", CategoryFilter, PriceRangeFilter, MetalTypeFilter, "customizable"]
+    actions = ["discontinue", "make_available_again"]
     search_fields = ["sku", "name"]  # also what the purchase form's autocomplete searches
     search_help_text = "Search by SKU or name."
     readonly_fields = ["created_at", "updated_at"]
     fieldsets = [
-        (None, {"fields": ["sku", "name", "description", "category", "price"]}),
+        (None, {"fields": ["sku", "name", "description", "category", "price", "active"]}),
         (
             "Jewellery (the old service's catalogue file)",
             {"fields": ["metal_type", "stone_type", "customizable"], "classes": ["collapse"]},
@@ -100,6 +111,8 @@ class ProductAdmin(LargeListAdmin, StaffMayManage, admin.ModelAdmin):
     ]
     ordering = ["sku"]
     change_list_template = "admin/products/product/change_list.html"
+    # A product that has sold cannot be deleted: its page offers to discontinue it instead.
+    delete_confirmation_template = "admin/products/product/delete_confirmation.html"
     unlisted_on_delete = ("purchases.ProductSales",)  # the shop's running totals
 
     @admin.display(description="price", ordering="price")
@@ -108,7 +121,35 @@ class ProductAdmin(LargeListAdmin, StaffMayManage, admin.ModelAdmin):
 
     def get_urls(self):
         backfill = self.admin_site.admin_view(backfill_view(self))
-        return [path("backfill/", backfill, name="products_product_backfill"), *super().get_urls()]
+        discontinue = self.admin_site.admin_view(require_POST(self.discontinue_view))
+        return [
+            path("backfill/", backfill, name="products_product_backfill"),
+            path("<int:product_id>/discontinue/", discontinue, name="products_product_discontinue"),
+            *super().get_urls(),
+        ]
+
+    def discontinue_view(self, request, product_id):
+        """`POST`: discontinues one product (the offer of its refused delete page)."""
+        if not self.has_change_permission(request):
+            raise PermissionDenied
+        product = get_object_or_404(Product, pk=product_id)
+        if services.set_active([product], False):
+            self.message_user(
+                request,
+                f"{product} is discontinued: kept with its sales, hidden from customers.",
+                messages.SUCCESS,
+            )
+        return redirect("admin:products_product_change", product.pk)
+
+    @admin.action(description="Discontinue selected products (kept, no longer sold)")
+    def discontinue(self, request, queryset):
+        changed = services.set_active(queryset, False)
+        self.message_user(request, f"{changed:,} product(s) discontinued.", messages.SUCCESS)
+
+    @admin.action(description="Make selected products available again")
+    def make_available_again(self, request, queryset):
+        changed = services.set_active(queryset, True)
+        self.message_user(request, f"{changed:,} product(s) available again.", messages.SUCCESS)
 
     def save_model(self, request, obj, form, change):
         if change:
@@ -120,11 +161,25 @@ class ProductAdmin(LargeListAdmin, StaffMayManage, admin.ModelAdmin):
         adopt(obj, saved)
 
     def delete_model(self, request, obj):
-        services.delete_product(obj)
+        with offer_discontinue():
+            services.delete_product(obj)
 
     def delete_queryset(self, request, queryset):
         # One transaction, every lock in the shop's order (`shop.locking`).
-        services.delete_products(queryset)
+        with offer_discontinue():
+            services.delete_products(queryset)
+
+
+@contextmanager
+def offer_discontinue():
+    """A refused delete (a product that has sold) says what staff can do instead."""
+    try:
+        yield
+    except Conflict as refusal:
+        raise Conflict(
+            f"{refusal} Discontinue it instead (the Discontinue action of the product list): "
+            "it stays with its sales, hidden from customers and no longer sold."
+        ) from None
 
 
 # What a running import is doing, as its page says it. The phase is the run's own when it

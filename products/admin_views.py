@@ -17,12 +17,17 @@ from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.views.decorators.http import require_POST
 
-from products.backfill import BackfillFileError, BackfillLocked, BackfillRun
 from products.backfill.queue import queue_backfill, refuse_if_too_large
 from products.backfill.runs import cancel_run
-from products.models import Product
+from products.models import BackfillRun, Product
 from shop.celery import jobs_run_eagerly
-from shop.errors import Conflict, PayloadTooLarge, QueueUnavailable
+from shop.errors import (
+    BackfillFileError,
+    BackfillLocked,
+    Conflict,
+    PayloadTooLarge,
+    QueueUnavailable,
+)
 
 
 class BackfillUploadForm(forms.Form):
@@ -30,9 +35,9 @@ class BackfillUploadForm(forms.Form):
         label="CSV file",
         help_text=(
             "A comma-separated file with a header row. Required columns: sku, name, price; "
-            "optional: description, category. A product whose SKU exists is updated, a new "
-            "SKU is added. The old shop's file (Name, Metal Type, Price, Stone Type, "
-            "Customizable?) is read as it is."
+            "optional: description, category, active (true or false). A product whose SKU "
+            "exists is updated, a new SKU is added. The old shop's file (Name, Metal Type, "
+            "Price, Stone Type, Customizable?) is read as it is."
         ),
         widget=forms.ClearableFileInput(attrs={"accept": ".csv,text/csv"}),
     )

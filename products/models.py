@@ -22,6 +22,10 @@ class ProductQuerySet(models.QuerySet):
             condition |= models.Q(**{f"{field}__icontains": text})
         return self.filter(condition)
 
+    def available(self):
+        """The products on sale (not discontinued): what customers see."""
+        return self.filter(active=True)
+
 
 class Product(ShopModel):
     """A product of the catalogue, keyed by its `sku` (the backfill's key).
@@ -40,6 +44,7 @@ class Product(ShopModel):
         "metal_type",
         "stone_type",
         "customizable",
+        "active",
     )
 
     sku = models.CharField("SKU", max_length=64)
@@ -52,6 +57,14 @@ class Product(ShopModel):
     metal_type = models.CharField(max_length=100, blank=True, default="", db_default="")
     stone_type = models.CharField(max_length=100, blank=True, default="", db_default="")
     customizable = models.BooleanField(null=True, blank=True, help_text="Empty: not known.")
+    # A discontinued product is kept (its purchases refer to it) but no longer sold: only
+    # staff see it. A default in the database: the release still serving inserts without it.
+    active = models.BooleanField(
+        default=True,
+        db_default=True,
+        help_text="Unticked: discontinued — kept with its sales, hidden from customers, "
+        "not for sale.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -1,6 +1,8 @@
-"""The catalogue's price rule (SPEC 5): a plain decimal >= 0 with at most 2 decimal places.
+"""The catalogue's price rule: a plain decimal >= 0 with at most 2 decimal places.
 
-One rule for every way a price gets in: the CSV backfill and the products API.
+`products.services.clean_product` applies it to every way a price gets in (the
+API, the admin, the CSV backfill); the products list's price filter reads its
+parameters by it too (`price_error`).
 """
 
 import re

@@ -1,17 +1,140 @@
-"""Writes to the catalogue one product at a time: the API's and the admin's door.
+"""Writes to the catalogue one product at a time, and the rules of a product's data.
 
-The bulk door is `products.backfill`. Both keep the same rules (`products.prices`).
+`clean_product` is the one place the rules of a product's fields live: the API's
+serializer, the admin's form and the CSV backfill's reader all call it (the reader
+without the duplicate check, which it does in bulk), and `create_product` /
+`update_product` call it again before they write.
 """
 
+from decimal import Decimal
+
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import ProtectedError
+from django.utils import timezone
 
 from products.models import Product
+from products.prices import price_error, price_problem
+from products.text import invisible_characters, trim
 from shop.errors import Conflict
 from shop.locking import hold_off_rebuild
 from shop.services import locked, save_unique
 
 DUPLICATE_SKU = "A product with that SKU already exists."
+# A description is text without a column limit; it is kept under 1 MiB (about what the API
+# takes in one request body).
+MAX_DESCRIPTION = 1024 * 1024
+REQUIRED = ("sku", "name", "price")
+# The longest value of each text field: its column's `max_length`, or the description's cap.
+MAX_LENGTHS = {
+    name: Product._meta.get_field(name).max_length or MAX_DESCRIPTION
+    for name in ("sku", "name", "description", "category", "metal_type", "stone_type")
+}
+
+
+def price_text(value):
+    """A price as written, for the price rule: a JSON number's own text (`shop.parsers`
+    keeps it); a `Decimal` a program computed, in plain digits (`1E+2` is 100)."""
+    if isinstance(value, str):
+        return trim(value)
+    if text := getattr(value, "text", None):
+        return text
+    return format(value, "f") if isinstance(value, Decimal) else str(value)
+
+
+def parse_price(value):
+    """`value` as a `Decimal` under the price rule (`products.prices`): a plain decimal >= 0
+    with at most 2 places, written as such (`"-0"`, `"1e3"`, `"+5"` are refused, never
+    re-read). Otherwise `ValidationError`, with the reason as `params["problem"]`."""
+    text = price_text(value)
+    if problem := price_problem(text):
+        # A `%` of the client's text is not a placeholder for `params`.
+        message = price_error(text).replace("%", "%%")
+        raise ValidationError(message, code="price", params={"problem": problem})
+    return Decimal(text)
+
+
+def _problem(message, code, **params):
+    return ValidationError(message, code=code, params=params)
+
+
+def _text_problem(name, value, limit):
+    """The first rule `value` breaks as the text field `name`, or None."""
+    if not value and name in REQUIRED:
+        return _problem("This field may not be blank.", "blank")
+    if len(value) > limit:
+        return _problem(
+            f"Ensure this field has no more than {limit} characters.",
+            "max_length",
+            limit=limit,
+            length=len(value),
+        )
+    if name == "sku" and (hidden := invisible_characters(value)):
+        return _problem(
+            f"The SKU contains an invisible character ({hidden}).",
+            "invisible",
+            hidden=hidden,
+            value=value,
+        )
+    return None
+
+
+def check_product_fields(fields, *, partial=False):
+    """The product's `fields` cleaned, or `ValidationError({field: [message]})` (without the
+    duplicate-SKU check, which needs the database: `clean_product`).
+
+    Text is trimmed of spaces and invisible format characters at the ends
+    (`products.text`), and a SKU may not hold one inside; `sku`, `name` and `price`
+    may not be blank; no text is longer than its column; a price is read by
+    `parse_price`. Each message has a `code` and `params` (the CSV reader words them
+    its own way). With `partial`, fields not given are not required.
+    """
+    cleaned, errors = dict(fields), {}
+    if not partial:
+        for name in REQUIRED:
+            if name not in fields:
+                errors[name] = _problem("This field is required.", "required")
+    # Called once per row of a catalogue file: the usual value passes with a few checks.
+    for name, value in fields.items():
+        limit = MAX_LENGTHS.get(name)
+        if limit is None:
+            continue
+        cleaned[name] = value = trim(value) if value is not None else ""
+        suspect = not value or len(value) > limit or (name == "sku" and not value.isascii())
+        if suspect and (problem := _text_problem(name, value, limit)):
+            errors[name] = problem
+    if "price" in fields:
+        try:
+            cleaned["price"] = parse_price(fields["price"])
+        except ValidationError as refused:
+            errors["price"] = refused
+    if errors:
+        raise ValidationError({name: [problem] for name, problem in errors.items()})
+    return cleaned
+
+
+def clean_product(fields, *, instance=None, partial=False):
+    """`check_product_fields`, and the SKU not another product's (`instance` is the
+    product being changed, None for a new one)."""
+    try:
+        cleaned = check_product_fields(fields, partial=partial)
+    except ValidationError as refused:
+        errors = refused.error_dict
+    else:
+        errors = {}
+    sku = fields.get("sku")
+    if "sku" not in errors and sku is not None and _sku_taken(trim(sku), instance):
+        errors["sku"] = [ValidationError(DUPLICATE_SKU, code="unique")]
+    if errors:
+        raise ValidationError(errors)
+    return cleaned
+
+
+def _sku_taken(sku, instance):
+    products = Product.objects.filter(sku=sku)
+    if instance is not None and instance.pk is not None:
+        products = products.exclude(pk=instance.pk)
+    return products.exists()
 
 
 def _save(product, **save_options):
@@ -19,18 +142,19 @@ def _save(product, **save_options):
         product,
         field="sku",
         message=DUPLICATE_SKU,
-        taken=lambda: Product.objects.filter(sku=product.sku).exclude(pk=product.pk).exists(),
+        taken=lambda: _sku_taken(product.sku, product),
         **save_options,
     )
 
 
 def create_product(**fields):
-    return _save(Product(**fields))
+    return _save(Product(**clean_product(fields)))
 
 
 def update_product(product, **fields):
     """Changes the fields given, on the row as it is now; a product deleted meanwhile
     stays deleted (`Product.DoesNotExist`)."""
+    fields = clean_product(fields, instance=product, partial=True)
     with transaction.atomic():
         current = locked(Product, product.pk)
         for name, value in fields.items():
@@ -38,6 +162,35 @@ def update_product(product, **fields):
         if fields:
             _save(current, update_fields=[*fields, "updated_at"])
     return current
+
+
+def set_active(products, active):
+    """Discontinues (`active=False`) or makes available again several products at once
+    (the admin's list actions); returns how many changed. Their rows are locked in one
+    statement, in id order (`shop.locking`, step 5); those deleted meanwhile are skipped."""
+    with transaction.atomic():
+        rows = Product.objects.select_for_update().filter(pk__in=[p.pk for p in products])
+        locked_rows = rows.order_by("pk").values_list("pk", "active")
+        changing = [pk for pk, was_active in locked_rows if was_active != active]
+        Product.objects.filter(pk__in=changing).update(active=active, updated_at=timezone.now())
+    return len(changing)
+
+
+def check_purchasable(product):
+    """`ValidationError` (on `product`) when `product` is discontinued: it cannot be bought.
+    For the purchase's service, on the product row it has locked."""
+    if not product.active:
+        raise ValidationError(
+            {
+                "product": [
+                    ValidationError(
+                        f"Product {product.pk} ({product.sku}) is discontinued and can no "
+                        "longer be bought.",
+                        code="discontinued",
+                    )
+                ]
+            }
+        )
 
 
 def delete_product(product):

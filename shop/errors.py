@@ -116,3 +116,23 @@ class SecondFactorRejected(ShopError):
         "The second-factor code is wrong or was already used: enter the current code of your "
         "authenticator app, or an unused recovery code."
     )
+
+
+class BackfillFileError(ShopError):
+    """A CSV file the catalogue backfill cannot import at all (missing, binary, not UTF-8,
+    empty, no usable header): nothing was imported. The message says why, for a person;
+    `run`, when set, is the failed run's record."""
+
+    default_message = "the file cannot be imported"
+
+
+class BackfillLocked(Conflict):
+    """Another backfill holds the one-run-at-a-time lock: nothing was done."""
+
+    default_message = "another backfill is running; try again when it has finished"
+
+
+class RunCancelled(ShopError):
+    """A backfill run was cancelled (before it started, or while it ran)."""
+
+    default_message = "the run was cancelled"

@@ -25,8 +25,9 @@ import time
 from django.conf import settings
 from django.db import connection, connections
 
-from products.backfill.runs import RunCancelled, cancel_asked, record_progress
+from products.backfill.runs import cancel_asked, record_progress
 from products.models import BackfillRun
+from shop.errors import RunCancelled
 
 READING, WRITING = BackfillRun.Phase.READING, BackfillRun.Phase.WRITING
 

@@ -11,19 +11,13 @@ from django.db import connections
 from kombu.exceptions import OperationalError as BrokerUnreachable
 
 from products.backfill import uploads
-from products.backfill.reader import BackfillFileError, ProductCsvReader
-from products.backfill.runs import (
-    BackfillLocked,
-    finish_run,
-    lock_is_held,
-    queue_run,
-    start_run,
-    started_by,
-)
+from products.backfill.locks import lock_is_held
+from products.backfill.reader import ProductCsvReader
+from products.backfill.runs import finish_run, queue_run, start_run, started_by
 from products.models import BackfillRun
 from products.tasks import run_backfill_job
 from shop.celery import jobs_run_eagerly
-from shop.errors import PayloadTooLarge, QueueUnavailable
+from shop.errors import BackfillFileError, BackfillLocked, PayloadTooLarge, QueueUnavailable
 
 Status = BackfillRun.Status
 

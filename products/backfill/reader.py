@@ -1,10 +1,12 @@
-"""Streaming read and validation of a product CSV (SPEC 5).
+"""Streaming read of a product CSV, each row checked by the catalogue's rules.
 
-The reader never holds more than one row: it yields validated rows one at a
-time and reports each rejected row, with the physical line of the file where
-the row starts, through a callback. A file that cannot be used at all (missing,
-binary, not UTF-8, empty, no usable header) raises `BackfillFileError`, whose
-message names the problem for a person.
+The reader never holds more than one row: it yields valid rows one at a time
+(each checked by `products.services.check_product_fields`, the rules of every
+door, reworded as the file's reasons) and reports each rejected row, with the
+physical line of the file where the row starts, through a callback. A file
+that cannot be used at all (missing, binary, not UTF-8, empty, no usable
+header) raises `BackfillFileError`, whose message names the problem for a
+person.
 
 Duplicate skus are not detected here but by the writer, in the database: a
 set of every sku seen would grow with the file, and memory must stay flat.
@@ -15,18 +17,19 @@ import io
 import os
 from dataclasses import dataclass, field
 
+from django.core.exceptions import ValidationError
+
 from products.backfill import legacy
-from products.prices import MAX_PRICE_DIGITS, PLAIN_PRICE, price_problem
-from products.text import invisible_characters, trim
+from products.services import check_product_fields
+from products.text import trim
+from shop.errors import BackfillFileError
 
 REQUIRED_COLUMNS = ("sku", "name", "price")
-OPTIONAL_COLUMNS = ("description", "category")
+OPTIONAL_COLUMNS = ("description", "category", "active")
+# What an `active` cell may say, in any case (empty: kept as it is; true for a new product).
+ACTIVE_WORDS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
 KNOWN_COLUMNS = REQUIRED_COLUMNS + OPTIONAL_COLUMNS
 
-# The limits of the Product model's columns; a description is text, kept under 1 MiB
-# (about what the API takes in one request body).
-MAX_LENGTHS = {"sku": 64, "name": 255, "category": 100, "metal type": 100, "stone type": 100}
-MAX_DESCRIPTION = 1024 * 1024
 SNIFF_BYTES = 64 * 1024
 # The csv module refuses a field past its limit with an error it cannot recover from
 # cleanly (inside quotes it would resume mid-field). The limit is set far above any
@@ -35,10 +38,6 @@ SNIFF_BYTES = 64 * 1024
 # is bounded by it.
 MAX_FIELD = 16 * 1024 * 1024
 csv.field_size_limit(MAX_FIELD)
-
-
-class BackfillFileError(Exception):
-    """The file cannot be imported at all; the message says why, for a person."""
 
 
 @dataclass
@@ -139,6 +138,7 @@ class ProductCsvReader:
         self._csv = None
         self._positions = None
         self._owns_file = False
+        self._record_start = 0  # bytes read when the last record ended
 
     # -- opening -----------------------------------------------------------
 
@@ -217,12 +217,18 @@ class ProductCsvReader:
                 "save it as UTF-8 CSV"
             ) from None
         except csv.Error as error:
-            if "field larger than field limit" in str(error):
+            if self._past_field_limit():
                 raise BackfillFileError(
                     f"line {self._csv.line_num}: a field is longer than {MAX_FIELD:,} characters "
                     "(an unclosed quote?); nothing was imported"
                 ) from None
             raise BackfillFileError(f"line {self._csv.line_num}: malformed CSV ({error})") from None
+
+    def _past_field_limit(self):
+        """Whether the record being read has run past `MAX_FIELD` characters, the csv
+        module's limit (a character is at least a byte; the buffer reads ahead by at most
+        two chunks of `SNIFF_BYTES`)."""
+        return self.bytes_read - self._record_start > MAX_FIELD - 2 * SNIFF_BYTES
 
     # -- rows --------------------------------------------------------------
 
@@ -252,8 +258,10 @@ class ProductCsvReader:
         width = self._width
         stats = self.stats
         line = self._csv.line_num + 1  # where the next record starts
+        raw = self._raw
         while (record := self._next_record()) is not None:
             start, line = line, self._csv.line_num + 1
+            self._record_start = raw.bytes_read
             if len(record) != width:
                 if not record or (len(record) == 1 and not record[0].strip()):
                     continue  # a blank line
@@ -277,43 +285,37 @@ class ProductCsvReader:
         i_sku, i_name, i_price = positions["sku"], positions["name"], positions["price"]
         i_description = positions.get("description")
         i_category = positions.get("category")
-        max_sku, max_name, max_category = (
-            MAX_LENGTHS["sku"],
-            MAX_LENGTHS["name"],
-            MAX_LENGTHS["category"],
-        )
+        i_active = positions.get("active")
         stats = self.stats
-        plain_price = PLAIN_PRICE.fullmatch
         for start, record in records:
-            sku = trim(record[i_sku])
-            name = trim(record[i_name])
-            price = trim(record[i_price])
-            description = trim(record[i_description]) if i_description is not None else ""
-            category = trim(record[i_category]) if i_category is not None else ""
-            if not sku:
-                reason = "missing sku"
-            elif len(sku) > max_sku:
-                reason = f"sku is longer than {max_sku} characters ({len(sku)})"
-            elif not sku.isascii() and (hidden := invisible_characters(sku)):
-                reason = f"sku {sku!r} contains an invisible character ({hidden})"
-            elif not name:
-                reason = "missing name"
-            elif len(name) > max_name:
-                reason = f"name is longer than {max_name} characters ({len(name)})"
-            elif len(category) > max_category:
-                reason = f"category is longer than {max_category} characters ({len(category)})"
-            elif len(description) > MAX_DESCRIPTION:
-                reason = (
-                    f"description is longer than {MAX_DESCRIPTION:,} characters "
-                    f"({len(description):,})"
-                )
-            elif plain_price(price) is None or len(price) > MAX_PRICE_DIGITS + 3:
-                reason = price_problem(price)
-            else:
-                yield (start, sku, name, description, category, price, "", "", None)
+            fields = {
+                "sku": record[i_sku],
+                "name": record[i_name],
+                "description": record[i_description] if i_description is not None else "",
+                "category": record[i_category] if i_category is not None else "",
+                "price": record[i_price],
+            }
+            active, reason = (None, None) if i_active is None else active_cell(record[i_active])
+            try:
+                row = check_product_fields(fields)
+            except ValidationError as refused:
+                reason = rejection_reason(refused, NATIVE_ORDER)
+            if reason is not None:
+                stats.rejected += 1
+                on_reject(start, reason)
                 continue
-            stats.rejected += 1
-            on_reject(start, reason)
+            yield (
+                start,
+                row["sku"],
+                row["name"],
+                row["description"],
+                row["category"],
+                row["price"],
+                "",
+                "",
+                None,
+                active,
+            )
 
     def _legacy_rows(self, records, on_reject):
         """The old service's rows: the sku derived from name, metal and stone; `$` prices."""
@@ -321,31 +323,60 @@ class ProductCsvReader:
         columns = [positions[column] for column in legacy.COLUMNS]
         stats = self.stats
         for start, record in records:
-            name, metal, written_price, stone, written_choice = (trim(record[i]) for i in columns)
-            price, reason = legacy.plain_price(written_price)
-            choice, choice_problem = legacy.customizable(written_choice)
-            too_long = next(
-                (
-                    (column, len(value))
-                    for column, value in (
-                        ("name", name),
-                        ("metal type", metal),
-                        ("stone type", stone),
-                    )
-                    if len(value) > MAX_LENGTHS[column]
-                ),
-                None,
-            )
-            if not name:
-                reason = "missing name"
-            elif too_long:
-                column, length = too_long
-                reason = f"{column} is longer than {MAX_LENGTHS[column]} characters ({length})"
-            elif reason is None and choice_problem:
+            name, metal, written_price, stone, written_choice = (record[i] for i in columns)
+            fields = {"name": name, "metal_type": metal, "stone_type": stone}
+            price, reason = legacy.plain_price(trim(written_price))
+            choice, choice_problem = legacy.customizable(trim(written_choice))
+            if reason is None:
+                fields["price"] = price
+            try:
+                row = check_product_fields(fields, partial=True)
+            except ValidationError as refused:
+                reason = rejection_reason(refused, LEGACY_ORDER)
+            if reason is None and choice_problem:
                 reason = choice_problem
             if reason is None:
+                name, metal, stone = row["name"], row["metal_type"], row["stone_type"]
                 sku = legacy.derived_sku(name, metal, stone)
-                yield (start, sku, name, "", "", price, metal, stone, choice)
+                yield (start, sku, name, "", "", row["price"], metal, stone, choice, None)
                 continue
             stats.rejected += 1
             on_reject(start, reason)
+
+
+# Which refusal a rejected row is reported by (the first in this order), and each
+# field as the file names it.
+NATIVE_ORDER = ("sku", "name", "category", "description", "price")
+LEGACY_ORDER = ("name", "metal_type", "stone_type", "price")
+COLUMN_NAMES = {"metal_type": "metal type", "stone_type": "stone type"}
+
+
+def active_cell(written):
+    """`(True | False | None, None)` for an `active` cell (None: empty), or `(None, reason)`."""
+    word = trim(written)
+    if not word:
+        return None, None
+    active = ACTIVE_WORDS.get(word.casefold())
+    if active is None:
+        return None, f"active must be true or false (or yes/no, 1/0), not {word[:40]!r}"
+    return active, None
+
+
+def rejection_reason(refused, order):
+    """Why a row is rejected, in the file's terms, from `clean_product`'s refusal."""
+    errors = refused.error_dict
+    field = next(name for name in order if name in errors)
+    problem = errors[field][0]
+    column, params = COLUMN_NAMES.get(field, field), problem.params or {}
+    if problem.code == "blank":
+        return f"missing {column}"
+    if problem.code == "max_length":
+        limit, length = params["limit"], params["length"]
+        if field == "description":
+            return f"description is longer than {limit:,} characters ({length:,})"
+        return f"{column} is longer than {limit} characters ({length})"
+    if problem.code == "invisible":
+        return f"sku {params['value']!r} contains an invisible character ({params['hidden']})"
+    if problem.code == "price":
+        return params["problem"]
+    return f"{column}: {problem.messages[0]}"

@@ -12,9 +12,11 @@ Both databases follow the same plan:
 3. inside the caller's transaction, one `INSERT … SELECT … ON CONFLICT (sku)
    DO UPDATE … WHERE (changed)` creates new products and updates changed ones;
    its SELECT joins the catalogue to skip unchanged rows, which are not touched
-   (no write, no new `updated_at`), so re-running a file is cheap. When the
-   load is larger than the catalogue (a first load) the join is skipped: every
-   row is new, and the join would only cost.
+   (no write, no new `updated_at`), so re-running a file is cheap. On
+   PostgreSQL a load larger than the catalogue (a first load) is one UPDATE of
+   the changed products, then a plain INSERT of the new ones instead: nearly
+   every row is new. A column a row leaves empty (`active`) keeps the product's
+   value, and takes its default for a new product.
 
 The upsert takes no lock on the catalogue beyond the rows it writes (the table's
 ROW EXCLUSIVE, as any INSERT): reads of products never wait for it, and neither
@@ -36,12 +38,28 @@ STAGING = "products_backfill_staging"
 DUPLICATES = "products_backfill_duplicates"
 # The reader's rows: the file line, the key, then the product's data (`Product.DATA_FIELDS`).
 DATA_COLUMNS = Product.DATA_FIELDS
+# Columns a row may leave empty (staged NULL) to keep the product's value; a new product
+# then takes the column's default.
+KEPT_WHEN_EMPTY = {"active": "TRUE"}
 STAGING_COLUMNS = ("line", "sku", *DATA_COLUMNS)
 DUPLICATE_PAGE = 5000
 # Rows per COPY statement on PostgreSQL: the checkpoint runs between two of them.
 COPY_CHUNK = 20_000
 # SQLSTATE of a unique violation: a product created by someone else during the load.
 UNIQUE_VIOLATION = "23505"
+
+
+def staged_values(current=None):
+    """SQL: the staged row's data columns (alias `s`) as the product takes them; a column
+    left empty keeps the value of the product `current` (an alias; None: a new product)."""
+    values = []
+    for column in DATA_COLUMNS:
+        if column in KEPT_WHEN_EMPTY:
+            kept = f"{current}.{column}, " if current else ""
+            values.append(f"COALESCE(s.{column}, {kept}{KEPT_WHEN_EMPTY[column]})")
+        else:
+            values.append(f"s.{column}")
+    return values
 
 
 def writer_for(connection, batch_size):
@@ -154,7 +172,7 @@ class Writer:
         connection's `cursor`; None where it cannot be known while the upsert runs."""
         return None
 
-    def _upsert_sql(self, returning="", skip_unchanged=True):
+    def _upsert_sql(self, returning=""):
         table = self.table
         columns = ", ".join(("sku", *DATA_COLUMNS, "created_at", "updated_at"))
         changed = self.changed(table, "excluded")
@@ -162,18 +180,15 @@ class Writer:
         p = self.placeholder
         # The join keeps only new and changed rows: one hash join is much cheaper than
         # probing the unique index and comparing a million unchanged rows one by one,
-        # which makes a re-run of an unchanged file fast. Into a catalogue that is small
-        # beside the file (a first load) the join only costs: nearly every row is new. ON
-        # CONFLICT settles a product created meanwhile by someone else either way. (The
-        # WHERE clause also tells SQLite's parser where the SELECT ends and the upsert
-        # clause begins.) New products get their ids in the file's order.
-        source = f"{STAGING} s"
-        if skip_unchanged:
-            source += f" LEFT JOIN {table} q ON q.sku = s.sku WHERE q.id IS NULL OR "
-            source += self.changed("q", "s")
+        # which makes a re-run of an unchanged file fast; it also gives a column left
+        # empty its product's value. ON CONFLICT settles a product created meanwhile by
+        # someone else. (The WHERE clause also tells SQLite's parser where the SELECT ends
+        # and the upsert clause begins.) New products get their ids in the file's order.
+        source = f"{STAGING} s LEFT JOIN {table} q ON q.sku = s.sku WHERE q.id IS NULL OR "
+        source += self.changed("q", "s")
         insert = (
             f"INSERT INTO {table} ({columns}) "
-            f"SELECT s.sku, {', '.join(f's.{c}' for c in DATA_COLUMNS)}, {p}, {p} "
+            f"SELECT s.sku, {', '.join(staged_values('q'))}, {p}, {p} "
             f"FROM {source} ORDER BY s.line"
         )
         return f"{insert} ON CONFLICT (sku) DO UPDATE SET {updates} WHERE {changed} {returning}"
@@ -185,7 +200,12 @@ class Writer:
     def changed(self, old, new):
         """SQL: some data column differs between the rows `old` and `new` (NULL-safe:
         `customizable` may be unknown)."""
-        return " OR ".join(f"{old}.{c} {self.distinct} {new}.{c}" for c in DATA_COLUMNS)
+        return " OR ".join(
+            f"({new}.{c} IS NOT NULL AND {old}.{c} {self.distinct} {new}.{c})"
+            if c in KEPT_WHEN_EMPTY
+            else f"{old}.{c} {self.distinct} {new}.{c}"
+            for c in DATA_COLUMNS
+        )
 
     def _now(self):
         return self.connection.ops.adapt_datetimefield_value(timezone.now())
@@ -201,7 +221,8 @@ class PostgresWriter(Writer):
         f"CREATE TEMPORARY TABLE {STAGING} ("
         "line integer NOT NULL, sku text NOT NULL, name text NOT NULL, "
         "description text NOT NULL, category text NOT NULL, price numeric(12, 2) NOT NULL, "
-        "metal_type text NOT NULL, stone_type text NOT NULL, customizable boolean)"
+        "metal_type text NOT NULL, stone_type text NOT NULL, customizable boolean, "
+        "active boolean)"
     )
 
     def write(self, rows, checkpoint=None):
@@ -256,7 +277,8 @@ class PostgresWriter(Writer):
         now = self._now()
         table = self.table
         # The products the file changes first, while the catalogue is still small to join.
-        updates = ", ".join(f"{c} = s.{c}" for c in DATA_COLUMNS)
+        values = zip(DATA_COLUMNS, staged_values("p"), strict=True)
+        updates = ", ".join(f"{column} = {value}" for column, value in values)
         self.cursor.execute(
             f"UPDATE {table} p SET {updates}, updated_at = %s FROM {STAGING} s "
             f"WHERE p.sku = s.sku AND ({self.changed('p', 's')})",
@@ -266,7 +288,7 @@ class PostgresWriter(Writer):
         columns = ", ".join(("sku", *DATA_COLUMNS, "created_at", "updated_at"))
         self.cursor.execute(
             f"INSERT INTO {table} ({columns}) "
-            f"SELECT s.sku, {', '.join(f's.{c}' for c in DATA_COLUMNS)}, %s, %s "
+            f"SELECT s.sku, {', '.join(staged_values())}, %s, %s "
             f"FROM {STAGING} s WHERE NOT EXISTS (SELECT 1 FROM {table} q WHERE q.sku = s.sku) "
             "ORDER BY s.line",
             (now, now),
@@ -310,7 +332,8 @@ class SqliteWriter(Writer):
         f"CREATE TEMPORARY TABLE {STAGING} ("
         "line INTEGER NOT NULL, sku TEXT NOT NULL, name TEXT NOT NULL, "
         "description TEXT NOT NULL, category TEXT NOT NULL, price NUMERIC NOT NULL, "
-        "metal_type TEXT NOT NULL, stone_type TEXT NOT NULL, customizable BOOLEAN)"
+        "metal_type TEXT NOT NULL, stone_type TEXT NOT NULL, customizable BOOLEAN, "
+        "active BOOLEAN)"
     )
 
     def end_batch(self):

@@ -9,7 +9,7 @@ import pytest
 from django.core.management import call_command
 from django.db import connection
 
-from products.backfill.runs import ADVISORY_KEY, sqlite_lock_path
+from products.backfill.locks import ADVISORY_KEY, sqlite_lock_path
 
 HEADER = "sku,name,description,category,price\n"
 
@@ -54,19 +54,24 @@ def backfill(db):
     return run
 
 
+def other_connection(dbname=None):
+    """A PostgreSQL connection of its own (autocommit) to this test database, or `dbname`."""
+    s = connection.settings_dict
+    return psycopg.connect(
+        dbname=dbname or s["NAME"],
+        user=s["USER"],
+        password=s["PASSWORD"] or None,
+        host=s["HOST"] or None,
+        port=s["PORT"] or None,
+        autocommit=True,
+    )
+
+
 @contextmanager
 def lock_held_elsewhere():
     """Holds the backfill lock from another database connection, as another process would."""
     if connection.vendor == "postgresql":
-        settings = connection.settings_dict
-        other = psycopg.connect(
-            dbname=settings["NAME"],
-            user=settings["USER"],
-            password=settings["PASSWORD"] or None,
-            host=settings["HOST"] or None,
-            port=settings["PORT"] or None,
-            autocommit=True,
-        )
+        other = other_connection()
         try:
             other.execute("SELECT pg_advisory_lock(%s)", [ADVISORY_KEY])
             yield

@@ -85,6 +85,7 @@ def test_product_list_columns_and_category_filter(staff_admin):
         "name",
         "category",
         "list_price",
+        "active",
         "updated_at",
     ]
     assert [p.sku for p in response.context["cl"].result_list] == ["A"]
@@ -157,6 +158,171 @@ def test_the_admin_refuses_prices_the_backfill_refuses(staff_admin, price):
     assert response.status_code == 200
     assert not Product.objects.filter(sku="N-3").exists()
     assert escape(price_error(price)) in response.content.decode()
+
+
+def test_the_admin_refuses_an_invisible_character_inside_a_sku(staff_admin):
+    response = staff_admin.post(
+        reverse("admin:products_product_add"),
+        {"sku": "INV\u200b-3", "name": "Odd", "description": "", "category": "", "price": "1"},
+    )
+
+    assert response.status_code == 200
+    assert not Product.objects.exists()
+    assert response.context["adminform"].form.errors["sku"] == [
+        "The SKU contains an invisible character (U+200B)."
+    ]
+
+
+def test_the_admin_trims_invisible_characters_around_a_sku(staff_admin):
+    response = staff_admin.post(
+        reverse("admin:products_product_add"),
+        {
+            "sku": "\ufeffINV-4\u200b",
+            "name": "Odd",
+            "description": "",
+            "category": "",
+            "price": "1",
+        },
+    )
+
+    assert response.status_code == 302
+    assert Product.objects.get().sku == "INV-4"
+
+
+def test_the_admin_refuses_a_trimmed_sku_that_exists(staff_admin):
+    Product.objects.create(sku="INV-5", name="First", price=Decimal("1"))
+
+    response = staff_admin.post(
+        reverse("admin:products_product_add"),
+        {"sku": "INV-5\u200b", "name": "Again", "description": "", "category": "", "price": "1"},
+    )
+
+    assert response.status_code == 200
+    assert response.context["adminform"].form.errors["sku"] == [
+        "A product with that SKU already exists."
+    ]
+
+
+def test_the_admin_change_form_refuses_an_invisible_character_inside_a_sku(staff_admin):
+    product = Product.objects.create(sku="INV-6", name="Kept", price=Decimal("1"))
+
+    response = staff_admin.post(
+        reverse("admin:products_product_change", args=[product.pk]),
+        {"sku": "INV\u200b-6", "name": "Kept", "description": "", "category": "", "price": "1"},
+    )
+
+    assert response.status_code == 200
+    assert "U+200B" in response.context["adminform"].form.errors["sku"][0]
+    product.refresh_from_db()
+    assert product.sku == "INV-6"
+
+
+class TestDiscontinue:
+    """Discontinuing from the list (actions, filter) and instead of a refused delete."""
+
+    @pytest.fixture
+    def sold(self, customer):
+        from purchases.services import create_purchase
+
+        product = Product.objects.create(sku="SOLD-1", name="Sold", price=Decimal("5"))
+        create_purchase(user=customer, product=product)
+        return product
+
+    def test_the_discontinue_and_make_available_again_actions(self, staff_admin):
+        make_products(3)
+        chosen = list(
+            Product.objects.filter(sku__in=["P-000", "P-002"]).values_list("pk", flat=True)
+        )
+
+        response = staff_admin.post(
+            "/admin/products/product/",
+            {"action": "discontinue", "_selected_action": chosen},
+            follow=True,
+        )
+
+        assert "2 product(s) discontinued." in response.content.decode()
+        assert set(Product.objects.filter(active=False).values_list("sku", flat=True)) == {
+            "P-000",
+            "P-002",
+        }
+        staff_admin.post(
+            "/admin/products/product/",
+            {"action": "make_available_again", "_selected_action": chosen[:1]},
+        )
+        assert list(Product.objects.filter(active=False).values_list("sku", flat=True)) == ["P-002"]
+
+    def test_the_list_filters_by_active(self, staff_admin):
+        make_products(3)
+        Product.objects.filter(sku="P-001").update(active=False)
+
+        response = staff_admin.get("/admin/products/product/?active__exact=0")
+
+        assert [p.sku for p in response.context["cl"].result_list] == ["P-001"]
+
+    def test_the_refused_delete_page_of_a_sold_product_offers_to_discontinue(
+        self, staff_admin, sold
+    ):
+        page = staff_admin.get(reverse("admin:products_product_delete", args=[sold.pk]))
+
+        assert page.status_code == 200
+        discontinue = reverse("admin:products_product_discontinue", args=[sold.pk])
+        assert f'action="{discontinue}"' in page.content.decode()
+
+        response = staff_admin.post(discontinue)
+
+        assert response.status_code == 302
+        assert response["Location"] == reverse("admin:products_product_change", args=[sold.pk])
+        sold.refresh_from_db()
+        assert sold.active is False
+        assert (
+            "no longer"
+            not in staff_admin.get(reverse("admin:products_product_delete", args=[sold.pk]))
+            .content.decode()
+            .split("discontinued")[0][-0:]
+        )
+
+    def test_the_delete_page_of_a_discontinued_product_says_so(self, staff_admin, sold):
+        Product.objects.filter(pk=sold.pk).update(active=False)
+
+        page = staff_admin.get(reverse("admin:products_product_delete", args=[sold.pk]))
+
+        assert "It is already discontinued" in page.content.decode()
+        assert "discontinue-product" not in page.content.decode()
+
+    def test_a_delete_refused_by_the_service_says_to_discontinue_instead(
+        self, staff_admin, sold, monkeypatch
+    ):
+        from products.admin import ProductAdmin
+
+        # The purchase came after the confirmation page was drawn: the page saw none.
+        monkeypatch.setattr(
+            ProductAdmin, "get_deleted_objects", lambda self, objs, request: ([], {}, set(), [])
+        )
+
+        response = staff_admin.post(
+            reverse("admin:products_product_delete", args=[sold.pk]), {"post": "yes"}, follow=True
+        )
+
+        page = response.content.decode()
+        assert "has purchases and cannot be deleted. Discontinue it instead" in page
+        assert Product.objects.filter(pk=sold.pk).exists()
+
+    def test_discontinuing_is_a_post(self, staff_admin, sold):
+        url = reverse("admin:products_product_discontinue", args=[sold.pk])
+
+        assert staff_admin.get(url).status_code == 405
+        sold.refresh_from_db()
+        assert sold.active is True
+
+    def test_the_change_form_edits_active(self, staff_admin, sold):
+        response = staff_admin.post(
+            reverse("admin:products_product_change", args=[sold.pk]),
+            {"sku": "SOLD-1", "name": "Sold", "description": "", "category": "", "price": "5"},
+        )
+
+        assert response.status_code == 302
+        sold.refresh_from_db()
+        assert sold.active is False  # an unticked box
 
 
 # --- Import from CSV ------------------------------------------------------------------

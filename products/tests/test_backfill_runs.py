@@ -1,10 +1,8 @@
-"""The run's record and lock (products/backfill/runs.py, progress.py, writer.py) under races.
+"""The run's record (products/backfill/runs.py, progress.py, writer.py) under races.
 
 - A cancel is honoured or refused, never lost: one that comes once the catalogue is
   committed is 409 and the run stays succeeded; one that comes before the commit
   rolls the import back.
-- The lock is this database's: another database's backfill on the same server is
-  not ours.
 - The write has its own progress (phase `writing`), and takes no lock on the
   catalogue that would make a read or a purchase wait (PostgreSQL, watched from a
   second connection while the import runs).
@@ -18,8 +16,9 @@ import pytest
 from django.db import connection, connections, transaction
 
 from products.backfill import run_backfill, writer
-from products.backfill.runs import ADVISORY_KEY, cancel_run, lock_is_held, sweep_stale_runs
+from products.backfill.runs import cancel_run
 from products.models import BackfillRun, Product
+from products.tests.conftest import other_connection
 from shop.errors import Conflict
 
 Status = BackfillRun.Status
@@ -53,18 +52,6 @@ def after_upsert(monkeypatch, action):
         return counts
 
     monkeypatch.setattr(cls, "upsert", upsert)
-
-
-def other_connection(dbname=None):
-    s = connection.settings_dict
-    return psycopg.connect(
-        dbname=dbname or s["NAME"],
-        user=s["USER"],
-        password=s["PASSWORD"] or None,
-        host=s["HOST"] or None,
-        port=s["PORT"] or None,
-        autocommit=True,
-    )
 
 
 @pytest.mark.django_db(transaction=True)
@@ -124,33 +111,6 @@ class TestCancelRaces:
 
         run.refresh_from_db()
         assert (run.status, run.cancel_requested) == (Status.SUCCEEDED, False)
-
-
-@pytest.mark.django_db(transaction=True)
-class TestLockOfThisDatabase:
-    def test_another_databases_backfill_is_not_this_ones_lock(self, postgres_only):
-        dead = BackfillRun.objects.create(source="dead.csv", status=Status.RUNNING)
-        elsewhere = other_connection("postgres")
-        try:
-            elsewhere.execute("SELECT pg_advisory_lock(%s)", [ADVISORY_KEY])
-
-            held = lock_is_held()
-            swept = sweep_stale_runs()
-        finally:
-            elsewhere.close()
-
-        assert held is False
-        assert swept == 1
-        dead.refresh_from_db()
-        assert dead.status == Status.FAILED
-
-    def test_this_databases_backfill_is_seen(self, postgres_only):
-        here = other_connection()
-        try:
-            here.execute("SELECT pg_advisory_lock(%s)", [ADVISORY_KEY])
-            assert lock_is_held() is True
-        finally:
-            here.close()
 
 
 class Watcher:

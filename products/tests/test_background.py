@@ -85,7 +85,7 @@ class TestCancel:
         assert list(Product.objects.values_list("sku", "name")) == [("A-1", "Before")]
 
     def test_the_command_exits_4_when_its_run_is_cancelled(self, backfill, csv_file, monkeypatch):
-        from products import backfill as importer
+        from products.backfill import imports as importer
 
         real_import = importer._import
 

@@ -1,4 +1,4 @@
-"""`manage.py backfill`: every rule of SPEC 5, the options and the exit statuses."""
+"""`manage.py backfill`: every rule of the catalogue file, the options and the exit statuses."""
 
 from decimal import Decimal
 
@@ -441,3 +441,45 @@ def test_a_run_from_the_command_records_no_request_id(backfill):
     backfill()
 
     assert BackfillRun.objects.get().request_id is None
+
+
+class TestActiveColumn:
+    """The optional `active` column: true/false/1/0/yes/no; empty keeps a product's own."""
+
+    def test_it_discontinues_brings_back_and_keeps_products(self, backfill, csv_file):
+        Product.objects.create(sku="R-1", name="Retired", price="1.00", active=False)
+        Product.objects.create(sku="A-1", name="Active", price="1.00")
+        Product.objects.create(sku="B-1", name="Back", price="1.00", active=False)
+        content = (
+            "sku,name,price,active\n"
+            "R-1,Retired,1.00,\n"  # empty: stays discontinued
+            "A-1,Active,1.00,No\n"
+            "B-1,Back,1.00,TRUE\n"
+            "N-1,New,1.00,\n"  # empty: a new product is on sale
+            "N-2,New retired,1.00,0\n"
+        )
+
+        result = backfill(csv_file(content))
+
+        assert result.code == 0
+        assert dict(Product.objects.values_list("sku", "active")) == {
+            "R-1": False,
+            "A-1": False,
+            "B-1": True,
+            "N-1": True,
+            "N-2": False,
+        }
+        run = BackfillRun.objects.get()
+        assert (run.created, run.updated, run.unchanged) == (2, 2, 1)
+
+        backfill(csv_file(content))
+        rerun = BackfillRun.objects.latest("id")
+        assert (rerun.created, rerun.updated, rerun.unchanged) == (0, 0, 5)
+
+    def test_any_other_value_rejects_its_row(self, backfill, csv_file):
+        result = backfill(csv_file("sku,name,price,active\nA-1,Anvil,1,retired\n"))
+
+        assert result.code == 1
+        assert result.rejected_lines == [
+            "line 2: active must be true or false (or yes/no, 1/0), not 'retired'"
+        ]

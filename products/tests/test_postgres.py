@@ -110,7 +110,7 @@ def catalogue():
 
 @pytest.mark.django_db
 def test_the_lock_of_another_database_of_the_cluster_is_not_ours(postgres_only):
-    from products.backfill.runs import ADVISORY_KEY, lock_is_held
+    from products.backfill.locks import ADVISORY_KEY, lock_is_held
 
     s = connection.settings_dict
     other = psycopg.connect(

@@ -1,9 +1,12 @@
-"""The catalogue API of SPEC 4.2: reads for everyone, writes for staff."""
+"""The catalogue API: reads for everyone, writes for staff."""
+
+import re
 
 import pytest
 
 from products.models import Product
 from products.prices import price_error
+from shop.pagination import HeaderPagination
 from shop.tests.test_exports import as_cells, read_csv
 
 pytestmark = pytest.mark.django_db
@@ -48,11 +51,13 @@ class TestReads:
             "metal_type",
             "stone_type",
             "customizable",
+            "active",
             "created_at",
             "updated_at",
         }
         assert body["price"] == "12.50"
         assert (body["metal_type"], body["stone_type"], body["customizable"]) == ("", "", None)
+        assert body["active"] is True
 
     @pytest.mark.parametrize("pk", ["abc", "999999", "1.5", "-1"])
     def test_unknown_or_non_integer_id_is_json_404(self, anon_client, products, pk):
@@ -328,3 +333,99 @@ class TestCsvExport:
             with django_assert_num_queries(1):  # the rows, read in chunks from one cursor
                 rows = read_csv(anon_client.get("/products?format=csv"))
             assert len(rows) == 1 + count
+
+
+class TestDiscontinued:
+    """`active: false`: kept for staff (and the product's sales), gone for everyone else."""
+
+    @pytest.fixture
+    def retired(self, products):
+        Product.objects.filter(sku="K-2").update(active=False)
+        return Product.objects.get(sku="K-2")
+
+    def test_staff_discontinue_a_product_with_a_patch(self, staff_client, products):
+        response = staff_client.patch(
+            f"/products/{products[0].pk}", {"active": False}, format="json"
+        )
+
+        assert response.status_code == 200
+        assert response.json()["active"] is False
+        products[0].refresh_from_db()
+        assert products[0].active is False
+
+    def test_staff_make_it_available_again(self, staff_client, retired):
+        response = staff_client.patch(f"/products/{retired.pk}", {"active": True}, format="json")
+
+        assert response.json()["active"] is True
+
+    def test_a_customer_cannot_discontinue_a_product(self, customer_client, products):
+        response = customer_client.patch(
+            f"/products/{products[0].pk}", {"active": False}, format="json"
+        )
+
+        assert response.status_code == 403
+        products[0].refresh_from_db()
+        assert products[0].active is True
+
+    @pytest.mark.parametrize("who", ["anon_client", "customer_client"])
+    def test_it_is_left_out_of_the_list_and_the_count_for_non_staff(self, request, who, retired):
+        response = request.getfixturevalue(who).get("/products")
+
+        assert skus(response) == ["K-1", "G-1"]
+        assert response["X-Total-Count"] == "2"
+
+    @pytest.mark.parametrize("who", ["anon_client", "customer_client"])
+    def test_reading_it_is_404_for_non_staff(self, request, who, retired):
+        response = request.getfixturevalue(who).get(f"/products/{retired.pk}")
+
+        assert response.status_code == 404
+
+    def test_staff_see_it_in_the_list_and_read_it(self, staff_client, retired):
+        assert skus(staff_client.get("/products")) == ["K-1", "K-2", "G-1"]
+        response = staff_client.get(f"/products/{retired.pk}")
+        assert (response.status_code, response.json()["active"]) == (200, False)
+
+    @pytest.mark.parametrize(("value", "expected"), [("false", ["K-2"]), ("true", ["K-1", "G-1"])])
+    def test_staff_filter_by_active(self, staff_client, retired, value, expected):
+        assert skus(staff_client.get(f"/products?active={value}")) == expected
+
+    def test_the_csv_export_leaves_it_out_for_non_staff(self, anon_client, retired):
+        rows = read_csv(anon_client.get("/products?format=csv"))
+
+        assert [row[1] for row in rows[1:]] == ["K-1", "G-1"]
+
+    def test_a_new_product_is_active_unless_created_discontinued(self, staff_client):
+        body = {"sku": "N-1", "name": "New", "price": "1"}
+        assert staff_client.post("/products", body, format="json").json()["active"] is True
+
+        body = {"sku": "N-2", "name": "Old stock", "price": "1", "active": False}
+        assert staff_client.post("/products", body, format="json").json()["active"] is False
+
+    def test_cursor_pages_of_a_long_list_skip_it_for_non_staff(self, anon_client, monkeypatch):
+        monkeypatch.setattr(HeaderPagination, "exact_count_limit", 5)
+        monkeypatch.setattr(HeaderPagination, "max_page_offset", 5)
+        Product.objects.bulk_create(
+            Product(sku=f"P-{n:02d}", name=f"Product {n}", price="1", active=n % 3 != 0)
+            for n in range(20)
+        )
+        seen, url = [], "/products?page_size=4"
+        while url:
+            response = anon_client.get(url)
+            seen += skus(response)
+            url = dict(
+                (rel, link) for link, rel in re.findall(r'<([^>]+)>; rel="(\w+)"', response["Link"])
+            ).get("next")
+
+        assert seen == [f"P-{n:02d}" for n in range(20) if n % 3 != 0]
+        assert int(response["X-Total-Count"]) > 5  # a long list: estimated, or counted
+
+
+def test_a_description_over_1_mib_is_refused_as_the_import_refuses_it(staff_client):
+    body = {"sku": "D-1", "name": "Long", "price": "1", "description": "d" * (1024 * 1024 + 1)}
+
+    response = staff_client.post("/products", body, format="json")
+
+    assert response.status_code == 400
+    assert response.json()["description"] == [
+        "Ensure this field has no more than 1048576 characters."
+    ]

@@ -1,4 +1,4 @@
-"""The products API (SPEC 4.2), one module per concern.
+"""The products API, one module per concern.
 
 - `catalogue`: the products themselves;
 - `backfill`: the CSV backfill over HTTP (the old service's `GET`, uploads);

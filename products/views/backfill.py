@@ -8,16 +8,16 @@ from rest_framework.generics import GenericAPIView
 from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 
-from products.backfill import BackfillFileError, BackfillLocked, BackfillRun, run_backfill
+from products.backfill import run_backfill
 from products.backfill.queue import queue_backfill, refuse_if_too_large
-from products.models import Product
+from products.models import BackfillRun, Product
 from products.serializers import (
     BackfillRunDetailSerializer,
     BackfillUploadSerializer,
     ProductSerializer,
 )
 from shop.authentication import TokenAuthentication
-from shop.errors import Conflict
+from shop.errors import BackfillFileError, BackfillLocked, Conflict
 from shop.permissions import Staff
 from shop.schema import CONFLICT, TOO_LARGE, error
 

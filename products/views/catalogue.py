@@ -7,7 +7,7 @@ from products.filters import ProductFilter
 from products.models import Product
 from products.serializers import ProductSerializer
 from shop.exports import CSVExportMixin
-from shop.permissions import ReadAnyoneWriteStaff
+from shop.permissions import ReadAnyoneWriteStaff, Staff
 from shop.schema import DeletedSerializer, error
 from shop.viewsets import ShopViewSet
 
@@ -19,7 +19,8 @@ from shop.viewsets import ShopViewSet
 )
 class ProductViewSet(CSVExportMixin, ShopViewSet):
     """Anyone reads, staff write (through `products.services`); a product with purchases
-    cannot be deleted. The list is also CSV (`Accept: text/csv` or `?format=csv`)."""
+    cannot be deleted, only discontinued (`active: false`), after which only staff see
+    it. The list is also CSV (`Accept: text/csv` or `?format=csv`)."""
 
     queryset = Product.objects.order_by("id")
     serializer_class = ProductSerializer
@@ -28,6 +29,12 @@ class ProductViewSet(CSVExportMixin, ShopViewSet):
     export_columns = {name: name for name in ProductSerializer.Meta.fields}
     export_filename = "products.csv"
     permission_classes = [ReadAnyoneWriteStaff]
+
+    def get_queryset(self):
+        products = super().get_queryset()
+        if Staff().has_permission(self.request, self):
+            return products
+        return products.available()
 
     def perform_create(self, serializer):
         serializer.instance = services.create_product(**serializer.validated_data)

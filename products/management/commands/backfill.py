@@ -7,14 +7,9 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from products.backfill import (
-    DEFAULT_BATCH_SIZE,
-    BackfillFileError,
-    BackfillLocked,
-    BackfillRun,
-    run_backfill,
-)
-from products.models import Product
+from products.backfill.imports import DEFAULT_BATCH_SIZE, run_backfill
+from products.models import BackfillRun, Product
+from shop.errors import BackfillFileError, BackfillLocked
 
 # Exit statuses (also in the README).
 EXIT_REJECTED = 1  # rows rejected: the valid ones were imported (nothing under --strict)

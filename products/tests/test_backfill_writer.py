@@ -1,0 +1,154 @@
+"""The writer (products/backfill/writer.py): staged rows in, the catalogue written, counts out.
+
+On both databases: each runs its own SQL (PostgreSQL `COPY` and its two upsert plans,
+SQLite `executemany`).
+"""
+
+from decimal import Decimal
+
+import pytest
+from django.db import connection, transaction
+
+from products.backfill.writer import writer_for
+from products.models import Product
+
+pytestmark = pytest.mark.django_db
+
+
+def row(line, sku, name, price="1.00", *, active=None):
+    """A row as the reader yields it (`writer.STAGING_COLUMNS`)."""
+    return (line, sku, name, "", "", price, "", "", None, active)
+
+
+def write(rows, *, batch_size=2, dry_run=False):
+    """Stages `rows`, drops the later duplicates and writes (or plans): `(counts, duplicates)`."""
+    duplicates = []
+    with writer_for(connection, batch_size) as writer:
+        writer.write(iter(rows))
+        writer.remove_duplicates(lambda line, sku, first: duplicates.append((line, sku, first)))
+        if dry_run:
+            return writer.plan(), duplicates
+        with transaction.atomic():
+            return writer.upsert(), duplicates
+
+
+@pytest.fixture
+def catalogue():
+    Product.objects.create(sku="A", name="Anvil", price=Decimal("1.00"))
+    Product.objects.create(sku="B", name="Bucket", price=Decimal("2.00"))
+    Product.objects.create(sku="C", name="Chisel", price=Decimal("3.00"))
+    return {p.sku: p for p in Product.objects.all()}
+
+
+def test_new_changed_and_unchanged_rows_are_counted_and_written(catalogue):
+    rows = [row(2, "A", "Anvil"), row(3, "B", "Bucket", "2.50"), row(4, "D", "Drill", "4")]
+
+    counts, _ = write(rows)
+
+    assert counts == (1, 1, 1)
+    assert Product.objects.get(sku="B").price == Decimal("2.50")
+    assert Product.objects.get(sku="D").name == "Drill"
+    assert Product.objects.get(sku="C").name == "Chisel"  # not in the file: left alone
+
+
+def test_an_unchanged_row_is_not_written(catalogue):
+    before = catalogue["A"].updated_at
+
+    counts, _ = write([row(2, "A", "Anvil", "1")])  # the same price, spelled otherwise
+
+    assert counts == (0, 0, 1)
+    assert Product.objects.get(sku="A").updated_at == before
+
+
+def test_the_same_rows_written_again_change_nothing(catalogue):
+    rows = [row(2, "B", "Bucket", "9.00"), row(3, "E", "Easel")]
+    write(rows)
+    stamps = dict(Product.objects.values_list("sku", "updated_at"))
+
+    counts, _ = write(rows)
+
+    assert counts == (0, 0, 2)
+    assert dict(Product.objects.values_list("sku", "updated_at")) == stamps
+
+
+def test_a_load_larger_than_the_catalogue_counts_the_same(catalogue):
+    rows = [row(2, "A", "Anvil", "1.50"), row(3, "C", "Chisel", "3.00")]
+    rows += [row(4 + n, f"N-{n}", f"New {n}") for n in range(5)]
+
+    counts, _ = write(rows)
+
+    assert counts == (5, 1, 1)
+    assert Product.objects.count() == 3 + 5
+    assert Product.objects.get(sku="A").price == Decimal("1.50")
+
+
+def test_later_duplicates_are_reported_and_the_first_kept(catalogue):
+    rows = [row(2, "X", "First"), row(3, "Y", "Other"), row(4, "X", "Second"), row(5, "X", "3rd")]
+
+    counts, duplicates = write(rows)
+
+    assert duplicates == [(4, "X", 2), (5, "X", 2)]
+    assert counts == (2, 0, 0)
+    assert Product.objects.get(sku="X").name == "First"
+
+
+def test_a_dry_run_counts_what_the_write_would_do_and_writes_nothing(catalogue):
+    rows = [row(2, "A", "Anvil"), row(3, "B", "Bucket", "2.50"), row(4, "D", "Drill")]
+
+    counts, _ = write(rows, dry_run=True)
+
+    assert counts == (1, 1, 1)
+    assert not Product.objects.filter(sku="D").exists()
+    assert Product.objects.get(sku="B").price == Decimal("2.00")
+
+
+class TestActive:
+    """An `active` cell sets it; an empty one keeps the product's, or is true for a new one."""
+
+    @pytest.fixture
+    def retired(self, catalogue):
+        Product.objects.filter(sku="B").update(active=False)
+        return Product.objects.get(sku="B")
+
+    def test_false_retires_a_product_and_true_brings_it_back(self, catalogue):
+        counts, _ = write([row(2, "A", "Anvil", active=False)])
+
+        assert counts == (0, 1, 0)
+        assert Product.objects.get(sku="A").active is False
+        assert write([row(2, "A", "Anvil", active=True)])[0] == (0, 1, 0)
+        assert Product.objects.get(sku="A").active is True
+
+    def test_an_empty_cell_keeps_a_retired_product_retired_and_writes_nothing(self, retired):
+        counts, _ = write([row(2, "B", "Bucket", "2.00")])
+
+        assert counts == (0, 0, 1)
+        retired.refresh_from_db()
+        assert retired.active is False
+
+    def test_an_empty_cell_with_a_change_keeps_active_as_it_is(self, retired):
+        counts, _ = write([row(2, "B", "Bucket", "2.75")])
+
+        assert counts == (0, 1, 0)
+        assert Product.objects.filter(sku="B", active=False, price=Decimal("2.75")).exists()
+
+    def test_a_new_product_is_active_unless_the_file_says_otherwise(self, catalogue):
+        write([row(2, "N-1", "New"), row(3, "N-2", "Retired already", active=False)])
+
+        assert dict(Product.objects.filter(sku__startswith="N-").values_list("sku", "active")) == {
+            "N-1": True,
+            "N-2": False,
+        }
+
+    def test_a_load_larger_than_the_catalogue_keeps_a_retired_product_retired(self, retired):
+        rows = [row(2, "B", "Bucket", "3.00")] + [row(3 + n, f"N-{n}", "New") for n in range(5)]
+
+        counts, _ = write(rows)
+
+        assert counts == (5, 1, 0)
+        assert Product.objects.get(sku="B").active is False
+        assert Product.objects.filter(sku__startswith="N-", active=True).count() == 5
+
+    def test_a_dry_run_counts_a_retirement_as_an_update(self, catalogue):
+        rows = [row(2, "A", "Anvil", active=False), row(3, "C", "Chisel", "3")]
+
+        assert write(rows, dry_run=True)[0] == (0, 1, 1)
