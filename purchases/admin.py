@@ -13,8 +13,6 @@ the API's columns and streaming writer (`shop.exports`). Amounts are shown in th
 shop's currency (`shop.money`).
 """
 
-from decimal import Decimal
-
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.options import IncorrectLookupParameters
@@ -32,7 +30,7 @@ from knox.models import AuthToken
 
 from products.admin_filters import PurchaseCategoryFilter
 from products.models import Product
-from products.prices import price_error
+from products.services import parse_price
 from purchases import money, refunds, services
 from purchases.admin_views import sales_view
 from purchases.exports import PURCHASE_COLUMNS
@@ -149,13 +147,9 @@ class RefundForm(forms.Form):
     note = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}))
 
     def clean_amount(self):
-        # Written as a price is (`products.prices`): a plain decimal, at most 2 places.
+        # Written as a price is: the catalogue's one reading of a price.
         text = self.cleaned_data["amount"].strip()
-        if not text:
-            return None
-        if error := price_error(text):
-            raise ValidationError(error)
-        return Decimal(text)
+        return parse_price(text) if text else None
 
 
 def refunds_table(refunds, *, with_purchase):

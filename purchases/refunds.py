@@ -13,18 +13,17 @@ Both are kept on the purchase row in the refund's transaction, and so are the sa
 totals (`purchases.totals`), which count money net of refunds and units net of returns.
 """
 
-from decimal import Decimal
-
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from products.services import parse_price
 from purchases import money, totals
 from purchases.models import Refund
 from purchases.services import _locked_purchase, _pk
 from shop.locking import hold_off_rebuild
 
 REASONS = ", ".join(Refund.Reason.values)
-CENT = Decimal("0.01")
+AMOUNT_NOT_POSITIVE = "The amount refunded must be more than 0."
 NOTHING_TO_REFUND = "Give the units returned (quantity), the money refunded (amount), or both."
 
 
@@ -36,10 +35,12 @@ def refund_purchase(purchase, *, by, quantity=None, amount=None, reason, note=""
       them (less a restocking fee, say);
     - `amount` alone: money only, no unit comes back.
 
-    Neither may exceed what remains of the purchase. `reason` is one of
-    `Refund.Reason`; `note` is free text. A `ValidationError` names the field at fault.
+    Neither may exceed what remains of the purchase. `amount` is a `Decimal` or its text,
+    held to the price rule (`products.services.parse_price`), and more than 0. `reason`
+    is one of `Refund.Reason`; `note` is free text. A `ValidationError` names the field
+    at fault.
     """
-    _check_request(quantity, amount, reason, note)
+    amount = _check_request(quantity, amount, reason, note)
     with transaction.atomic():
         hold_off_rebuild()
         current, _ = _locked_purchase(_pk(purchase))
@@ -62,7 +63,8 @@ def refund_purchase(purchase, *, by, quantity=None, amount=None, reason, note=""
 
 
 def _check_request(quantity, amount, reason, note):
-    """The refund's own fields, before anything is locked: a `ValidationError` if wrong."""
+    """The refund's own fields, before anything is locked: the amount as a `Decimal` (or
+    None), or a `ValidationError` naming every field at fault."""
     errors = {}
     if quantity is None and amount is None:
         raise ValidationError(NOTHING_TO_REFUND)
@@ -70,23 +72,21 @@ def _check_request(quantity, amount, reason, note):
         isinstance(quantity, bool) or not isinstance(quantity, int) or quantity < 1
     ):
         errors["quantity"] = ["The units returned must be a whole number, at least 1."]
-    if amount is not None and not _is_money(amount):
-        errors["amount"] = ["The amount must be more than 0, with at most 2 decimal places."]
+    if amount is not None:
+        try:
+            amount = parse_price(amount)
+        except ValidationError as error:
+            errors["amount"] = error.messages
+        else:
+            if amount <= 0:
+                errors["amount"] = [AMOUNT_NOT_POSITIVE]
     if reason not in Refund.Reason.values:
         errors["reason"] = [f"The reason must be one of: {REASONS}."]
     if not isinstance(note, str):
         errors["note"] = ["The note must be text."]
     if errors:
         raise ValidationError(errors)
-
-
-def _is_money(amount):
-    return (
-        isinstance(amount, Decimal)
-        and amount.is_finite()
-        and amount > 0
-        and amount == amount.quantize(CENT)
-    )
+    return amount
 
 
 def _money_refunded(purchase, quantity, amount):
