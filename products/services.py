@@ -176,13 +176,13 @@ def set_active(products, active):
     return len(changing)
 
 
-def check_purchasable(product):
-    """`ValidationError` (on `product`) when `product` is discontinued: it cannot be bought.
+def check_purchasable(product, *, field="product"):
+    """`ValidationError` (on `field`) when `product` is discontinued: it cannot be bought.
     For the purchase's service, on the product row it has locked."""
     if not product.active:
         raise ValidationError(
             {
-                "product": [
+                field: [
                     ValidationError(
                         f"Product {product.pk} ({product.sku}) is discontinued and can no "
                         "longer be bought.",

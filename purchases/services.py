@@ -31,6 +31,7 @@ from django.db import transaction
 from django.db.models import Q
 
 from products.models import Product
+from products.services import check_purchasable
 from purchases import money, totals
 from purchases.models import CustomerSales, Purchase
 from shop.errors import Forbidden
@@ -71,10 +72,15 @@ def _lock_parties(user=UNSET, product=UNSET, *, locked_emails=None):
         if email is None:
             errors["user_id"] = [NO_SUCH_USER]
     if product is not UNSET:
-        products = Product.objects.select_for_update().only("id", "sku", "name", "price")
+        products = Product.objects.select_for_update().only("id", "sku", "name", "price", "active")
         locked_product = products.filter(pk=_pk(product)).first()
         if locked_product is None:
             errors["product_id"] = [NO_SUCH_PRODUCT]
+        else:
+            try:
+                check_purchasable(locked_product, field="product_id")
+            except ValidationError as refusal:
+                errors.update(refusal.message_dict)
     if errors:
         raise ValidationError(errors)
     return email, locked_product

@@ -15,6 +15,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from knox.models import AuthToken
 
+from products.models import Product
 from purchases import refunds, services
 from purchases.admin import PurchaseAdmin
 from purchases.exports import PURCHASE_COLUMNS
@@ -558,3 +559,15 @@ def test_customer_page_shows_lifetime_totals_net_and_the_latest_refunds(
     table = page.split('<table class="refunds">')[1].split("</table>")[0]
     assert f'<a href="{change_url(purchase)}">#{purchase.pk}</a>' in table
     assert "<td>Goodwill</td>" in table
+
+
+def test_add_refuses_a_discontinued_product(staff_admin, customer, product):
+    Product.objects.filter(pk=product.pk).update(active=False)
+
+    response = staff_admin.post(
+        ADD, {"user": customer.pk, "product": product.pk, "quantity": 1}, follow=True
+    )
+
+    assert response.status_code == 200
+    assert "discontinued and can no longer be bought" in response.content.decode()
+    assert not Purchase.objects.exists()

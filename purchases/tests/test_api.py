@@ -376,3 +376,16 @@ def test_purchases_of_a_deleted_customer_stay(staff_client, customer, product, b
     assert response.json()["user_id"] is None
     assert response.json()["customer_email"] == "alice@example.com"
     assert response.json()["total"] == "25.00"
+
+
+def test_buying_a_discontinued_product_is_400_naming_the_product(
+    customer_client, customer, product
+):
+    product.active = False
+    product.save()
+
+    response = post(customer_client, user_id=customer.pk, product_id=product.pk)
+
+    assert response.status_code == 400
+    assert "discontinued" in response.json()["product_id"][0]
+    assert not Purchase.objects.exists()

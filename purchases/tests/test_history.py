@@ -32,6 +32,7 @@ def test_history_is_newest_first_with_products(
         "metal_type": "",
         "stone_type": "",
         "customizable": None,
+        "active": True,
         "created_at": body[1]["product"]["created_at"],
         "updated_at": body[1]["product"]["updated_at"],
     }

@@ -255,3 +255,30 @@ def test_a_correction_never_undoes_the_refunds_given(staff, customer, product, o
     }
     assert moved.value.message_dict == {"product_id": [services.REFUNDED_KEEPS_PRODUCT]}
     assert (kept.quantity, kept.user_id, kept.net_total) == (3, staff.pk, Decimal("7.50"))
+
+
+@pytest.mark.django_db
+def test_a_discontinued_product_cannot_be_bought_or_moved_to(customer, product, other_product):
+    purchase = services.create_purchase(user=customer, product=other_product)
+    Product.objects.filter(pk=product.pk).update(active=False)
+
+    with pytest.raises(ValidationError) as refused:
+        services.create_purchase(user=customer, product=product)
+    assert "discontinued" in refused.value.message_dict["product_id"][0]
+    with pytest.raises(ValidationError):
+        services.update_purchase(purchase, product=product)
+
+    purchase.refresh_from_db()
+    assert purchase.product_id == other_product.pk
+    assert Purchase.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_a_discontinued_products_purchases_can_still_be_corrected(customer, product):
+    purchase = services.create_purchase(user=customer, product=product)
+    Product.objects.filter(pk=product.pk).update(active=False)
+
+    services.update_purchase(purchase, quantity=3, product=product)
+
+    purchase.refresh_from_db()
+    assert purchase.quantity == 3

@@ -76,6 +76,7 @@ ACCEPTED = {
     ),
     ("products", "0005_old_catalogue_attributes"): (SQLITE, SQLITE_REBUILD),
     ("products", "0006_backfill_phase"): (SQLITE, SQLITE_REBUILD),
+    ("products", "0010_product_active"): (SQLITE, SQLITE_REBUILD),
     ("purchases", "0002_sales_totals"): (
         BOTH,
         "Fills the new sales totals from the purchases: the purchases that code older than "
