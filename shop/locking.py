@@ -12,6 +12,7 @@ takes the steps it needs, in this order, and skips the others:
 | 3    | users' rows, in id order                | `FOR NO KEY UPDATE`; `FOR UPDATE` to delete  |
 |      |                                         | a user or change staff or active status      |
 | 4    | a purchase's row                        | `FOR UPDATE`, after its customers' rows      |
+|      | (and its refunds' rows, written after)  | insert; deleted with it; `created_by` unset  |
 | 5    | products' rows, in id order             | `FOR UPDATE`                                 |
 | 6    | customers' sales totals, in id order    | upsert, delete                               |
 | 7    | products' sales totals, in id order     | upsert, delete                               |
@@ -62,7 +63,7 @@ ORDER = (
     Step("idempotency key", (("shop", "IdempotencyKey"),)),
     Step("purchase writes' gate", ()),  # a table lock, not rows: `hold_off_rebuild`
     Step("users", (("users", "User"),)),
-    Step("purchase", (("purchases", "Purchase"),)),
+    Step("purchase", (("purchases", "Purchase"), ("purchases", "Refund"))),
     Step("products", (("products", "Product"),)),
     Step("customer totals", (("purchases", "CustomerSales"),)),
     Step("product totals", (("purchases", "ProductSales"),)),
