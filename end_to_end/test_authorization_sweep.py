@@ -64,6 +64,8 @@ RULES = {
     ("purchases/{pk}", "PATCH"): STAFF,
     ("purchases/{pk}", "DELETE"): STAFF,
     ("purchases/user/{user_id}", "GET"): OWN,
+    ("purchases/{purchase_id}/refunds", "GET"): STAFF,
+    ("purchases/{purchase_id}/refunds", "POST"): STAFF,
     ("purchases/analytic/most_valuable_customer", "GET"): STAFF,
     ("purchases/analytic/most_popular_product", "GET"): STAFF,
     ("purchases/analytic/top_customers", "GET"): STAFF,
@@ -132,6 +134,7 @@ def world(customer, other_customer, staff):
             "users/{pk}": customer.pk,
             "purchases/user/{user_id}": customer.pk,
             "purchases/{pk}": purchase.pk,
+            "purchases/{purchase_id}/refunds": purchase.pk,
             "products/{pk}": product.pk,
             "products/data/backfill/runs/{pk}": run.pk,
             "products/data/backfill/runs/{pk}/cancel": run.pk,  # ended: staff get 409
@@ -163,6 +166,8 @@ def body_for(route, method, world, who):
         return {"user_id": world["customer"].pk, "product_id": world["product"].pk}
     if route == "purchases/{pk}":
         return {"quantity": 2}
+    if route == "purchases/{purchase_id}/refunds":
+        return {"amount": "0.01", "reason": "goodwill"}
     if route == "products/data/backfill":
         csv = f"sku,name,price\nSWEEP-{who},Swept,2.00\n".encode()
         return {"file": SimpleUploadedFile("sweep.csv", csv, content_type="text/csv")}
