@@ -1,11 +1,12 @@
 """Refunds: the one place that gives money back on a purchase, with or without units returned.
 
 A refund takes the locks of a purchase correction, in the shop's order (`shop.locking`):
-the purchase writes' gate, the purchase's customer's row, the purchase's row
-`FOR UPDATE`, then the sales totals. What remains to refund is read from the locked
-row, so refunds racing each other on one purchase apply one after the other and can
-never exceed it together. A purchase deleted meanwhile is `Purchase.DoesNotExist`
-(the API's 404).
+the purchase writes' gate, the rows of the purchase's customer and of the staff member
+giving the refund (in id order: the refund names them, so neither can be deleted under
+it), the purchase's row `FOR UPDATE`, then the sales totals. What remains to refund is
+read from the locked row, so refunds racing each other on one purchase apply one after
+the other and can never exceed it together. A purchase deleted meanwhile is
+`Purchase.DoesNotExist` (the API's 404).
 
 What remains of a purchase: its units not yet returned (`quantity` -
 `refunded_quantity`) and its money not yet refunded (`total` - `refunded_amount`).
@@ -19,7 +20,7 @@ from django.db import transaction
 from products.services import parse_price
 from purchases import money, totals
 from purchases.models import Refund
-from purchases.services import _locked_purchase, _pk
+from purchases.services import UNSET, _locked_purchase, _pk
 from shop.locking import hold_off_rebuild
 
 REASONS = ", ".join(Refund.Reason.values)
@@ -43,7 +44,7 @@ def refund_purchase(purchase, *, by, quantity=None, amount=None, reason, note=""
     amount = _check_request(quantity, amount, reason, note)
     with transaction.atomic():
         hold_off_rebuild()
-        current, _ = _locked_purchase(_pk(purchase))
+        current, emails = _locked_purchase(_pk(purchase), UNSET if by is None else by)
         refunded = _money_refunded(current, quantity, amount)
         before = totals.Line.of(current)
         refund = Refund.objects.create(
@@ -52,8 +53,9 @@ def refund_purchase(purchase, *, by, quantity=None, amount=None, reason, note=""
             amount=refunded,
             reason=reason,
             note=note,
-            created_by=by,
-            created_by_email=getattr(by, "email", ""),
+            # A staff member deleted meanwhile is named by their email only, as after.
+            created_by_id=by.pk if by is not None and by.pk in emails else None,
+            created_by_email="" if by is None else emails.get(by.pk, by.email),
         )
         current.refunded_quantity += refund.quantity
         current.refunded_amount += refund.amount

@@ -26,7 +26,8 @@ each and checks them against `ORDER`):
   moves to), 4, 5 (the product it moves to), 6, 7. Should the purchase have moved to a
   customer not locked at step 3 meanwhile, the pass is rolled back to a savepoint,
   which lets go of its locks, and taken again from step 3;
-- refunding a purchase (`purchases.refunds`): (1), 2, 3 (its customer), 4, 6, 7;
+- refunding a purchase (`purchases.refunds`): (1), 2, 3 (its customer and the staff member
+  giving it), 4, 6, 7;
 - deleting a user: 2, 3 (them and the active staff), 4 (detaching their purchases),
   6, 8, then their own row, held since step 3; deactivating one or changing staff
   status: 3 (them and the active staff), 8 (revoking their tokens); issuing a token or

@@ -239,3 +239,13 @@ def test_the_refund_keeps_who_gave_it_after_they_are_deleted(staff, make_user, p
 
     refund.refresh_from_db()
     assert (refund.created_by_id, refund.created_by_email) == (None, "kim@example.com")
+
+
+def test_a_refund_by_staff_deleted_meanwhile_keeps_their_email_only(make_user, purchase):
+    colleague = make_user(is_staff=True, email="gone@example.com")
+    type(colleague).objects.filter(pk=colleague.pk).delete()
+
+    refund = refunds.refund_purchase(purchase, by=colleague, quantity=1, reason="returned")
+
+    refund.refresh_from_db()
+    assert (refund.created_by_id, refund.created_by_email) == (None, "gone@example.com")
