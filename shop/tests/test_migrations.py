@@ -100,6 +100,13 @@ ACCEPTED = {
         "table during which writes to it wait (docs/operations.md, Releases, measures it). "
         "SQLite: " + SQLITE_REBUILD,
     ),
+    ("users", "0005_roles"): (
+        BOTH,
+        "Creates the staff roles' groups and puts the staff there are into Owner: the release "
+        "before it grants every staff member everything and reads no group, and a staff "
+        "member it makes meanwhile starts with no role, as any new one does, until an Owner "
+        "gives them one (docs/admin.md, Roles).",
+    ),
 }
 
 
