@@ -85,6 +85,7 @@ ACCEPTED = {
         "drift (end_to_end/test_release_live.py migrates from purchases 0001 with old code "
         "writing).",
     ),
+    ("purchases", "0004_refunds"): (SQLITE, SQLITE_REBUILD),
     ("shop", "0001_throttle_cache_table"): (
         BOTH,
         "Creates the throttle cache's table (RunPython): a new table, nothing to miss.",
