@@ -1,5 +1,6 @@
 """Fixtures shared by every app's tests: users of each role and API clients signed in as them."""
 
+import importlib
 import os
 import re
 import shutil
@@ -8,6 +9,8 @@ import threading
 from pathlib import Path
 
 import pytest
+from django.apps import apps as django_apps
+from django.contrib.auth.models import Group
 from django.core.cache import caches
 from django.db import connection, connections
 from django.db.migrations.executor import MigrationExecutor
@@ -186,11 +189,27 @@ def other_customer(make_user):
     return make_user(email="bob@example.com", first_name="Bob", last_name="Builder")
 
 
+ROLES_MIGRATION = importlib.import_module("users.migrations.0005_roles")
+ROLES = (ROLES_MIGRATION.OWNER, *ROLES_MIGRATION.ROLES)
+
+
+def in_role(user, role):
+    """Gives `user` the staff role `role` (its group, which the roles migration made; made
+    again when a transactional test's flush has emptied the tables since)."""
+    if not Group.objects.filter(name=role).exists():
+        ROLES_MIGRATION.create_roles(django_apps, None)
+    user.groups.add(Group.objects.get(name=role))
+    return user
+
+
 @pytest.fixture
 def staff(make_user):
-    return make_user(
+    """A member of staff with every permission (an Owner), as every staff member was before
+    the roles."""
+    user = make_user(
         email="staff@example.com", first_name="Sam", last_name="Staff", gender="n/a", is_staff=True
     )
+    return in_role(user, ROLES_MIGRATION.OWNER)
 
 
 def client_for(user):

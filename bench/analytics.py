@@ -176,6 +176,7 @@ def timed_pair(ours, theirs, runs):
 
 
 def staff_client():
+    from django.contrib.auth.models import Group
     from knox.models import AuthToken
     from rest_framework.test import APIClient
 
@@ -186,6 +187,7 @@ def staff_client():
         staff = User.objects.create_user(
             email="bench-staff@bench.example", first_name="Bench", last_name="Staff", is_staff=True
         )
+    staff.groups.add(Group.objects.get(name="Owner"))  # a role that reads the analytics
     _, token = AuthToken.objects.create(user=staff)
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Token {token}")

@@ -148,6 +148,7 @@ def purchase_count():
 
 
 def staff_token():
+    from django.contrib.auth.models import Group
     from knox.models import AuthToken
 
     from users.models import User
@@ -156,6 +157,7 @@ def staff_token():
         email="bench-staff@bench.example",
         defaults={"first_name": "Bench", "last_name": "Staff", "is_staff": True},
     )
+    staff.groups.add(Group.objects.get(name="Owner"))  # a role that reads every export
     return AuthToken.objects.create(user=staff)[1]
 
 

@@ -250,6 +250,7 @@ def prepare(database_url, clients):
     django.setup()
     from datetime import timedelta
 
+    from django.contrib.auth.models import Group
     from django.core.management import call_command
     from knox.models import AuthToken
     from rest_framework.authtoken.models import Token
@@ -265,6 +266,7 @@ def prepare(database_url, clients):
         email="load-staff@bench.example",
         defaults={"first_name": "Load", "last_name": "Staff", "is_staff": True},
     )
+    staff.groups.add(Group.objects.get(name="Owner"))  # a role that may call every endpoint
     _, token = AuthToken.objects.create(user=staff)
     # Client i signs in as customer i, for the rows where customers read their own data.
     customers = list(User.objects.filter(is_staff=False).order_by("pk")[:clients])

@@ -144,7 +144,7 @@ def shop_data(make_user, staff):
     queued = BackfillRun.objects.create(source="upload: later.csv", started_by=staff)
     token, _ = AuthToken.objects.create(user=ann, expiry=timedelta(days=30))
     superuser_token, _ = AuthToken.objects.create(user=staff)
-    plain_staff = make_user(
+    plain_staff = make_user(  # staff with no role yet
         email="pat@example.com", first_name="Pat", last_name="Plain", is_staff=True
     )
     return {
@@ -288,7 +288,7 @@ def test_browser_every_admin_page_reads_well_at_desktop_and_phone_width(
     problems += open_and_check(page, failures, "phone-home", reverse("admin:index"))
     assert page.request.get("/favicon.ico").status == 200
 
-    # Plain staff: the token pages are theirs too; a superuser's token is not, and says so.
+    # Staff with no role: the token pages are theirs too; a superuser's token is not, and says so.
     page.set_viewport_size(DESKTOP)
     page.context.clear_cookies()
     page.sign_in(shop_data["plain_staff"])

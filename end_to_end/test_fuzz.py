@@ -27,7 +27,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from schemathesis import GenerationMode
 
-from conftest import PASSWORD
+from conftest import PASSWORD, in_role
 from end_to_end.conftest import token_for
 from products.models import BackfillRun, Product
 from purchases import services
@@ -105,7 +105,7 @@ def fuzz_world(customer, other_customer, staff, make_user):
         "staff": staff,
         # Stand-ins: they take the calls that would sign the fuzzing role out for good.
         "stand-in customer": make_user(),
-        "stand-in staff": make_user(is_staff=True),
+        "stand-in staff": in_role(make_user(is_staff=True), "Owner"),
         "ids": {
             "users": [user.pk for user in users],
             "products": [product.pk for product in products],

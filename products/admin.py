@@ -25,7 +25,7 @@ from products.admin_views import (
 )
 from products.backfill.runs import sweep_stale_runs
 from products.models import BackfillRun, Product
-from shop.admin import ReadOnly, StaffMayManage, adopt, changed_fields
+from shop.admin import ReadOnly, ServiceAdmin, adopt, changed_fields
 from shop.admin_lists import CommonValuesFilter, LargeListAdmin
 from shop.errors import Conflict
 from shop.money import format_money
@@ -92,7 +92,7 @@ class ProductForm(forms.ModelForm):
 
 
 @admin.register(Product)
-class ProductAdmin(LargeListAdmin, StaffMayManage, admin.ModelAdmin):
+class ProductAdmin(LargeListAdmin, ServiceAdmin, admin.ModelAdmin):
     form = ProductForm
     list_display = ["sku", "name", "category", "list_price", "active", "updated_at"]
     list_display_links = ["sku", "name"]
@@ -141,12 +141,14 @@ class ProductAdmin(LargeListAdmin, StaffMayManage, admin.ModelAdmin):
             )
         return redirect("admin:products_product_change", product.pk)
 
-    @admin.action(description="Discontinue selected products (kept, no longer sold)")
+    @admin.action(
+        description="Discontinue selected products (kept, no longer sold)", permissions=["change"]
+    )
     def discontinue(self, request, queryset):
         changed = services.set_active(queryset, False)
         self.message_user(request, f"{changed:,} product(s) discontinued.", messages.SUCCESS)
 
-    @admin.action(description="Make selected products available again")
+    @admin.action(description="Make selected products available again", permissions=["change"])
     def make_available_again(self, request, queryset):
         changed = services.set_active(queryset, True)
         self.message_user(request, f"{changed:,} product(s) available again.", messages.SUCCESS)
@@ -210,7 +212,7 @@ def count_column(field, description):
 
 
 @admin.register(BackfillRun)
-class BackfillRunAdmin(ReadOnly, StaffMayManage, admin.ModelAdmin):
+class BackfillRunAdmin(ReadOnly, ServiceAdmin, admin.ModelAdmin):
     """Read-only: runs are records of what happened. A running run's page follows its
     progress and has a Cancel button (`admin/products/backfillrun/change_form.html`)."""
 

@@ -72,6 +72,7 @@ class Product(ShopModel):
 
     class Meta:
         ordering = ["id"]
+        permissions = [("import_products", "Can import products (CSV backfill)")]
         indexes = [
             models.Index(fields=["price"], name="products_price_idx"),
             # The `category` filter ignores case: `UPPER(category) = UPPER(%s)` uses this

@@ -13,8 +13,6 @@ the API's columns and streaming writer (`shop.exports`). Amounts are shown in th
 shop's currency (`shop.money`).
 """
 
-from decimal import Decimal
-
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.options import IncorrectLookupParameters
@@ -32,12 +30,12 @@ from knox.models import AuthToken
 
 from products.admin_filters import PurchaseCategoryFilter
 from products.models import Product
-from products.prices import price_error
+from products.services import parse_price
 from purchases import money, refunds, services
 from purchases.admin_views import sales_view
 from purchases.exports import PURCHASE_COLUMNS
 from purchases.models import Purchase, Refund
-from shop.admin import ReadOnly, StaffMayManage, adopt
+from shop.admin import ReadOnly, ServiceAdmin, adopt
 from shop.admin_lists import LargeListAdmin
 from shop.exports import csv_response
 from shop.money import format_money
@@ -47,6 +45,7 @@ from users.models import User
 
 LATEST_PURCHASES = 20
 LATEST_REFUNDS = 20
+REFUND = "purchases.refund_purchase"  # the permission to give refunds
 # Customers (and products) a word of the purchase search may match: a word that matches more
 # is not a search for someone's purchases; the list shows those of the first found.
 SEARCH_MATCHES = 1000
@@ -149,13 +148,9 @@ class RefundForm(forms.Form):
     note = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}))
 
     def clean_amount(self):
-        # Written as a price is (`products.prices`): a plain decimal, at most 2 places.
+        # Written as a price is: the catalogue's one reading of a price.
         text = self.cleaned_data["amount"].strip()
-        if not text:
-            return None
-        if error := price_error(text):
-            raise ValidationError(error)
-        return Decimal(text)
+        return parse_price(text) if text else None
 
 
 def refunds_table(refunds, *, with_purchase):
@@ -182,7 +177,7 @@ def refunds_table(refunds, *, with_purchase):
 
 
 @admin.register(Purchase)
-class PurchaseAdmin(LargeListAdmin, MoneyColumns, StaffMayManage, admin.ModelAdmin):
+class PurchaseAdmin(LargeListAdmin, MoneyColumns, ServiceAdmin, admin.ModelAdmin):
     list_display = (
         "bought_at",
         "customer",
@@ -275,6 +270,8 @@ class PurchaseAdmin(LargeListAdmin, MoneyColumns, StaffMayManage, admin.ModelAdm
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         form = super().get_form(request, obj, change=change, **kwargs)
+        if "user" not in form.base_fields:
+            return form  # a role that only reads purchases: every field is shown read-only
         # A purchase is someone's: required, unless the customer has since been deleted.
         form.base_fields["user"].required = obj is None or obj.user_id is not None
         if obj is not None:
@@ -319,7 +316,7 @@ class PurchaseAdmin(LargeListAdmin, MoneyColumns, StaffMayManage, admin.ModelAdm
         purchase = self.get_object(request, unquote(object_id))
         if purchase is None:
             return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
-        if not self.has_change_permission(request, purchase):
+        if not request.user.has_perm(REFUND):
             raise PermissionDenied
         form = RefundForm(request.POST if request.method == "POST" else None)
         if form.is_valid():
@@ -433,7 +430,7 @@ class LatestPurchasesFormSet(BaseInlineFormSet):
         return super().get_queryset().order_by("-created_at", "-id")[:LATEST_PURCHASES]
 
 
-class PurchaseInline(MoneyColumns, ReadOnly, StaffMayManage, admin.TabularInline):
+class PurchaseInline(MoneyColumns, ReadOnly, ServiceAdmin, admin.TabularInline):
     """The customer's latest purchases, read-only (purchases are changed on their own page)."""
 
     model = Purchase

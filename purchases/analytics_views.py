@@ -13,7 +13,6 @@ from purchases.serializers import (
     TopWindowSerializer,
     WindowSerializer,
 )
-from shop.permissions import Staff
 from shop.replica import read_report
 from shop.schema import error
 
@@ -29,7 +28,7 @@ class PurchaseAnalyticsViewSet(viewsets.GenericViewSet):
     are reports: they read the replica when there is one (`shop.replica`).
     """
 
-    permission_classes = [Staff]
+    permission = "purchases.view_sales_report"
     filter_backends = []
     pagination_class = None
 

@@ -83,6 +83,10 @@ class Purchase(ShopModel):
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        permissions = [
+            ("refund_purchase", "Can refund purchases"),
+            ("view_sales_report", "Can view the sales reports (analytics, sales page)"),
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=models.Q(quantity__gte=1),

@@ -1,4 +1,5 @@
-"""`/purchases/{id}/refunds`: a purchase's refunds (`GET`), and giving one (`POST`), for staff."""
+"""`/purchases/{id}/refunds`: a purchase's refunds (`GET`), and giving one (`POST`), for staff
+whose role reads purchases and, to give one, refunds them (`purchases.refund_purchase`)."""
 
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
@@ -10,7 +11,6 @@ from purchases import refunds
 from purchases.models import Purchase, Refund
 from purchases.serializers import RefundSerializer, RefundWriteSerializer
 from shop.idempotency import idempotent
-from shop.permissions import Staff
 from shop.viewsets import integer_id
 
 PURCHASE_ID = OpenApiParameter("purchase_id", OpenApiTypes.INT, OpenApiParameter.PATH)
@@ -31,10 +31,12 @@ PURCHASE_ID = OpenApiParameter("purchase_id", OpenApiTypes.INT, OpenApiParameter
     ),
 )
 class RefundViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
-    """A purchase's refunds. Staff only; a purchase that does not exist (or no longer) is 404."""
+    """A purchase's refunds. Staff only (customers 403, even on their own purchase); a
+    purchase that does not exist (or no longer) is 404."""
 
     serializer_class = RefundSerializer
-    permission_classes = [Staff]
+    permission = "purchases.view_purchase"
+    write_permission = "purchases.refund_purchase"
     filter_backends = []
 
     def purchase(self):

@@ -1,11 +1,12 @@
 """Refunds: the one place that gives money back on a purchase, with or without units returned.
 
 A refund takes the locks of a purchase correction, in the shop's order (`shop.locking`):
-the purchase writes' gate, the purchase's customer's row, the purchase's row
-`FOR UPDATE`, then the sales totals. What remains to refund is read from the locked
-row, so refunds racing each other on one purchase apply one after the other and can
-never exceed it together. A purchase deleted meanwhile is `Purchase.DoesNotExist`
-(the API's 404).
+the purchase writes' gate, the rows of the purchase's customer and of the staff member
+giving the refund (in id order: the refund names them, so neither can be deleted under
+it), the purchase's row `FOR UPDATE`, then the sales totals. What remains to refund is
+read from the locked row, so refunds racing each other on one purchase apply one after
+the other and can never exceed it together. A purchase deleted meanwhile is
+`Purchase.DoesNotExist` (the API's 404).
 
 What remains of a purchase: its units not yet returned (`quantity` -
 `refunded_quantity`) and its money not yet refunded (`total` - `refunded_amount`).
@@ -13,18 +14,17 @@ Both are kept on the purchase row in the refund's transaction, and so are the sa
 totals (`purchases.totals`), which count money net of refunds and units net of returns.
 """
 
-from decimal import Decimal
-
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from products.services import parse_price
 from purchases import money, totals
 from purchases.models import Refund
-from purchases.services import _locked_purchase, _pk
+from purchases.services import UNSET, _locked_purchase, _pk
 from shop.locking import hold_off_rebuild
 
 REASONS = ", ".join(Refund.Reason.values)
-CENT = Decimal("0.01")
+AMOUNT_NOT_POSITIVE = "The amount refunded must be more than 0."
 NOTHING_TO_REFUND = "Give the units returned (quantity), the money refunded (amount), or both."
 
 
@@ -36,13 +36,15 @@ def refund_purchase(purchase, *, by, quantity=None, amount=None, reason, note=""
       them (less a restocking fee, say);
     - `amount` alone: money only, no unit comes back.
 
-    Neither may exceed what remains of the purchase. `reason` is one of
-    `Refund.Reason`; `note` is free text. A `ValidationError` names the field at fault.
+    Neither may exceed what remains of the purchase. `amount` is a `Decimal` or its text,
+    held to the price rule (`products.services.parse_price`), and more than 0. `reason`
+    is one of `Refund.Reason`; `note` is free text. A `ValidationError` names the field
+    at fault.
     """
-    _check_request(quantity, amount, reason, note)
+    amount = _check_request(quantity, amount, reason, note)
     with transaction.atomic():
         hold_off_rebuild()
-        current, _ = _locked_purchase(_pk(purchase))
+        current, emails = _locked_purchase(_pk(purchase), UNSET if by is None else by)
         refunded = _money_refunded(current, quantity, amount)
         before = totals.Line.of(current)
         refund = Refund.objects.create(
@@ -51,8 +53,9 @@ def refund_purchase(purchase, *, by, quantity=None, amount=None, reason, note=""
             amount=refunded,
             reason=reason,
             note=note,
-            created_by=by,
-            created_by_email=getattr(by, "email", ""),
+            # A staff member deleted meanwhile is named by their email only, as after.
+            created_by_id=by.pk if by is not None and by.pk in emails else None,
+            created_by_email="" if by is None else emails.get(by.pk, by.email),
         )
         current.refunded_quantity += refund.quantity
         current.refunded_amount += refund.amount
@@ -64,7 +67,8 @@ def refund_purchase(purchase, *, by, quantity=None, amount=None, reason, note=""
 
 
 def _check_request(quantity, amount, reason, note):
-    """The refund's own fields, before anything is locked: a `ValidationError` if wrong."""
+    """The refund's own fields, before anything is locked: the amount as a `Decimal` (or
+    None), or a `ValidationError` naming every field at fault."""
     errors = {}
     if quantity is None and amount is None:
         raise ValidationError(NOTHING_TO_REFUND)
@@ -72,23 +76,21 @@ def _check_request(quantity, amount, reason, note):
         isinstance(quantity, bool) or not isinstance(quantity, int) or quantity < 1
     ):
         errors["quantity"] = ["The units returned must be a whole number, at least 1."]
-    if amount is not None and not _is_money(amount):
-        errors["amount"] = ["The amount must be more than 0, with at most 2 decimal places."]
+    if amount is not None:
+        try:
+            amount = parse_price(amount)
+        except ValidationError as error:
+            errors["amount"] = error.messages
+        else:
+            if amount <= 0:
+                errors["amount"] = [AMOUNT_NOT_POSITIVE]
     if reason not in Refund.Reason.values:
         errors["reason"] = [f"The reason must be one of: {REASONS}."]
     if not isinstance(note, str):
         errors["note"] = ["The note must be text."]
     if errors:
         raise ValidationError(errors)
-
-
-def _is_money(amount):
-    return (
-        isinstance(amount, Decimal)
-        and amount.is_finite()
-        and amount > 0
-        and amount == amount.quantize(CENT)
-    )
+    return amount
 
 
 def _money_refunded(purchase, quantity, amount):

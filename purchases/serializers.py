@@ -196,7 +196,8 @@ class RefundWriteSerializer(serializers.Serializer):
         max_digits=22,
         decimal_places=2,
         required=False,
-        help_text='Money refunded ("12.50"): with `quantity`, what is refunded for the units.',
+        help_text='Money refunded ("12.50", a price\'s format): with `quantity`, what is '
+        "refunded for the units.",
     )
     reason = serializers.CharField(
         help_text=f"Why: one of {', '.join(Refund.Reason.values)}.", trim_whitespace=False

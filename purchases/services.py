@@ -36,6 +36,7 @@ from purchases import money, totals
 from purchases.models import CustomerSales, Purchase, Refund
 from shop.errors import Forbidden
 from shop.locking import hold_off_rebuild
+from shop.permissions import is_staff
 from users.models import User
 
 UNSET = object()
@@ -139,7 +140,7 @@ def check_buyer(by, user):
     Decided on the ids alone, before anything is looked up, so that the answer does not
     reveal whether that user exists.
     """
-    if by is not None and not by.is_staff and _pk(user) != by.pk:
+    if by is not None and not is_staff(by) and _pk(user) != by.pk:
         raise Forbidden(OWN_PURCHASES_ONLY)
 
 

@@ -15,8 +15,9 @@ from purchases.serializers import (
     PurchaseWriteSerializer,
 )
 from shop.exports import CSVExportMixin
+from shop.filters import OwnerScopeFilter
 from shop.idempotency import idempotent
-from shop.permissions import ByAction, Customer
+from shop.permissions import CUSTOMERS
 from shop.viewsets import ShopViewSet, integer_id
 from users.models import User
 
@@ -36,7 +37,7 @@ from users.models import User
     ),
 )
 class PurchaseViewSet(CSVExportMixin, ShopViewSet):
-    """Customers buy for themselves and read their own purchases; staff do everything.
+    """Customers buy for themselves and read their own purchases; staff as their role allows.
 
     Purchases are financial records: correcting (`PATCH`) or removing (`DELETE`)
     one is for staff only. Another customer's purchase is 404, not 403, so that
@@ -49,9 +50,13 @@ class PurchaseViewSet(CSVExportMixin, ShopViewSet):
     serializer_class = PurchaseSerializer
     filterset_class = PurchaseFilter
     owner_field = "user"
-    permission_classes = [
-        ByAction(create=Customer, list=Customer, retrieve=Customer, user_history=Customer)
-    ]
+    permission = "purchases.view_purchase"
+    write_permission = "purchases.change_purchase"
+    action_permissions = {
+        "create": "purchases.add_purchase",
+        "destroy": "purchases.delete_purchase",
+    }
+    open_to = dict.fromkeys(("create", "list", "retrieve", "user_history"), CUSTOMERS)
     export_columns = PURCHASE_COLUMNS
     export_filename = "purchases.csv"
 
@@ -77,7 +82,8 @@ class PurchaseViewSet(CSVExportMixin, ShopViewSet):
     @action(
         detail=False,
         url_path=r"user/(?P<user_id>[^/]+)",
-        filter_backends=[],
+        filter_backends=[OwnerScopeFilter],
+        owner_field="pk",  # the rows scoped are the users
         serializer_class=PurchaseHistorySerializer,
     )
     def user_history(self, request, user_id):
@@ -90,8 +96,8 @@ class PurchaseViewSet(CSVExportMixin, ShopViewSet):
         if user_id == str(request.user.pk):
             user = request.user
         else:
-            users = User.objects.all() if request.user.is_staff else User.objects.none()
-            user = get_object_or_404(users.only("pk"), pk=integer_id(user_id))
+            users = self.filter_queryset(User.objects.only("pk"))
+            user = get_object_or_404(users, pk=integer_id(user_id))
         purchases = Purchase.objects.filter(user=user).select_related("product").newest_first()
         page = self.paginate_queryset(purchases)
         return self.get_paginated_response(PurchaseHistorySerializer(page, many=True).data)

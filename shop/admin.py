@@ -10,17 +10,12 @@ from django.utils.text import capfirst
 from shop.errors import ShopError
 
 
-def _staff(request):
-    return request.user.is_active and request.user.is_staff
+class ServiceAdmin:
+    """A shop model's admin that saves through the app's services.
 
-
-class StaffMayManage:
-    """Gives every staff member full use of a shop model's admin, and saves through services.
-
-    Every staff member may do everything in the API; the admin follows the API
-    rather than Django's per-model permissions, so a staff account made by
-    `ensure_staff` or in the admin works on its first sign-in without groups.
-    Django's own models (groups, permissions) keep their usual rules.
+    Who may see, add, change or delete is Django's per-model permissions, which each
+    staff member holds through their role (docs/admin.md, "Roles"), as the API checks
+    them (`shop.permissions`); a superuser holds them all.
 
     Saves and deletes go through the app's services (each admin's `save_model`,
     `delete_model`, `delete_queryset`), which raise the project's exceptions: a
@@ -33,9 +28,6 @@ class StaffMayManage:
     # about on its confirmation page: the shop's own bookkeeping, kept by the services.
     unlisted_on_delete = ()
 
-    def has_module_permission(self, request):
-        return _staff(request)
-
     def get_deleted_objects(self, objs, request):
         deleted, counts, perms_needed, protected = super().get_deleted_objects(objs, request)
         unlisted = [apps.get_model(label) for label in self.unlisted_on_delete]
@@ -43,18 +35,6 @@ class StaffMayManage:
             counts.pop(model._meta.verbose_name_plural, None)
         prefixes = tuple(f"{capfirst(model._meta.verbose_name)}: " for model in unlisted)
         return without_items(deleted, prefixes), counts, perms_needed, protected
-
-    def has_view_permission(self, request, obj=None):
-        return _staff(request)
-
-    def has_add_permission(self, request, *args):
-        return _staff(request)
-
-    def has_change_permission(self, request, obj=None):
-        return _staff(request)
-
-    def has_delete_permission(self, request, obj=None):
-        return _staff(request)
 
     def delete_queryset(self, request, queryset):
         """The list's "delete selected": one by one through `delete_model` (the app's

@@ -20,6 +20,8 @@ from django.http import Http404, HttpResponseRedirect
 from django.urls import path, reverse
 from django.views.decorators.cache import never_cache
 
+from shop.permissions import is_staff
+
 
 class RequestPasswordChangeView(PasswordChangeView):
     """Django's view, handing the request to its form (which counts the check by address)."""
@@ -57,7 +59,7 @@ class ShopAdminSite(admin.AdminSite):
 
     def login(self, request, extra_context=None):
         user = request.user
-        if user.is_active and user.is_staff and not is_verified(user):
+        if is_staff(user) and not is_verified(user):
             return self.to_second_factor(request)
         return super().login(request, extra_context)
 

@@ -6,6 +6,8 @@ from knox.signals import token_expired
 from rest_framework import exceptions
 from rest_framework.authentication import SessionAuthentication as DrfSessionAuthentication
 
+from shop.permissions import is_staff
+
 
 class TokenAuthentication(KnoxTokenAuthentication):
     """`Authorization: Token <token>`; tokens are stored as SHA-512 digests.
@@ -48,6 +50,6 @@ class SessionAuthentication(DrfSessionAuthentication):
             return None
         user, _ = answer
         verified = getattr(request._request.user, "is_verified", None)
-        if user.is_staff and not (verified and verified()):
+        if is_staff(user) and not (verified and verified()):
             return None
         return answer

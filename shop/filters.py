@@ -4,15 +4,18 @@ import django_filters
 from rest_framework.filters import BaseFilterBackend
 
 from shop.params import MAX_BIGINT, MIN_BIGINT, IntegerField
+from shop.permissions import staff_may
 
 
 class OwnerScopeFilter(BaseFilterBackend):
-    """Narrows a viewset's rows to the requesting customer's own.
+    """Narrows a view's rows to the requesting customer's own: the one place that does.
 
-    A viewset opts in with `owner_field`: the lookup that leads from a row to
-    its owning user (`"pk"` for the users themselves, `"user"` for purchases).
-    Staff see every row. Because `get_object()` filters too, another customer's
-    row is simply not found (404): ids of other customers do not leak.
+    A view opts in with `owner_field`: the lookup that leads from a row to its owning
+    user (`"pk"` for the users themselves, `"user"` for purchases); an action may name
+    its own (`@action(owner_field=…)`). Staff who hold the view's permission see every
+    row (`shop.permissions.staff_may`); anyone else signed in, their own. Because
+    `get_object()` filters too, another customer's row is simply not found (404): ids of
+    other customers do not leak.
     """
 
     # Applies to single objects too, not only to lists (see ShopViewSet.filter_queryset).
@@ -20,12 +23,11 @@ class OwnerScopeFilter(BaseFilterBackend):
 
     def filter_queryset(self, request, queryset, view):
         owner_field = getattr(view, "owner_field", None)
-        user = request.user
-        if owner_field is None or (user.is_authenticated and user.is_staff):
+        if owner_field is None or staff_may(request, view):
             return queryset
-        if not user.is_authenticated:
+        if not request.user.is_authenticated:
             return queryset.none()
-        return queryset.filter(**{owner_field: user.pk})
+        return queryset.filter(**{owner_field: request.user.pk})
 
 
 class IdFilter(django_filters.NumberFilter):

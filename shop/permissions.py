@@ -1,61 +1,89 @@
-"""Who may do what: the SPEC 4.6 table, declared by each viewset in one line.
+"""Who may call what: one permission class that reads what each view declares.
 
-    permission_classes = [ByAction(create=Anyone, list=Staff, default=Customer)]
+A view names the Django permission staff need to call it, as pretix's views do:
 
-`Customer` means "any signed-in user"; which rows a customer may touch is
-decided by `shop.filters.OwnerScopeFilter` from the viewset's `owner_field`,
-so another customer's row answers 404 and its existence does not leak.
+    permission = "purchases.view_purchase"            # to read (GET, HEAD, OPTIONS)
+    write_permission = "purchases.change_purchase"    # to write (any other method)
+    action_permissions = {"create": "purchases.add_purchase"}   # an action's own, over both
+
+and who else may call an action (a viewset's action, or a plain view's method in lower
+case; `OPTIONS` is `metadata`), besides the staff who hold its permission:
+
+    open_to = {"create": CUSTOMERS, "list": CUSTOMERS}
+
+Which rows a customer reaches is `shop.filters.OwnerScopeFilter`'s to decide, from the
+viewset's `owner_field`: another customer's row answers 404, so its existence does not
+leak. Staff are judged by their permissions alone: a role without the view's permission
+gets 403 even where customers are let in. A view that declares nothing is closed to all
+but superusers, so a new view is closed until someone opens it.
 """
 
-from rest_framework.permissions import SAFE_METHODS, AllowAny, BasePermission, IsAuthenticated
+from rest_framework.permissions import SAFE_METHODS, BasePermission
 
-Anyone = AllowAny
-Customer = IsAuthenticated
+# Who else may call an action (`open_to`), besides the staff who hold its permission.
+ANYONE = "anyone"  # signed in or not
+VISITORS = "visitors"  # not signed in (signing up); a signed-in customer may not
+SIGNED_IN = "signed in"  # anyone signed in, staff of any role too: their own session and tokens
+CUSTOMERS = "customers"  # signed-in customers, on their own rows (`OwnerScopeFilter`)
 
 
-class Staff(BasePermission):
-    """Signed-in staff members only."""
+def is_staff(user):
+    """Whether `user` is an active, signed-in member of staff: the one definition the API,
+    the admin and the second factor share."""
+    return bool(user and user.is_authenticated and user.is_active and user.is_staff)
+
+
+def action_of(request, view):
+    """What a view's declarations are keyed by: a viewset's action, else the method in lower
+    case; `HEAD` is `get`'s, and `OPTIONS` is `metadata` (DRF's name for it in viewsets)."""
+    action = getattr(view, "action", None)
+    if action is not None:
+        return action
+    method = request.method.lower()
+    return {"head": "get", "options": "metadata"}.get(method, method)
+
+
+def required_permission(request, view):
+    """The Django permission that lets staff call `view` with `request`, or None if the view
+    declares none (then only a superuser may)."""
+    action = action_of(request, view)
+    by_action = getattr(view, "action_permissions", {})
+    if action in by_action:
+        return by_action[action]
+    permission = getattr(view, "permission", None)
+    if request.method in SAFE_METHODS:
+        return permission
+    return getattr(view, "write_permission", None) or permission
+
+
+def staff_may(request, view):
+    """Whether the request's user calls `view` as staff holding its permission (their
+    role's, `docs/admin.md`), and so reaches every row rather than only their own. A
+    superuser holds every permission."""
+    user = request.user
+    if not is_staff(user):
+        return False
+    permission = required_permission(request, view)
+    return user.is_superuser if permission is None else user.has_perm(permission)
+
+
+class DeclaredPermissions(BasePermission):
+    """The API's one permission class (`DEFAULT_PERMISSION_CLASSES`): the view's
+    declarations (`permission`, `write_permission`, `action_permissions`, `open_to`)
+    decide. Refused, an anonymous caller gets 401 and a signed-in one 403."""
 
     def has_permission(self, request, view):
-        return bool(request.user and request.user.is_authenticated and request.user.is_staff)
-
-
-class AnonymousOrStaff(BasePermission):
-    """Signing up: for visitors, and for staff creating customers; a signed-in customer may not."""
-
-    def has_permission(self, request, view):
+        if staff_may(request, view):
+            return True
+        audience = getattr(view, "open_to", {}).get(action_of(request, view))
         user = request.user
-        return not (user and user.is_authenticated) or user.is_staff
-
-
-class ReadAnyoneWriteStaff(BasePermission):
-    """Anyone may read; only staff may change (the product catalogue)."""
-
-    def has_permission(self, request, view):
-        return request.method in SAFE_METHODS or Staff().has_permission(request, view)
-
-
-class ByAction(BasePermission):
-    """Picks a permission class by the viewset action (`list`, `create`, ...).
-
-    An instance stands in for a class in `permission_classes`: DRF calls it to
-    get the permission object, and it returns itself. Actions not named fall
-    back to `default`, which is staff-only unless said otherwise, so a new
-    action is closed until someone opens it.
-    """
-
-    def __init__(self, default=Staff, **rules):
-        self.default = default
-        self.rules = rules
-
-    def __call__(self):
-        return self
-
-    def rule_for(self, view):
-        return self.rules.get(getattr(view, "action", None), self.default)()
-
-    def has_permission(self, request, view):
-        return self.rule_for(view).has_permission(request, view)
-
-    def has_object_permission(self, request, view, obj):
-        return self.rule_for(view).has_object_permission(request, view, obj)
+        signed_in = bool(user and user.is_authenticated)
+        if audience == ANYONE:
+            return True
+        if audience == VISITORS:
+            return not signed_in
+        if audience == SIGNED_IN:
+            return signed_in
+        if audience == CUSTOMERS:
+            return signed_in and not is_staff(user)
+        return False

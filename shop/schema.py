@@ -119,7 +119,10 @@ def error(description):
 
 
 UNAUTHORIZED = error("No credentials, or a token that is wrong, expired or revoked.")
-FORBIDDEN = error("Signed in, but not allowed (staff only; CSRF for session clients).")
+FORBIDDEN = error(
+    "Signed in, but not allowed (staff only, or not in the staff member's role; CSRF for "
+    "session clients)."
+)
 NOT_FOUND = error("No such object (or not yours), or a page past the end.")
 UNSUPPORTED = error("The body's content type is not accepted.")
 THROTTLED = error("Too many requests; `Retry-After` says when to try again.")

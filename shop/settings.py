@@ -249,7 +249,7 @@ REST_FRAMEWORK = {
         # The admin's sessions, once past the second factor for staff.
         "shop.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["shop.permissions.Staff"],
+    "DEFAULT_PERMISSION_CLASSES": ["shop.permissions.DeclaredPermissions"],
     "DEFAULT_FILTER_BACKENDS": [
         "shop.filters.OwnerScopeFilter",
         "django_filters.rest_framework.DjangoFilterBackend",

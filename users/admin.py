@@ -1,18 +1,24 @@
-"""Staff manage customers and staff accounts; passwords go through Django's own forms.
+"""Staff manage customers and staff accounts, their roles and API tokens; passwords go
+through Django's own forms.
 
-Saving and deleting go through `users.services`, as the API does, so the same
-rules hold here: a duplicate email caught by the index, the last active staff
-member kept, a superuser's account and tokens left to superusers (plain staff see
-a superuser's page read-only; its password, change and delete pages are 403). The
-purchases app adds a customer's purchases to this page (`purchases.admin.CustomerAdmin`).
+Who sees and changes what is the staff member's role (docs/admin.md, "Roles"). Saving
+and deleting go through `users.services`, as the API does, so the same rules hold here:
+a duplicate email caught by the index, the last active staff member kept, another staff
+member's account, tokens and second factor left to Owners (`users.manage_staff`), a
+superuser's to superusers (others see such a page read-only; its password, change and
+delete pages are 403). The purchases app adds a customer's purchases to this page
+(`purchases.admin.CustomerAdmin`).
 """
 
+import copy
 from datetime import timedelta
+from functools import partial
 
 import django_otp
 import segno
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.auth.admin import GroupAdmin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
 from django.contrib.auth.models import Group
@@ -28,9 +34,10 @@ from knox.admin import AuthTokenAdmin
 from knox.models import AuthToken
 
 from shop import ratelimit
-from shop.admin import StaffMayManage, adopt, changed_fields
+from shop.admin import ServiceAdmin, adopt, changed_fields
 from shop.admin_lists import CommonValuesFilter, LargeListAdmin
 from shop.errors import Conflict, Forbidden, RateLimited, SecondFactorRejected
+from shop.permissions import is_staff
 from users import second_factor, services
 from users.forms import (
     AdminOwnPasswordChangeForm,
@@ -116,9 +123,8 @@ admin.site.unregister(StaticDevice)
 
 # What only a superuser sees and changes: who is a superuser.
 SUPERUSER_ONLY_FIELDS = ("is_superuser",)
-# Django's groups and per-model permissions: nobody's page shows them, since every staff
-# member may do everything (`StaffMayManage`) and they would grant nothing.
-PERMISSION_PICKERS = ("groups", "user_permissions")
+# What only those who manage staff (Owners) see and change: who is staff, in which role.
+STAFF_MANAGER_FIELDS = ("is_staff", "groups")
 
 
 def customer_label(user):
@@ -157,7 +163,7 @@ class GenderFilter(CommonValuesFilter):
 
 
 @admin.register(User)
-class UserAdmin(LargeListAdmin, StaffMayManage, DjangoUserAdmin):
+class UserAdmin(LargeListAdmin, ServiceAdmin, DjangoUserAdmin):
     form = UserEditForm
     add_form = UserCreationForm
     change_password_form = AdminUserPasswordForm
@@ -174,7 +180,7 @@ class UserAdmin(LargeListAdmin, StaffMayManage, DjangoUserAdmin):
         ("Personal info", {"fields": ("first_name", "last_name", "gender")}),
         (
             "Permissions",
-            {"fields": ("is_active", "is_staff", "is_superuser")},
+            {"fields": ("is_active", "is_staff", "groups", "is_superuser")},
         ),
         ("Dates", {"fields": ("last_login", "date_joined")}),
     )
@@ -219,31 +225,44 @@ class UserAdmin(LargeListAdmin, StaffMayManage, DjangoUserAdmin):
         """How a user is named in other pages' pickers (the purchase form's customer)."""
         return customer_label(user)
 
-    def get_fieldsets(self, request, obj=None):
-        """Staff who are not superusers do not see Django's permission machinery.
-
-        In this shop every staff member may do everything (`StaffMayManage`):
-        groups and per-user permissions mean nothing here, and only a superuser
-        may make another one.
-        """
-        fieldsets = super().get_fieldsets(request, obj)
+    def hidden_fields(self, request):
+        """The fields `request.user` may not see here: superuser status but to superusers,
+        staff status and role (groups) but to Owners. Roles are groups: per-user
+        permissions are not offered."""
         if request.user.is_superuser:
-            return fieldsets
+            return ()
+        if request.user.has_perm(services.MANAGE_STAFF):
+            return SUPERUSER_ONLY_FIELDS
+        return (*SUPERUSER_ONLY_FIELDS, *STAFF_MANAGER_FIELDS)
+
+    def get_fieldsets(self, request, obj=None):
+        hidden = self.hidden_fields(request)
         return [
-            (name, {**options, "fields": _without(options["fields"], SUPERUSER_ONLY_FIELDS)})
-            for name, options in fieldsets
+            (name, {**options, "fields": _without(options["fields"], hidden)})
+            for name, options in super().get_fieldsets(request, obj)
         ]
 
     def get_form(self, request, obj=None, **kwargs):
-        if not request.user.is_superuser:
-            # Given `exclude`, Django no longer adds the read-only fields to it itself.
-            kwargs["exclude"] = [
-                *(kwargs.get("exclude") or ()),
-                *self.get_readonly_fields(request, obj),
-                *SUPERUSER_ONLY_FIELDS,
-                *PERMISSION_PICKERS,
-            ]
+        # Given `exclude`, Django no longer adds the read-only fields to it itself.
+        kwargs["exclude"] = [
+            *(kwargs.get("exclude") or ()),
+            *self.get_readonly_fields(request, obj),
+            *self.hidden_fields(request),
+            "user_permissions",
+        ]
         return super().get_form(request, obj, **kwargs)
+
+    def formfield_for_manytomany(self, db_field, request, **kwargs):
+        if db_field.name == "groups":
+            kwargs.setdefault("label", "Role")
+            kwargs.setdefault(
+                "help_text", "What this staff member may do (docs/admin.md, Roles); none: nothing."
+            )
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
+
+    def has_manage_staff_permission(self, request):
+        """Who may run the actions on staff accounts (resetting a second factor): Owners."""
+        return request.user.has_perm(services.MANAGE_STAFF)
 
     def has_change_permission(self, request, obj=None):
         return super().has_change_permission(request, obj) and (
@@ -269,6 +288,13 @@ class UserAdmin(LargeListAdmin, StaffMayManage, DjangoUserAdmin):
             )
         adopt(obj, saved)
 
+    def user_change_password(self, request, id, form_url=""):
+        # Django builds the form from the admin's class, without the request: this request's
+        # copy of the admin names who is setting the password (the service's `by`).
+        admin_for_request = copy.copy(self)
+        admin_for_request.change_password_form = partial(self.change_password_form, by=request.user)
+        return DjangoUserAdmin.user_change_password(admin_for_request, request, id, form_url)
+
     def delete_model(self, request, obj):
         services.delete_user(obj, by=request.user)
 
@@ -276,7 +302,10 @@ class UserAdmin(LargeListAdmin, StaffMayManage, DjangoUserAdmin):
         # One transaction, every lock in the shop's order (`shop.locking`).
         services.delete_users(queryset, by=request.user)
 
-    @admin.action(description="Reset the second factor (they set up a new app at next sign-in)")
+    @admin.action(
+        description="Reset the second factor (they set up a new app at next sign-in)",
+        permissions=["manage_staff"],
+    )
     def reset_second_factor(self, request, queryset):
         address = ratelimit.client_address(request)
         done, refused = [], []
@@ -301,8 +330,15 @@ class UserAdmin(LargeListAdmin, StaffMayManage, DjangoUserAdmin):
 
 
 admin.site.unregister(AuthToken)
-# Groups grant nothing here (every staff member may do everything): no page for them.
 admin.site.unregister(Group)
+
+
+@admin.register(Group)
+class RoleAdmin(GroupAdmin):
+    """The staff roles, which are Django's groups: their permissions (docs/admin.md, Roles)."""
+
+    list_name = "Roles"  # where the admin lists its models (`ShopAdminSite.get_app_list`)
+
 
 TOKEN_DAYS_DEFAULT = 30
 TOKEN_DAYS_MAX = 366
@@ -329,10 +365,16 @@ class ApiTokenForm(forms.ModelForm):
 
 
 @admin.register(AuthToken)
-class ApiTokenAdmin(StaffMayManage, AuthTokenAdmin):
-    """knox's token admin (digests only), with issuing and revoking through `users.services`:
-    plain staff neither issue nor revoke a superuser's tokens. A token is named by its first
-    characters (knox's key, which cannot sign anyone in), never by its 128-character digest."""
+class ApiTokenAdmin(ServiceAdmin, AuthTokenAdmin):
+    """knox's token admin (digests only), with issuing and revoking through `users.services`.
+
+    Every staff member, whatever their role, sees, issues and revokes their own tokens here;
+    those whose role holds knox's token permissions (Owner, Support) also others', as
+    `users.services.may_manage` lets them (a customer's; another staff member's only as an
+    Owner; a superuser's only as a superuser). A token is named by its first characters
+    (knox's key, which cannot sign anyone in), never by its 128-character digest; it always
+    expires (`TOKEN_DAYS_DEFAULT` days unless chosen).
+    """
 
     add_form = ApiTokenForm
     list_name = "API tokens"  # where the admin lists its models (`ShopAdminSite.get_app_list`)
@@ -345,8 +387,20 @@ class ApiTokenAdmin(StaffMayManage, AuthTokenAdmin):
     fields = ("user", "token_start", "created", "expiry")
     readonly_fields = ("token_start", "created", "expiry")
 
+    def for_others(self, request, action):
+        """Whether `request.user` may `action` ("view", "add", "delete") others' tokens."""
+        return request.user.has_perm(f"knox.{action}_authtoken")
+
+    def get_queryset(self, request):
+        tokens = super().get_queryset(request)
+        return tokens if self.for_others(request, "view") else tokens.filter(user=request.user)
+
     def get_fields(self, request, obj=None):
-        return ("user", "valid_for_days") if obj is None else self.fields
+        if obj is not None:
+            return self.fields
+        return (
+            ("user", "valid_for_days") if self.for_others(request, "add") else ("valid_for_days",)
+        )
 
     def formfield_for_dbfield(self, db_field, request, **kwargs):
         formfield = super().formfield_for_dbfield(db_field, request, **kwargs)
@@ -375,23 +429,34 @@ class ApiTokenAdmin(StaffMayManage, AuthTokenAdmin):
     def token_start(self, token):
         return f"{token.token_key}…"
 
+    def has_module_permission(self, request):
+        return is_staff(request.user)
+
+    def has_view_permission(self, request, obj=None):
+        own = obj is None or obj.user_id == request.user.pk
+        return is_staff(request.user) and (own or self.for_others(request, "view"))
+
+    def has_add_permission(self, request):
+        return is_staff(request.user)
+
     def has_change_permission(self, request, obj=None):
         return False  # a token has nothing to edit: it is issued or revoked
 
     def has_delete_permission(self, request, obj=None):
-        return super().has_delete_permission(request, obj) and (
-            obj is None or services.may_manage(request.user, obj.user)
-        )
+        if not is_staff(request.user):
+            return False
+        if obj is None or obj.user_id == request.user.pk:
+            return True
+        return self.for_others(request, "delete") and services.may_manage(request.user, obj.user)
 
     def save_model(self, request, obj, form, change):
+        user = form.cleaned_data.get("user") or request.user
         days = form.cleaned_data.get("valid_for_days") or TOKEN_DAYS_DEFAULT
-        token, text = services.issue_token(
-            obj.user, by=request.user, valid_for=timedelta(days=days)
-        )
+        token, text = services.issue_token(user, by=request.user, valid_for=timedelta(days=days))
         # Shown once, as knox's own admin does.
         self.message_user(
             request,
-            f"The new token for {obj.user.email}, valid until "
+            f"The new token for {user.email}, valid until "
             f"{timezone.localtime(token.expiry):%Y-%m-%d %H:%M}. "
             f"Copy it now: it is never shown again. TOKEN {text}",
             messages.SUCCESS,

@@ -3,9 +3,12 @@
 from django import forms
 from django.contrib.admin.forms import AdminAuthenticationForm, AdminPasswordChangeForm
 from django.contrib.auth.forms import AdminPasswordChangeForm as SetAnotherUsersPasswordForm
+from django.core.exceptions import ValidationError
 
 from shop.errors import RateLimited
-from users.sign_in import authenticate_limited, check_password_limited
+from shop.ratelimit import client_address
+from users import services
+from users.sign_in import authenticate_limited
 
 
 class AdminSignInForm(AdminAuthenticationForm):
@@ -25,40 +28,53 @@ class AdminSignInForm(AdminAuthenticationForm):
         return self.cleaned_data
 
 
-class PasswordOnlySave:
-    """Writes the password alone: Django's password forms save the whole user row they
-    loaded, which would write back a flag or an email changed meanwhile (a deactivation
-    undone by the user's own password change). Saving still revokes the other tokens
-    (`User.save`)."""
+class PasswordThroughService:
+    """Saves the password through `users.services.change_password`, as every door does:
+    only the password column is written (Django's forms save the whole row they loaded,
+    which would write back a flag or an email changed meanwhile) and the user's API tokens
+    are revoked. `by` is who is changing it."""
 
-    def set_password_and_save(self, user, *args, commit=True, **kwargs):
-        user = super().set_password_and_save(user, *args, commit=False, **kwargs)
-        if commit:
-            user.save(update_fields=["password"])
-        return user
+    by = None
 
-
-class AdminUserPasswordForm(PasswordOnlySave, SetAnotherUsersPasswordForm):
-    """Staff setting another user's password in the admin."""
+    def save(self, commit=True):
+        unusable = not self.cleaned_data.get("set_usable_password", True)
+        new = None if unusable else self.cleaned_data["new_password1" if self.own else "password1"]
+        self.user = services.change_password(self.user, new, by=self.by)
+        return self.user
 
 
-class AdminOwnPasswordChangeForm(PasswordOnlySave, AdminPasswordChangeForm):
+class AdminUserPasswordForm(PasswordThroughService, SetAnotherUsersPasswordForm):
+    """Staff setting another user's password in the admin (or disabling it)."""
+
+    own = False
+
+    def __init__(self, user, *args, by=None, **kwargs):
+        super().__init__(user, *args, **kwargs)
+        self.by = by
+
+
+class AdminOwnPasswordChangeForm(PasswordThroughService, AdminPasswordChangeForm):
     """The admin's "change password" page: the old password is checked within the limits."""
+
+    own = True
 
     def __init__(self, user, *args, request=None, **kwargs):
         super().__init__(user, *args, **kwargs)
         self.request = request
+        self.by = user
 
     def clean_old_password(self):
         old_password = self.cleaned_data["old_password"]
         try:
-            correct = check_password_limited(self.request, self.user, old_password)
+            services.check_current_password(
+                self.user, old_password, address=client_address(self.request)
+            )
         except RateLimited as refused:
             raise forms.ValidationError(str(refused), code="rate_limited") from None
-        if not correct:
+        except ValidationError:
             raise forms.ValidationError(
                 self.error_messages["password_incorrect"], code="password_incorrect"
-            )
+            ) from None
         return old_password
 
 

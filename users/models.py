@@ -118,7 +118,8 @@ class User(ShopModel, AbstractBaseUser, PermissionsMixin):
     is_staff = models.BooleanField(
         "staff status",
         default=False,
-        help_text="Staff may sign in to the admin and use the whole API.",
+        help_text="Staff may sign in to the admin; what they may do there and in the API is "
+        "their role's (groups).",
     )
     is_active = models.BooleanField(
         "active", default=True, help_text="Inactive users cannot sign in or use their tokens."
@@ -134,6 +135,7 @@ class User(ShopModel, AbstractBaseUser, PermissionsMixin):
     class Meta:
         verbose_name = "user"
         ordering = ["id"]
+        permissions = [("manage_staff", "Can manage staff, their roles and their tokens")]
         constraints = [
             # What the previous release relies on for uniqueness; dropped once it is gone.
             models.UniqueConstraint(
@@ -150,26 +152,6 @@ class User(ShopModel, AbstractBaseUser, PermissionsMixin):
 
     def __str__(self):
         return self.email
-
-    def set_password(self, raw_password, *, keep_token=None):
-        """Sets the password; saving then revokes the user's API tokens but `keep_token`.
-
-        A new password signs the user out everywhere else, as Django does for
-        sessions, whichever way it is set (the API, the admin, `changepassword`).
-        The API keeps the token the user changed it with.
-        """
-        super().set_password(raw_password)
-        self._token_kept = keep_token
-
-    def save(self, *args, **kwargs):
-        password_changed = self._password is not None and not self._state.adding
-        super().save(*args, **kwargs)
-        if password_changed:
-            tokens = self.auth_token_set.all()
-            kept = getattr(self, "_token_kept", None)
-            if kept is not None:
-                tokens = tokens.exclude(pk=kept.pk)
-            tokens.delete()
 
     def get_full_name(self):
         return f"{self.first_name} {self.last_name}".strip() or self.email

@@ -29,6 +29,7 @@ from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from shop.errors import Conflict, RateLimited, SecondFactorNeeded, SecondFactorRejected
+from shop.permissions import is_staff
 from shop.services import locked
 from users.models import User
 from users.services import ensure_may_manage
@@ -50,7 +51,7 @@ TOTP_CODE = re.compile(r"[0-9]{6}")
 
 def required(user):
     """Whether `user` must give a second factor after their password (staff must)."""
-    return user.is_active and user.is_staff
+    return is_staff(user)
 
 
 def is_enrolled(user):

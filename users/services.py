@@ -2,8 +2,9 @@
 
 The API, the admin and the management commands all come here, so every rule
 holds whichever door a change comes through: the email's uniqueness under a
-race, the password validators, "never leave the shop without staff", "only a
-superuser manages a superuser", and a row deleted meanwhile not coming back.
+race, the password validators, a new password signing the user out everywhere else,
+"never leave the shop without staff", "only an Owner manages another staff member, only
+a superuser a superuser", and a row deleted meanwhile not coming back.
 
 `by` is the user acting (the API's and the admin's `request.user`); `None` is the
 shop itself (management commands, run by whoever holds the server).
@@ -24,13 +25,22 @@ from shop.errors import Conflict, Forbidden
 from shop.locking import hold_off_rebuild
 from shop.services import locked, save_unique
 from users.models import User, email_key
+from users.sign_in import count_attempt
 
 DUPLICATE_EMAIL = "A user with that email address already exists."
 LAST_STAFF = (
     "{user} is the last active staff member: the shop would be left without anyone to run "
     "it. Give another account staff status first."
 )
+WRONG_CURRENT_PASSWORD = "Your current password is not correct."
 ONLY_SUPERUSERS = "Only a superuser may change or remove a superuser's account or tokens."
+ONLY_STAFF_MANAGERS = (
+    "Only an Owner (who may manage staff) may change or remove another staff member's "
+    "account, tokens or second factor, or give staff status."
+)
+ONLY_SUPERUSERS_GRANT = "Only a superuser may make another superuser."
+# The permission of those who manage staff and their roles (the Owner role).
+MANAGE_STAFF = "users.manage_staff"
 # Fields that decide whether an account is an active staff member.
 STAFF_FIELDS = ("is_staff", "is_active")
 # What signs an account in or decides its powers: a superuser's are a superuser's to change.
@@ -41,23 +51,88 @@ ACCOUNT_FIELDS = frozenset(
 
 def may_manage(actor, target):
     """Whether `actor` may change `target`'s sign-in and powers (its email, password, staff
-    and active flags, tokens) or delete it: anyone staff may, but only a superuser may do
-    that to a superuser. `actor` None is the shop itself (a management command)."""
-    return actor is None or actor.is_superuser or not target.is_superuser
+    and active flags, tokens, second factor) or delete it: a customer's or their own, as
+    their role lets them reach the account at all; another staff member's, only with
+    `MANAGE_STAFF` (an Owner); a superuser's, only a superuser. `actor` None is the shop
+    itself (a management command)."""
+    if actor is None or actor.is_superuser:
+        return True
+    if target.is_superuser:
+        return False
+    if target.is_staff and target.pk != actor.pk:
+        return actor.has_perm(MANAGE_STAFF)
+    return True
 
 
 def ensure_may_manage(actor, target):
     """Raises `Forbidden` unless `may_manage(actor, target)`."""
     if not may_manage(actor, target):
-        raise Forbidden(ONLY_SUPERUSERS)
+        raise Forbidden(ONLY_SUPERUSERS if target.is_superuser else ONLY_STAFF_MANAGERS)
 
 
-def _set_password(user, password, keep_token=None):
+def ensure_may_grant(actor, fields):
+    """Raises `Forbidden` if `fields` give or take staff status without `MANAGE_STAFF`, or
+    superuser status without being a superuser. `actor` None is the shop itself."""
+    if actor is None or actor.is_superuser:
+        return
+    if "is_superuser" in fields:
+        raise Forbidden(ONLY_SUPERUSERS_GRANT)
+    if "is_staff" in fields and not actor.has_perm(MANAGE_STAFF):
+        raise Forbidden(ONLY_STAFF_MANAGERS)
+
+
+def _set_password(user, password):
+    """Sets `user`'s password (unsaved) once the validators accept it; None makes it unusable."""
+    if password is None:
+        user.set_unusable_password()
+        return
     try:
         validate_password(password, user)
     except ValidationError as error:
         raise ValidationError({"password": error.messages}) from None
-    user.set_password(password, keep_token=keep_token)
+    user.set_password(password)
+
+
+def check_current_password(user, current, *, address):
+    """Raises `ValidationError` on `current_password` unless `current` is `user`'s password.
+
+    The check counts against the sign-in limits of the account and of `address`, the
+    client's (`users.sign_in`): `RateLimited` past them. Made outside any transaction,
+    so that the count stays when the change is refused.
+    """
+    count_attempt(user.email, address)
+    if not user.check_password(current):
+        raise ValidationError({"current_password": [WRONG_CURRENT_PASSWORD]})
+
+
+def change_password(user, new, *, current=None, by=None, keep_token=None, address=None):
+    """Gives `user` the password `new` (None: an unusable one, no password sign-in) and
+    signs them out everywhere else: every API token of theirs but `keep_token` (the one
+    the change was made with) is revoked, as Django ends their other sessions.
+
+    Every door that changes a password comes here (the API, the admin's password
+    pages, `manage.py changepassword`); a `queryset.update()` of the column is no door
+    and revokes nothing. `current`, when given, must be the user's password now
+    (`check_current_password`, counted from `address`). Only a superuser changes a
+    superuser's password (`Forbidden`); a user deleted meanwhile is `User.DoesNotExist`.
+    """
+    if current is not None:
+        check_current_password(user, current, address=address)
+    with transaction.atomic():
+        row = locked(User, user.pk, no_key=True)
+        ensure_may_manage(by, row)
+        _set_password(row, new)
+        _save(row, update_fields=["password"])
+        _revoke_all_but(row, keep_token)
+    return row
+
+
+def _revoke_all_but(user, keep_token):
+    """Revokes `user`'s API tokens but `keep_token` (None: all of them)."""
+    tokens = AuthToken.objects.filter(user=user)
+    if keep_token is not None:
+        tokens = tokens.exclude(pk=keep_token.pk)
+    tokens.delete()
 
 
 def _save(user, **save_options):
@@ -90,10 +165,7 @@ def create_user(*, email, first_name="", last_name="", gender="", password=None,
         gender=gender,
         **flags,
     )
-    if password is None:
-        user.set_unusable_password()
-    else:
-        _set_password(user, password)
+    _set_password(user, password)
     return _save(user)
 
 
@@ -126,13 +198,16 @@ def _ensure_staff_remains(rows, leaving):
         raise Conflict(LAST_STAFF.format(user=staff_leaving[0].email))
 
 
-def update_user(user, *, by=None, keep_token=None, password=None, **fields):
+def update_user(
+    user, *, by=None, keep_token=None, password=None, current_password=None, address=None, **fields
+):
     """Changes profile fields (and flags, from the admin) and, when given, the password.
 
     The row is locked and re-read first, so two changes apply one after the other
     and a user deleted meanwhile stays deleted (`User.DoesNotExist`). Only the
-    fields given are written. A new password revokes the user's other API tokens
-    (`User.set_password`); `keep_token`, the token the change was made with, stays.
+    fields given are written. A new password is set as `change_password` sets it
+    (`current_password` checked when given, counted from `address`; every other API
+    token revoked but `keep_token`), in the same transaction as the other fields.
     Taking staff status or activity from the last active staff member is a `Conflict`.
     Deactivating a user revokes all their API tokens, so reactivating them later does
     not bring old tokens back. Changing a superuser's `ACCOUNT_FIELDS` takes a superuser
@@ -141,6 +216,8 @@ def update_user(user, *, by=None, keep_token=None, password=None, **fields):
     if "email" in fields:
         fields["email"] = User.objects.normalize_email(fields["email"])
         fields["email_key"] = email_key(fields["email"])
+    if password is not None and current_password is not None:
+        check_current_password(user, current_password, address=address)
     with transaction.atomic():
         if any(name in fields for name in STAFF_FIELDS):
             current, rows = _lock_with_active_staff(user)
@@ -151,18 +228,21 @@ def update_user(user, *, by=None, keep_token=None, password=None, **fields):
             current = locked(User, user.pk, no_key=True)
         if ACCOUNT_FIELDS.intersection(fields) or password is not None:
             ensure_may_manage(by, current)
+            ensure_may_grant(by, fields)
         deactivated = current.is_active and fields.get("is_active", True) is False
         for name, value in fields.items():
             setattr(current, name, value)
         changed = list(fields)
         if password is not None:
-            _set_password(current, password, keep_token)
+            _set_password(current, password)
             changed.append("password")
         if changed:
             _save(current, update_fields=changed)
         if deactivated:
             # An inactive user's tokens are refused; revoked, they stay dead on reactivation.
             revoke_tokens(current)
+        elif password is not None:
+            _revoke_all_but(current, keep_token)
     return current
 
 

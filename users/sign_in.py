@@ -42,9 +42,3 @@ def authenticate_limited(request, *, email, password):
     the user, or None for wrong credentials; `RateLimited` past the limits."""
     count_attempt(email, ratelimit.client_address(request))
     return authenticate(request, email=email, password=password)
-
-
-def check_password_limited(request, user, password):
-    """Whether `password` is `user`'s, counted (`count_attempt`); `RateLimited` past the limits."""
-    count_attempt(user.email, ratelimit.client_address(request))
-    return user.check_password(password)

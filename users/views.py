@@ -1,16 +1,16 @@
-"""The users API (SPEC 4.1) and API tokens (SPEC 4.6)."""
+"""The users API and API tokens."""
 
 from drf_spectacular.utils import extend_schema, extend_schema_view, inline_serializer
 from knox.models import AuthToken
 from rest_framework import serializers, status
-from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from shop.authentication import TokenAuthentication
 from shop.exports import CSVExportMixin
 from shop.idempotency import idempotent
-from shop.permissions import AnonymousOrStaff, Anyone, ByAction, Customer
+from shop.permissions import ANYONE, CUSTOMERS, SIGNED_IN, VISITORS
+from shop.ratelimit import client_address
 from shop.schema import CONFLICT, DeletedSerializer, error
 from shop.throttling import SignupThrottle
 from shop.viewsets import ShopViewSet
@@ -22,7 +22,7 @@ from users.serializers import TokenRequestSerializer, TokenSerializer, UserSeria
 
 @extend_schema_view(destroy=extend_schema(responses={200: DeletedSerializer, 409: CONFLICT}))
 class UserViewSet(CSVExportMixin, ShopViewSet):
-    """Visitors sign up; a customer reads and updates only themself; staff do everything.
+    """Visitors sign up; a customer reads and updates only themself; staff as their role allows.
 
     Every write goes through `users.services`. Deleting the last active staff
     member is 409. Staff may have the list as CSV (`Accept: text/csv` or `?format=csv`).
@@ -37,9 +37,10 @@ class UserViewSet(CSVExportMixin, ShopViewSet):
     }
     export_filename = "users.csv"
     owner_field = "pk"
-    permission_classes = [
-        ByAction(create=AnonymousOrStaff, retrieve=Customer, partial_update=Customer)
-    ]
+    permission = "users.view_user"
+    write_permission = "users.change_user"
+    action_permissions = {"create": "users.add_user", "destroy": "users.delete_user"}
+    open_to = {"create": VISITORS, "retrieve": CUSTOMERS, "partial_update": CUSTOMERS}
 
     # A `current_password` is checked against the sign-in limits (`users.sign_in`).
     checks_passwords = ("partial_update",)
@@ -60,6 +61,7 @@ class UserViewSet(CSVExportMixin, ShopViewSet):
             serializer.instance,
             by=self.request.user,
             keep_token=in_use if isinstance(in_use, AuthToken) else None,
+            address=client_address(self.request),
             **serializer.validated_data,
         )
 
@@ -83,8 +85,7 @@ class TokenView(APIView):
     # Each password is checked against the sign-in limits (`users.sign_in`).
     checks_passwords = ("post",)
 
-    def get_permissions(self):
-        return [Anyone()] if self.request.method == "POST" else [IsAuthenticated()]
+    open_to = {"post": ANYONE, "delete": SIGNED_IN, "metadata": SIGNED_IN}
 
     def get_authenticators(self):
         # Revoking needs the token itself; signing in needs no prior credential.
@@ -110,7 +111,7 @@ class TokenView(APIView):
 class TokenListView(APIView):
     """`DELETE`: revoke every token of the signed-in user (sign out everywhere)."""
 
-    permission_classes = [IsAuthenticated]
+    open_to = {"delete": SIGNED_IN, "metadata": SIGNED_IN}
 
     def get_authenticators(self):
         return [TokenAuthentication()]

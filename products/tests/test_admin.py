@@ -9,6 +9,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils.html import escape
 
+from conftest import in_role
 from products.models import BackfillRun, Product
 from products.prices import price_error
 from products.tests.conftest import lock_held_elsewhere
@@ -565,3 +566,25 @@ def test_a_run_shows_and_is_found_by_the_request_id_that_started_it(staff_admin)
 
     assert "admin-upload-7" in page.content.decode()
     assert list(found.context["cl"].result_list) == [run]
+
+
+@pytest.mark.parametrize(("role", "status"), [("Catalogue", 200), ("Owner", 200), ("Analyst", 403)])
+def test_the_import_page_is_for_the_roles_that_import_products(client, make_user, role, status):
+    client.force_login(in_role(make_user(is_staff=True), role))
+
+    response = client.get(BACKFILL)
+
+    assert response.status_code == status
+    assert response["Content-Type"].startswith("text/html")
+
+
+def test_cancelling_an_import_takes_the_import_permission(client, make_user):
+    run = BackfillRun.objects.create(source="late.csv", status=BackfillRun.Status.QUEUED)
+    client.force_login(in_role(make_user(is_staff=True), "Analyst"))
+    page = reverse("admin:products_backfillrun_change", args=[run.pk])
+    cancel = reverse("admin:products_backfillrun_cancel", args=[run.pk])
+
+    assert client.get(page).status_code == 200  # the history is theirs to read
+    assert client.post(cancel).status_code == 403
+    run.refresh_from_db()
+    assert run.status == BackfillRun.Status.QUEUED

@@ -18,7 +18,6 @@ from products.serializers import (
 )
 from shop.authentication import TokenAuthentication
 from shop.errors import BackfillFileError, BackfillLocked, Conflict
-from shop.permissions import Staff
 from shop.schema import CONFLICT, TOO_LARGE, error
 
 # Room for the multipart envelope around the file when checking Content-Length early.
@@ -51,7 +50,7 @@ class BackfillView(GenericAPIView):
     `X-Backfill-Run`; `X-Backfill-Status` and `X-Backfill-Rejected` summarise it.
     """
 
-    permission_classes = [Staff]
+    permission = "products.import_products"
     serializer_class = ProductSerializer
     queryset = Product.objects.order_by("id")
     filter_backends = []

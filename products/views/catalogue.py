@@ -7,7 +7,7 @@ from products.filters import ProductFilter
 from products.models import Product
 from products.serializers import ProductSerializer
 from shop.exports import CSVExportMixin
-from shop.permissions import ReadAnyoneWriteStaff, Staff
+from shop.permissions import ANYONE, staff_may
 from shop.schema import DeletedSerializer, error
 from shop.viewsets import ShopViewSet
 
@@ -28,11 +28,14 @@ class ProductViewSet(CSVExportMixin, ShopViewSet):
     # The product object's fields, one column each.
     export_columns = {name: name for name in ProductSerializer.Meta.fields}
     export_filename = "products.csv"
-    permission_classes = [ReadAnyoneWriteStaff]
+    permission = "products.view_product"  # staff who read discontinued products too
+    write_permission = "products.change_product"
+    action_permissions = {"create": "products.add_product", "destroy": "products.delete_product"}
+    open_to = {"list": ANYONE, "retrieve": ANYONE, "metadata": ANYONE}
 
     def get_queryset(self):
         products = super().get_queryset()
-        if Staff().has_permission(self.request, self):
+        if staff_may(self.request, self):
             return products
         return products.available()
 

@@ -9,14 +9,14 @@ from rest_framework.response import Response
 from products.backfill.runs import cancel_run, sweep_stale_runs
 from products.models import BackfillRun
 from products.serializers import BackfillRunDetailSerializer, BackfillRunSerializer
-from shop.permissions import Staff
 from shop.replica import PRIMARY, read_report
 from shop.schema import CONFLICT
 from shop.viewsets import ShopReadOnlyViewSet
 
 
 class BackfillRunViewSet(ShopReadOnlyViewSet):
-    """The history of backfill runs, newest first (staff only), and `POST …/{id}/cancel`.
+    """The history of backfill runs, newest first (staff whose role reads it), and
+    `POST …/{id}/cancel` (staff whose role imports).
 
     The history is a report: it reads the replica when there is one (`shop.replica`).
     A run just queued may not have reached it yet: a run the replica does not know is
@@ -26,7 +26,8 @@ class BackfillRunViewSet(ShopReadOnlyViewSet):
     """
 
     queryset = BackfillRun.objects.select_related("started_by").order_by("-id")
-    permission_classes = [Staff]
+    permission = "products.view_backfillrun"
+    write_permission = "products.import_products"  # cancelling
     filter_backends = []
     reading_from = PRIMARY  # cancelling reads (and writes) the primary
 

@@ -15,6 +15,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from knox.models import AuthToken
 
+from conftest import in_role
 from products.models import Product
 from purchases import refunds, services
 from purchases.admin import PurchaseAdmin
@@ -436,18 +437,6 @@ def test_deleting_a_customer_says_their_purchases_are_kept(staff_admin, buy, cus
     assert Purchase.objects.filter(user=None, customer_email="alice@example.com").count() == 2
 
 
-def test_add_refuses_a_discontinued_product(staff_admin, customer, product):
-    Product.objects.filter(pk=product.pk).update(active=False)
-
-    response = staff_admin.post(
-        ADD, {"user": customer.pk, "product": product.pk, "quantity": 1}, follow=True
-    )
-
-    assert response.status_code == 200
-    assert "discontinued and can no longer be bought" in response.content.decode()
-    assert not Purchase.objects.exists()
-
-
 # --- Refunds ---------------------------------------------------------------------------
 
 
@@ -571,3 +560,29 @@ def test_customer_page_shows_lifetime_totals_net_and_the_latest_refunds(
     table = page.split('<table class="refunds">')[1].split("</table>")[0]
     assert f'<a href="{change_url(purchase)}">#{purchase.pk}</a>' in table
     assert "<td>Goodwill</td>" in table
+
+
+def test_add_refuses_a_discontinued_product(staff_admin, customer, product):
+    Product.objects.filter(pk=product.pk).update(active=False)
+
+    response = staff_admin.post(
+        ADD, {"user": customer.pk, "product": product.pk, "quantity": 1}, follow=True
+    )
+
+    assert response.status_code == 200
+    assert "discontinued and can no longer be bought" in response.content.decode()
+    assert not Purchase.objects.exists()
+
+
+def test_only_roles_that_refund_see_the_refund_button_and_page(
+    client, make_user, buy, customer, product
+):
+    purchase = buy(customer, product)
+    client.force_login(in_role(make_user(is_staff=True), "Analyst"))  # reads purchases
+
+    page = client.get(change_url(purchase))
+    refund_page = client.get(refund_url(purchase))
+
+    assert page.status_code == 200
+    assert "refund-link" not in page.content.decode()
+    assert refund_page.status_code == 403

@@ -5,6 +5,7 @@ from decimal import Decimal
 import pytest
 from django.core.exceptions import ValidationError
 
+from conftest import client_for, in_role
 from purchases import refunds
 from purchases.models import Purchase, Refund
 
@@ -197,7 +198,8 @@ def test_the_list_is_the_purchases_refunds_newest_first(
     elsewhere = buy(customer, product)
     refunds.refund_purchase(elsewhere, by=staff, quantity=1, reason="damaged")
 
-    with django_assert_num_queries(4):  # token and user, purchase, count, page
+    # The token and its user, the staff member's permissions (2), the purchase, count, page.
+    with django_assert_num_queries(6):
         response = staff_client.get(refund_url(purchase))
 
     assert [r["id"] for r in response.json()] == [second.pk, first.pk]
@@ -239,3 +241,26 @@ def test_the_refund_keeps_who_gave_it_after_they_are_deleted(staff, make_user, p
 
     refund.refresh_from_db()
     assert (refund.created_by_id, refund.created_by_email) == (None, "kim@example.com")
+
+
+def test_a_refund_by_staff_deleted_meanwhile_keeps_their_email_only(make_user, purchase):
+    colleague = make_user(is_staff=True, email="gone@example.com")
+    type(colleague).objects.filter(pk=colleague.pk).delete()
+
+    refund = refunds.refund_purchase(purchase, by=colleague, quantity=1, reason="returned")
+
+    refund.refresh_from_db()
+    assert (refund.created_by_id, refund.created_by_email) == (None, "gone@example.com")
+
+
+@pytest.mark.parametrize(
+    ("role", "listed", "refunded"),
+    [("Owner", 200, 201), ("Support", 200, 201), ("Analyst", 200, 403), ("Catalogue", 403, 403)],
+)
+def test_roles_that_read_purchases_list_refunds_and_those_that_refund_give_them(
+    make_user, purchase, role, listed, refunded
+):
+    client = client_for(in_role(make_user(is_staff=True), role))
+
+    assert client.get(refund_url(purchase)).status_code == listed
+    assert post(client, purchase, quantity=1, reason="returned").status_code == refunded

@@ -13,6 +13,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from conftest import in_role
 from purchases import analytics, refunds
 from purchases.admin_views import MAX_BUCKETS, Timeline, choose_period, choose_timeline
 from purchases.models import Purchase
@@ -436,6 +437,20 @@ def test_two_customers_of_the_same_name_are_two_bars_told_apart(
     chart = page.split('class="chart bar-chart"')[1]
     assert "Ann Smith (ann@example.com)" in chart and "Ann Smith (ann@example.org)" in chart
     assert "Zoe Unique (" not in chart  # a name no one else has stays as it is
+
+
+@pytest.mark.parametrize(("role", "status"), [("Analyst", 200), ("Owner", 200), ("Support", 403)])
+def test_the_sales_page_is_for_the_roles_that_read_the_sales_reports(
+    client, make_user, role, status
+):
+    client.force_login(in_role(make_user(is_staff=True), role))
+
+    response = client.get(SALES)
+
+    assert response.status_code == status
+    assert response["Content-Type"].startswith("text/html")  # the admin's 403 page, not JSON
+    index = client.get("/admin/").content.decode()
+    assert (SALES in index) == (status == 200)
 
 
 def test_sales_page_is_net_of_the_refunds_made_in_the_period(staff_admin, staff, sales):

@@ -175,6 +175,15 @@ def test_refunding_a_purchase_locks_in_order(shop):
     assert_in_order(statements, CORRECTING)
 
 
+@pytest.mark.django_db
+def test_deleting_a_refunded_purchase_locks_in_order(shop):
+    refunds.refund_purchase(shop["anns"], by=shop["staff"], quantity=1, reason="returned")
+    with recorded() as statements:
+        services.delete_purchase(shop["anns"])
+    assert any("purchase_refunds" in sql for sql in statements)  # its refunds go with it
+    assert_in_order(statements, CORRECTING)
+
+
 @pytest.mark.django_db(transaction=True)
 def test_a_purchase_moved_meanwhile_is_locked_again_from_its_customers(shop):
     """Between the customers' rows and the purchase's, another transaction moves the

@@ -85,6 +85,7 @@ ACCEPTED = {
         "drift (end_to_end/test_release_live.py migrates from purchases 0001 with old code "
         "writing).",
     ),
+    ("purchases", "0004_refunds"): (SQLITE, SQLITE_REBUILD),
     ("shop", "0001_throttle_cache_table"): (
         BOTH,
         "Creates the throttle cache's table (RunPython): a new table, nothing to miss.",
@@ -99,6 +100,13 @@ ACCEPTED = {
         "index and its `_like` index are built under ADD COLUMN's lock, a scan of the users "
         "table during which writes to it wait (docs/operations.md, Releases, measures it). "
         "SQLite: " + SQLITE_REBUILD,
+    ),
+    ("users", "0005_roles"): (
+        BOTH,
+        "Creates the staff roles' groups and puts the staff there are into Owner: the release "
+        "before it grants every staff member everything and reads no group, and a staff "
+        "member it makes meanwhile starts with no role, as any new one does, until an Owner "
+        "gives them one (docs/admin.md, Roles).",
     ),
 }
 

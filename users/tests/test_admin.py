@@ -7,7 +7,7 @@ from django.urls import reverse
 from django.utils import timezone
 from knox.models import AuthToken
 
-from conftest import PASSWORD
+from conftest import PASSWORD, in_role
 from users import services
 from users.forms import AdminOwnPasswordChangeForm, AdminUserPasswordForm
 
@@ -93,26 +93,39 @@ def test_admin_refuses_an_email_differing_only_in_case(admin_client, customer):
     assert b"already exists" in response.content
 
 
-def test_staff_who_are_not_superusers_see_no_permission_machinery(client, staff, customer):
-    client.force_login(staff)
+def test_an_owner_gives_staff_status_and_a_role_but_not_superuser_status(client, staff, customer):
+    client.force_login(staff)  # an Owner
 
     response = client.get(reverse("admin:users_user_change", args=[customer.pk]))
 
     form = response.context["adminform"].form
-    assert {"is_superuser", "groups", "user_permissions"}.isdisjoint(form.fields)
+    assert {"is_superuser", "user_permissions"}.isdisjoint(form.fields)
     page = response.content.decode()
-    assert 'name="is_superuser"' not in page and 'name="groups"' not in page
-    assert 'name="user_permissions"' not in page
-    assert 'name="is_staff"' in page and 'name="is_active"' in page
+    assert 'name="is_superuser"' not in page and 'name="user_permissions"' not in page
+    assert 'name="is_staff"' in page and 'name="is_active"' in page and 'name="groups"' in page
 
 
-def test_a_superuser_makes_superusers_without_a_permission_picker(admin_client, customer):
+def test_support_changes_a_customer_but_sees_neither_staff_status_nor_role(
+    client, make_user, customer
+):
+    client.force_login(in_role(make_user(is_staff=True), "Support"))
+
+    response = client.get(reverse("admin:users_user_change", args=[customer.pk]))
+
+    assert response.status_code == 200
+    fields = set(response.context["adminform"].form.fields)
+    assert {"is_staff", "groups", "is_superuser", "user_permissions"}.isdisjoint(fields)
+    assert "is_active" in fields
+
+
+def test_a_superuser_makes_superusers_and_gives_roles_never_single_permissions(
+    admin_client, customer
+):
     response = admin_client.get(reverse("admin:users_user_change", args=[customer.pk]))
 
     fields = set(response.context["adminform"].form.fields)
-    assert "is_superuser" in fields
-    # Every staff member may do everything: groups and per-model permissions mean nothing.
-    assert not {"groups", "user_permissions"} & fields
+    assert {"is_superuser", "is_staff", "groups"} <= fields
+    assert "user_permissions" not in fields
     assert "user_permissions" not in response.content.decode()
 
 
@@ -339,6 +352,54 @@ def test_a_password_set_in_the_admin_revokes_the_users_tokens(admin_client, cust
     assert not AuthToken.objects.filter(user=customer).exists()
 
 
+def test_disabling_a_password_in_the_admin_revokes_the_users_tokens(admin_client, customer):
+    AuthToken.objects.create(user=customer)
+
+    response = admin_client.post(
+        reverse("admin:auth_user_password_change", args=[customer.pk]),
+        {"usable_password": "false", "unset-password": "1"},
+    )
+
+    assert response.status_code == 302
+    customer.refresh_from_db()
+    assert not customer.has_usable_password()
+    assert not AuthToken.objects.filter(user=customer).exists()
+
+
+def test_a_password_changed_on_the_admins_own_page_revokes_the_staffs_tokens(client, staff):
+    AuthToken.objects.create(user=staff)
+    client.force_login(staff)
+    new = "a-new-and-long-passphrase-42"
+
+    response = client.post(
+        reverse("admin:password_change"),
+        {"old_password": PASSWORD, "new_password1": new, "new_password2": new},
+    )
+
+    assert response.status_code == 302
+    staff.refresh_from_db()
+    assert staff.check_password(new)
+    assert not AuthToken.objects.filter(user=staff).exists()
+    assert client.get(reverse("admin:index")).status_code == 200  # this session stays
+
+
+def test_a_wrong_old_password_on_the_admins_own_page_changes_nothing(client, staff):
+    AuthToken.objects.create(user=staff)
+    client.force_login(staff)
+    new = "a-new-and-long-passphrase-42"
+
+    response = client.post(
+        reverse("admin:password_change"),
+        {"old_password": "not-it", "new_password1": new, "new_password2": new},
+    )
+
+    assert response.status_code == 200
+    assert "old_password" in response.context["form"].errors
+    staff.refresh_from_db()
+    assert staff.check_password(PASSWORD)
+    assert AuthToken.objects.filter(user=staff).exists()
+
+
 @pytest.mark.parametrize("own", [False, True])
 def test_a_password_set_in_the_admin_keeps_what_changed_meanwhile(rf, make_user, staff, own):
     """The form holds the user as loaded; a loss of staff status and a new email committed
@@ -439,3 +500,60 @@ def test_the_token_list_names_tokens_by_their_start_never_the_digest(admin_clien
 
     assert f"{token.token_key}…" in page
     assert 'class="field-digest"' not in page  # 128 characters no one reads
+
+
+# --- The token page for every staff member, whatever their role ------------------------
+
+
+@pytest.fixture
+def catalogue(make_user):
+    return in_role(make_user(email="cat@example.com", is_staff=True), "Catalogue")
+
+
+@pytest.mark.parametrize("role", [None, "Catalogue", "Analyst"])
+def test_staff_without_token_permissions_issue_their_own_token_for_30_days(client, make_user, role):
+    user = make_user(is_staff=True)
+    if role:
+        in_role(user, role)
+    client.force_login(user)
+    before = timezone.now()
+
+    assert client.get(reverse("admin:knox_authtoken_changelist")).status_code == 200
+    form = client.get(reverse("admin:knox_authtoken_add"))
+    assert form.status_code == 200 and form["Content-Type"].startswith("text/html")
+    assert "user" not in form.context["adminform"].form.fields  # their own: no picker
+    response = client.post(reverse("admin:knox_authtoken_add"), {})
+
+    assert response.status_code == 302
+    token = AuthToken.objects.get(user=user)
+    assert before + timedelta(days=30) <= token.expiry <= timezone.now() + timedelta(days=30)
+
+
+def test_staff_see_and_revoke_only_their_own_tokens_without_token_permissions(
+    client, catalogue, customer
+):
+    own, _ = AuthToken.objects.create(user=catalogue)
+    theirs, _ = AuthToken.objects.create(user=customer)
+    client.force_login(catalogue)
+
+    listed = client.get(reverse("admin:knox_authtoken_changelist")).context["cl"].result_list
+    assert list(listed) == [own]
+    delete_theirs = reverse("admin:knox_authtoken_delete", args=[theirs.pk])
+    assert client.post(delete_theirs, {"post": "yes"}).status_code in (302, 403)
+    assert AuthToken.objects.filter(pk=theirs.pk).exists()
+    delete_own = reverse("admin:knox_authtoken_delete", args=[own.pk])
+    assert client.post(delete_own, {"post": "yes"}).status_code == 302
+    assert not AuthToken.objects.filter(pk=own.pk).exists()
+
+
+def test_support_issues_a_customers_token_but_not_another_staff_members(
+    client, make_user, customer, catalogue
+):
+    client.force_login(in_role(make_user(is_staff=True), "Support"))
+    add = reverse("admin:knox_authtoken_add")
+
+    client.post(add, {"user": customer.pk})
+    client.post(add, {"user": catalogue.pk})
+
+    assert AuthToken.objects.filter(user=customer).exists()
+    assert not AuthToken.objects.filter(user=catalogue).exists()

@@ -1,4 +1,4 @@
-"""Tokens (SPEC 4.6): issued for email + password, stored hashed, revocable, throttled."""
+"""API tokens: issued for email + password, stored hashed, revocable, throttled."""
 
 import pytest
 from django.test import override_settings

@@ -1,4 +1,5 @@
-"""`ensure_staff` (run by `make run`), `issue_token`, `fill_email_keys` and `reset_2fa`."""
+"""`ensure_staff` (run by `make run`), `issue_token`, `fill_email_keys`, `reset_2fa` and
+`changepassword`."""
 
 import re
 
@@ -7,9 +8,10 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 from django.utils import timezone
 from django_otp.plugins.otp_totp.models import TOTPDevice
+from knox.models import AuthToken
 from rest_framework.test import APIClient
 
-from conftest import confirmed_app
+from conftest import PASSWORD, confirmed_app
 from shop.tests import previous_release
 from users.models import User
 from users.tests.test_second_factor import code_for_secret
@@ -202,3 +204,26 @@ def test_reset_2fa_removes_the_staff_members_devices(staff, caplog):
 def test_reset_2fa_for_unknown_email_is_a_clear_error():
     with pytest.raises(CommandError, match="No user with email"):
         run("reset_2fa", "nobody@example.com")
+
+
+def test_changepassword_sets_the_password_and_revokes_the_tokens(customer, monkeypatch):
+    AuthToken.objects.create(user=customer)
+    new = "a-new-and-long-passphrase-42"
+    monkeypatch.setattr("getpass.getpass", lambda prompt="": new)
+
+    out, _ = run("changepassword", customer.email.upper())
+
+    customer.refresh_from_db()
+    assert customer.check_password(new)
+    assert not AuthToken.objects.filter(user=customer).exists()
+    assert "Password changed successfully" in out
+
+
+def test_changepassword_refuses_a_weak_password_three_times_then_gives_up(customer, monkeypatch):
+    monkeypatch.setattr("getpass.getpass", lambda prompt="": "123")
+
+    with pytest.raises(CommandError, match="after 3 attempts"):
+        run("changepassword", customer.email)
+
+    customer.refresh_from_db()
+    assert customer.check_password(PASSWORD)

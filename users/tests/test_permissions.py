@@ -1,4 +1,4 @@
-"""SPEC 4.6 for every users endpoint: anonymous, the customer themself, another customer, staff."""
+"""Who may call each users endpoint: anonymous, the customer themself, another customer, staff."""
 
 import pytest
 

@@ -16,7 +16,7 @@ from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 from knox.models import AuthToken
 
-from conftest import PASSWORD, confirmed_app, current_code, password_only_login
+from conftest import PASSWORD, confirmed_app, current_code, in_role, password_only_login
 from shop.errors import Conflict, Forbidden, SecondFactorRejected
 from users import second_factor
 from users.models import User
@@ -476,3 +476,27 @@ class TestResets:
 
         assert client.get("/admin/otp_totp/totpdevice/").status_code == 404
         assert client.get("/admin/otp_static/staticdevice/").status_code == 404
+
+
+class TestResetsByRole:
+    """Resetting a staff member's second factor is an Owner's (`users.manage_staff`)."""
+
+    def test_support_is_not_offered_the_reset_and_resets_nothing(self, client, make_user, app):
+        support = in_role(make_user(is_staff=True), "Support")
+        client.force_login(support)
+
+        page = client.get(reverse("admin:users_user_changelist")).content.decode()
+        reset_action(client, app.user)
+
+        assert "reset_second_factor" not in page
+        assert TOTPDevice.objects.filter(user=app.user, confirmed=True).exists()
+        with pytest.raises(Forbidden):
+            second_factor.reset(app.user, by=support)
+
+    def test_an_owner_resets_another_staff_members(self, client, make_user, app):
+        client.force_login(in_role(make_user(is_staff=True), "Owner"))
+
+        response = reset_action(client, app.user)
+
+        assert f"Second factor reset for {app.user.email}" in response.content.decode()
+        assert not TOTPDevice.objects.filter(user=app.user).exists()

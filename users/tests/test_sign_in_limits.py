@@ -10,7 +10,7 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from conftest import PASSWORD, client_for
+from conftest import PASSWORD, client_for, in_role
 
 pytestmark = pytest.mark.django_db
 
@@ -85,7 +85,7 @@ DOORS = [api_token, admin_login, api_current_password, admin_password_change]
 
 @pytest.fixture
 def accounts(make_user):
-    return [make_user(is_staff=True) for _ in range(LIMIT + 2)]
+    return [in_role(make_user(is_staff=True), "Owner") for _ in range(LIMIT + 2)]
 
 
 @pytest.mark.parametrize("door", DOORS, ids=lambda door: door.__name__)

@@ -1,4 +1,4 @@
-"""The users API of SPEC 4.1: CRUD at the old service's paths, in both slash forms."""
+"""The users API: CRUD at the old service's paths, in both slash forms."""
 
 import pytest
 

@@ -43,7 +43,7 @@ class Migration(migrations.Migration):
     atomic = False  # CONCURRENTLY cannot run inside a transaction
 
     dependencies = [
-        ("purchases", "0003_refunds"),
+        ("purchases", "0004_refunds"),
     ]
 
     operations = [

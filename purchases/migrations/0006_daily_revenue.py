@@ -14,7 +14,7 @@ def fill(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('purchases', '0004_product_window_index'),
+        ('purchases', '0005_product_window_index'),
     ]
 
     operations = [

@@ -13,7 +13,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('purchases', '0002_sales_totals'),
+        ('purchases', '0003_refund_and_report_permissions'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
