@@ -34,7 +34,7 @@ from datetime import time, timedelta
 from decimal import Decimal
 
 from django.db import connections
-from django.db.models import Count, DateField, F, Max, Min, Q, Sum, Value
+from django.db.models import Count, DateField, F, Max, Min, Q, Sum
 from django.db.models.functions import TruncDay, TruncMonth, TruncWeek, TruncYear
 from django.utils import timezone
 
@@ -75,9 +75,9 @@ def products_by_units_sold(using=None):
 
 
 def _window_lines(key, since, until, using, owners=None):
-    """The window's purchases and refunds, one line each, as `(owner, money, units, bought)`:
-    a purchase adds what was paid, its units and 1; a refund takes off what was refunded
-    and the units returned, for its purchase's `owner` (`key`: "user_id" or
+    """The window's purchases and its refunds, two querysets of one line each,
+    `(owner, money, units)`: what a purchase was paid and its units; what a refund gave
+    back and the units returned, for its purchase's `owner` (`key`: "user_id" or
     "product_id"). Lines without an owner (a deleted customer's) are left out; with
     `owners` (a `Q` over the owner's column, `key`), only theirs are kept."""
     purchases = (
@@ -85,24 +85,19 @@ def _window_lines(key, since, until, using, owners=None):
         .in_period(since, until)
         .filter(**{f"{key}__isnull": False})
         .order_by()
-        .values(owner=F(key), money=money.paid_expression(), units=F("quantity"), bought=Value(1))
+        .values(owner=F(key), money=money.paid_expression(), units=F("quantity"))
     )
     refunds = (
         Refund.objects.using(using)
         .in_period(since, until)
         .filter(**{f"purchase__{key}__isnull": False})
         .order_by()
-        .values(
-            owner=F(f"purchase__{key}"),
-            money=-F("amount"),
-            units=-F("quantity"),
-            bought=Value(0),
-        )
+        .values(owner=F(f"purchase__{key}"), money=F("amount"), units=F("quantity"))
     )
     if owners is not None:
         purchases = purchases.filter(owners)
         refunds = refunds.filter(_through_purchase(owners))
-    return purchases.union(refunds, all=True)
+    return purchases, refunds
 
 
 def _through_purchase(condition):
@@ -117,17 +112,31 @@ def _through_purchase(condition):
 def window_ranking_sql(key, *, since=None, until=None, limit=1, using=None, owners=None):
     """`(sql, params, alias)`: the window's lines (`_window_lines`, of `owners` only if
     given) summed per owner, `(owner, cents, units, bought)`, first by cents (customers,
-    `key` "user_id") or units (products), ties to the lowest id, `limit` of them."""
-    lines = _window_lines(key, since, until, using, owners)
-    connection = connections[lines.db]
-    sql, params = lines.query.get_compiler(connection=connection).as_sql()
+    `key` "user_id") or units (products), ties to the lowest id, `limit` of them.
+
+    The purchases are summed per owner, the refunds too, and the two joined (`FULL
+    JOIN`: an owner may have only refunds in the window): grouped on the purchases'
+    own column, the planner knows how many owners to expect and sizes the aggregate for
+    them, which summing the union of both tables' lines hid from it.
+    """
+    purchases, refunds = _window_lines(key, since, until, using, owners)
+    connection = connections[purchases.db]
+    bought_sql, bought_params = purchases.query.get_compiler(connection=connection).as_sql()
+    given_sql, given_params = refunds.query.get_compiler(connection=connection).as_sql()
+    cents = money.cents_sum_sql("money", connection)
     first = "cents" if key == "user_id" else "units"
     return (
-        f"SELECT owner, {money.cents_sum_sql('money', connection)} AS cents,"
-        f" SUM(units) AS units, SUM(bought) AS bought FROM ({sql}) AS lines"
-        f" GROUP BY owner ORDER BY {first} DESC, owner LIMIT %s",
-        (*params, limit),
-        lines.db,
+        "SELECT COALESCE(b.owner, r.owner) AS owner,"
+        " COALESCE(b.cents, 0) - COALESCE(r.cents, 0) AS cents,"
+        " COALESCE(b.units, 0) - COALESCE(r.units, 0) AS units,"
+        " COALESCE(b.bought, 0) AS bought"
+        f" FROM (SELECT owner, {cents} AS cents, SUM(units) AS units, COUNT(*) AS bought"
+        f" FROM ({bought_sql}) AS lines GROUP BY owner) AS b"
+        f" FULL JOIN (SELECT owner, {cents} AS cents, SUM(units) AS units"
+        f" FROM ({given_sql}) AS lines GROUP BY owner) AS r ON r.owner = b.owner"
+        f" ORDER BY {first} DESC, owner LIMIT %s",
+        (*bought_params, *given_params, limit),
+        purchases.db,
     )
 
 
