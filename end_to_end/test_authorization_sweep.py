@@ -83,6 +83,8 @@ RULES = {
     ("purchases/{pk}", "PATCH"): (STAFF, SUPPORT),
     ("purchases/{pk}", "DELETE"): (STAFF, SUPPORT),
     ("purchases/user/{user_id}", "GET"): (OWN, SUPPORT_READERS),
+    ("purchases/{purchase_id}/refunds", "GET"): (STAFF, SUPPORT_READERS),
+    ("purchases/{purchase_id}/refunds", "POST"): (STAFF, SUPPORT),
     ("purchases/analytic/most_valuable_customer", "GET"): (STAFF, READERS),
     ("purchases/analytic/most_popular_product", "GET"): (STAFF, READERS),
     ("purchases/analytic/top_customers", "GET"): (STAFF, READERS),
@@ -163,6 +165,7 @@ def world(customer, other_customer, make_user):
             "users/{pk}": customer.pk,
             "purchases/user/{user_id}": customer.pk,
             "purchases/{pk}": purchase.pk,
+            "purchases/{purchase_id}/refunds": purchase.pk,
             "products/{pk}": product.pk,
             "products/data/backfill/runs/{pk}": run.pk,
             "products/data/backfill/runs/{pk}/cancel": run.pk,  # ended: staff get 409
@@ -196,6 +199,8 @@ def body_for(route, method, world, who):
         return {"user_id": world["customer"].pk, "product_id": world["product"].pk}
     if route == "purchases/{pk}":
         return {"quantity": 2}
+    if route == "purchases/{purchase_id}/refunds":
+        return {"amount": "0.01", "reason": "goodwill"}
     if route == "products/data/backfill":
         csv = f"sku,name,price\nSWEEP-{who},Swept,2.00\n".encode()
         return {"file": SimpleUploadedFile("sweep.csv", csv, content_type="text/csv")}

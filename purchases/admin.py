@@ -4,32 +4,38 @@ The price a customer pays is the server's: the form never has a price field, and
 saving calls `create_purchase`/`update_purchase`, which take the product's price
 (and the email, sku and name snapshots) inside the write's transaction, as for the API.
 
+A purchase's page lists its refunds and has a Refund page (`refund_view`), which calls
+`purchases.refunds.refund_purchase`, as the API does; a customer's page shows their
+lifetime totals net of refunds and their latest refunds.
+
 The list exports to CSV (its filters and search applied, or the rows selected) with
 the API's columns and streaming writer (`shop.exports`). Amounts are shown in the
 shop's currency (`shop.money`).
 """
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.admin.options import IncorrectLookupParameters
-from django.contrib.admin.utils import display_for_value
+from django.contrib.admin.utils import display_for_value, unquote
 from django.contrib.admin.views.main import ERROR_FLAG
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import Count, Max, Min, Q
+from django.db.models import Count, F, Max, Min, Q
 from django.forms.models import BaseInlineFormSet
 from django.http import HttpResponseRedirect
+from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from knox.models import AuthToken
 
 from audit.admin import AuditHistoryMixin
 from products.admin_filters import PurchaseCategoryFilter
 from products.models import Product
-from purchases import money, services
+from products.services import parse_price
+from purchases import money, refunds, services
 from purchases.admin_views import sales_view
 from purchases.exports import PURCHASE_COLUMNS
-from purchases.models import Purchase
+from purchases.models import Purchase, Refund
 from shop.admin import ReadOnly, ServiceAdmin, adopt
 from shop.admin_lists import LargeListAdmin
 from shop.exports import csv_response
@@ -39,12 +45,15 @@ from users.admin import UserAdmin, customer_label
 from users.models import User
 
 LATEST_PURCHASES = 20
+LATEST_REFUNDS = 20
+REFUND = "purchases.refund_purchase"  # the permission to give refunds
 # Customers (and products) a word of the purchase search may match: a word that matches more
 # is not a search for someone's purchases; the list shows those of the first found.
 SEARCH_MATCHES = 1000
 EXPORT_FILENAME = "purchases.csv"
 
 SNAPSHOT_FIELDS = ("paid_unit_price", "paid_total", "customer_email", "product_sku", "product_name")
+REFUNDED_FIELDS = ("units_returned", "money_refunded", "net_paid", "refunds_given")
 
 
 class MoneyColumns:
@@ -98,7 +107,8 @@ class DateFilter(admin.DateFieldListFilter):
 
 
 class PurchaseForm(forms.ModelForm):
-    """The purchase form: the quantity's ceiling is the service's (`check_quantity`)."""
+    """The purchase form: the quantity's ceiling is the service's (`check_quantity`), and so
+    is what a correction may not undo of the refunds given (`check_correction`)."""
 
     def clean(self):
         cleaned_data = super().clean()
@@ -108,7 +118,63 @@ class PurchaseForm(forms.ModelForm):
                 services.check_quantity(quantity)
             except ValidationError as error:
                 self.add_error(None, error)
+        if self.instance.pk is not None:
+            product = cleaned_data.get("product")
+            try:
+                services.check_correction(
+                    self.instance,
+                    moves_product=product is not None and product.pk != self.instance.product_id,
+                    quantity=services.UNSET if quantity is None else quantity,
+                )
+            except ValidationError as error:
+                self.add_error(None, error.messages)
         return cleaned_data
+
+
+class RefundForm(forms.Form):
+    """The Refund page's form: read, not judged (`purchases.refunds` is)."""
+
+    quantity = forms.IntegerField(
+        required=False,
+        label="Units returned",
+        help_text="Refunded at the unit price paid, unless you give an amount.",
+    )
+    amount = forms.CharField(
+        required=False,
+        label="Amount refunded",
+        help_text="For example 12.50. With units: what is refunded for them (less a restocking "
+        "fee, say). Alone: money back, no unit returned.",
+    )
+    reason = forms.ChoiceField(choices=[("", "---------"), *Refund.Reason.choices])
+    note = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}))
+
+    def clean_amount(self):
+        # Written as a price is: the catalogue's one reading of a price.
+        text = self.cleaned_data["amount"].strip()
+        return parse_price(text) if text else None
+
+
+def refunds_table(refunds, *, with_purchase):
+    """Refunds as a small read-only table (newest first, as given), or "No refunds."; each
+    row links to its purchase when `with_purchase` (a customer's page)."""
+    heads = ["date", *(["purchase"] if with_purchase else []), "units returned", "amount"]
+    heads += ["reason", "note", "given by"]
+    rows = []
+    for refund in refunds:
+        cells = [display_for_value(refund.created_at, "")]
+        if with_purchase:
+            url = reverse("admin:purchases_purchase_change", args=[refund.purchase_id])
+            cells.append(format_html('<a href="{}">#{}</a>', url, refund.purchase_id))
+        cells += [f"{refund.quantity:,}", format_money(refund.amount)]
+        cells += [refund.get_reason_display(), refund.note, refund.created_by_email]
+        rows.append(format_html_join("", "<td>{}</td>", ((cell,) for cell in cells)))
+    if not rows:
+        return "No refunds."
+    return format_html(
+        '<table class="refunds"><thead><tr>{}</tr></thead><tbody>{}</tbody></table>',
+        format_html_join("", "<th>{}</th>", ((head,) for head in heads)),
+        format_html_join("", "<tr>{}</tr>", ((row,) for row in rows)),
+    )
 
 
 @admin.register(Purchase)
@@ -142,8 +208,9 @@ class PurchaseAdmin(
     )
     date_hierarchy = "created_at"
     autocomplete_fields = ("user", "product")
-    readonly_fields = (*SNAPSHOT_FIELDS, "created_at", "price_note")
+    readonly_fields = (*SNAPSHOT_FIELDS, *REFUNDED_FIELDS, "created_at", "price_note")
     change_list_template = "admin/purchases/purchase/change_list.html"
+    change_form_template = "admin/purchases/purchase/change_form.html"
     actions = ["export_selected"]
 
     def get_search_results(self, request, queryset, search_term):
@@ -181,6 +248,14 @@ class PurchaseAdmin(
                     "fields": SNAPSHOT_FIELDS,
                 },
             ),
+            (
+                "Refunds",
+                {
+                    "description": "What its refunds add up to, and each of them, newest "
+                    "first. The Refund button above gives one.",
+                    "fields": REFUNDED_FIELDS,
+                },
+            ),
         ]
 
     def formfield_for_dbfield(self, db_field, request, **kwargs):
@@ -198,6 +273,8 @@ class PurchaseAdmin(
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         form = super().get_form(request, obj, change=change, **kwargs)
+        if "user" not in form.base_fields:
+            return form  # a role that only reads purchases: every field is shown read-only
         # A purchase is someone's: required, unless the customer has since been deleted.
         form.base_fields["user"].required = obj is None or obj.user_id is not None
         if obj is not None:
@@ -211,9 +288,11 @@ class PurchaseAdmin(
     def get_urls(self):
         sales = self.admin_site.admin_view(sales_view(self))
         export = self.admin_site.admin_view(self.export_view)
+        refund = self.admin_site.admin_view(self.refund_view)
         return [
             path("sales/", sales, name="purchases_purchase_sales"),
             path("export/", export, name="purchases_purchase_export"),
+            path("<path:object_id>/refund/", refund, name="purchases_purchase_refund"),
             *super().get_urls(),
         ]
 
@@ -232,6 +311,63 @@ class PurchaseAdmin(
             url = reverse("admin:purchases_purchase_changelist")
             return HttpResponseRedirect(f"{url}?{ERROR_FLAG}=1")
         return csv_response(changelist.get_queryset(request), PURCHASE_COLUMNS, EXPORT_FILENAME)
+
+    def refund_view(self, request, object_id):
+        """The Refund page of a purchase: the form, what remains to refund, and on a valid
+        form the refund given through the service, back to the purchase's page. What the
+        service refuses shows as a message above the form, which keeps what was typed."""
+        purchase = self.get_object(request, unquote(object_id))
+        if purchase is None:
+            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+        if not request.user.has_perm(REFUND):
+            raise PermissionDenied
+        form = RefundForm(request.POST if request.method == "POST" else None)
+        if form.is_valid():
+            try:
+                refund = refunds.refund_purchase(purchase, by=request.user, **form.cleaned_data)
+            except ValidationError as refusal:
+                for message in refusal.messages:
+                    self.message_user(request, message, messages.ERROR)
+            except Purchase.DoesNotExist:
+                self.message_user(request, "This purchase was deleted meanwhile.", messages.ERROR)
+                return HttpResponseRedirect(reverse("admin:purchases_purchase_changelist"))
+            else:
+                units = f"{refund.quantity:,} units returned, " if refund.quantity else ""
+                self.message_user(
+                    request,
+                    f"Refunded {units}{format_money(refund.amount)} on purchase #{purchase.pk}.",
+                    messages.SUCCESS,
+                )
+                return HttpResponseRedirect(
+                    reverse("admin:purchases_purchase_change", args=[purchase.pk])
+                )
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "original": purchase,
+            "title": f"Refund purchase #{purchase.pk}",
+            "form": form,
+            "paid": format_money(purchase.total),
+            "money_left": format_money(purchase.net_total),
+            "units_left": f"{purchase.units_remaining:,}",
+        }
+        return TemplateResponse(request, "admin/purchases/purchase/refund.html", context)
+
+    @admin.display(description="units returned")
+    def units_returned(self, purchase):
+        return f"{purchase.refunded_quantity:,}"
+
+    @admin.display(description="money refunded")
+    def money_refunded(self, purchase):
+        return format_money(purchase.refunded_amount)
+
+    @admin.display(description="net paid")
+    def net_paid(self, purchase):
+        return format_money(purchase.net_total)
+
+    @admin.display(description="refunds")
+    def refunds_given(self, purchase):
+        return refunds_table(purchase.refunds.all(), with_purchase=False)
 
     @admin.action(description="Export selected purchases to CSV")
     def export_selected(self, request, queryset):
@@ -328,6 +464,7 @@ class PurchaseInline(MoneyColumns, ReadOnly, ServiceAdmin, admin.TabularInline):
 
 NO_PURCHASES = {
     "total_spent": None,
+    "total_refunded": None,
     "purchase_count": 0,
     "first_purchase": None,
     "last_purchase": None,
@@ -337,9 +474,9 @@ NO_PURCHASES = {
 def lifetime_totals(user):
     """What the customer has bought, over all time: one aggregate query, kept on `user`.
 
-    `{"total_spent", "purchase_count", "first_purchase", "last_purchase"}`. The query
-    reads only the customer's entries of `purchases_user_history_idx` (which carries
-    the quantity and the unit price); the page's five fields share its answer.
+    `{"total_spent", "total_refunded", "purchase_count", "first_purchase",
+    "last_purchase"}`; `total_spent` is net of refunds. The query reads the customer's
+    purchases through `purchases_user_history_idx`; the page's fields share its answer.
     """
     if user.pk is None:
         return NO_PURCHASES
@@ -348,7 +485,8 @@ def lifetime_totals(user):
             Purchase.objects.filter(user=user)
             .order_by()
             .aggregate(
-                total_spent=money.PaidSum(),
+                total_spent=money.NetSum(),
+                total_refunded=money.MoneySum(F("refunded_amount")),
                 purchase_count=Count("*"),
                 first_purchase=Min("created_at"),
                 last_purchase=Max("created_at"),
@@ -366,11 +504,22 @@ class CustomerAdmin(UserAdmin):
     and the latest."""
 
     inlines = (PurchaseInline,)
-    LIFETIME_FIELDS = ("total_spent", "purchase_count", "first_purchase", "last_purchase")
-    readonly_fields = (*UserAdmin.readonly_fields, *LIFETIME_FIELDS, "all_purchases")
+    LIFETIME_FIELDS = (
+        "total_spent",
+        "total_refunded",
+        "purchase_count",
+        "first_purchase",
+        "last_purchase",
+    )
+    readonly_fields = (
+        *UserAdmin.readonly_fields,
+        *LIFETIME_FIELDS,
+        "all_purchases",
+        "latest_refunds",
+    )
     fieldsets = (
         *UserAdmin.fieldsets[:2],
-        ("Purchases", {"fields": (*LIFETIME_FIELDS, "all_purchases")}),
+        ("Purchases", {"fields": (*LIFETIME_FIELDS, "all_purchases", "latest_refunds")}),
         *UserAdmin.fieldsets[2:],
     )
 
@@ -392,9 +541,21 @@ class CustomerAdmin(UserAdmin):
         )
         return super().render_delete_form(request, context)
 
-    @admin.display(description="total spent")
+    @admin.display(description="total spent (net of refunds)")
     def total_spent(self, user):
         return format_money(lifetime_totals(user)["total_spent"] or 0)
+
+    @admin.display(description="total refunded")
+    def total_refunded(self, user):
+        return format_money(lifetime_totals(user)["total_refunded"] or 0)
+
+    @admin.display(description=f"latest refunds (the {LATEST_REFUNDS} newest)")
+    def latest_refunds(self, user):
+        """The refunds of the customer's purchases, newest first: one query."""
+        if user.pk is None:
+            return "No refunds."
+        latest = Refund.objects.filter(purchase__user=user).order_by("-created_at", "-id")
+        return refunds_table(latest[:LATEST_REFUNDS], with_purchase=True)
 
     @admin.display(description="number of purchases")
     def purchase_count(self, user):

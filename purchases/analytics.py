@@ -1,25 +1,47 @@
-"""Sales reports: ORM aggregates computed by the database, never loops over purchase rows.
+"""Sales reports: aggregates computed by the database, never loops over purchase rows.
 
 Spend counts what was paid (`purchases.money`, from the price snapshot), so a
-later price change does not rewrite history. Rankings break ties by the lowest
-id. Windows are half-open, `[since, until)`; either end may be left open.
+later price change does not rewrite history, net of refunds; popularity counts units,
+net of those returned. Rankings break ties by the lowest id. Windows are half-open,
+`[since, until)`; either end may be left open.
+
+A refund counts on the day it is made, not on the day of the purchase it refunds (as
+shops' sales reports do): a window holds the purchases made in it, less the refunds
+made in it, each refund for its purchase's customer and product. So a window that
+ended before a refund never changes its answer, and a window holding only a refund
+shows it as negative spend (or units), with no purchase.
 
 One function per ranking (`top_customers`, `top_products`, and their first,
 `most_valuable_customer`, `most_popular_product`), answering objects carrying their
 figures. All time (no `since`, no `until`) they read the sales totals that every
-purchase write maintains (`purchases.totals`): rows off an index, whatever the size of
-the history, and the same answer the aggregate over the purchases gives. For a window
-they aggregate the window's purchases on the covering indexes of `Purchase`.
+purchase and refund write maintains (`purchases.totals`): rows off an index, whatever
+the size of the history, and the same answer the aggregate over the purchases gives.
+For a window, the totals first bound who can rank (`_pruned_ranking`): the window's
+purchases and refunds of those owners only are summed, off the indexes that lead with
+the customer or the product; when the bound prunes too little, one statement
+aggregates all the window's purchases and refunds, on the covering indexes on their
+`created_at`. Either way the answer is the aggregate's over the window, ties included.
+The revenue over time of whole days reads the days' revenue the writes keep
+(`DailyRevenue`).
 
 The rankings take `using`, the database alias to read (None: the router's choice).
 """
 
-from django.db.models import Count, DateField, F, Max, Min, Sum
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import time, timedelta
+from decimal import Decimal
+
+from django.db import connections
+from django.db.models import Count, DateField, F, Max, Min, Q, Sum
 from django.db.models.functions import TruncDay, TruncMonth, TruncWeek, TruncYear
+from django.utils import timezone
 
 from products.models import Product
-from purchases.models import Purchase
-from purchases.money import MoneyFromCents, PaidSum
+from purchases import money
+from purchases.models import CustomerSales, DailyRevenue, ProductSales, Purchase, Refund
+from purchases.money import MoneyFromCents, MoneySum, PaidSum
 from users.models import User
 
 
@@ -52,33 +74,189 @@ def products_by_units_sold(using=None):
     )
 
 
-def customer_spend_in_window(*, since=None, until=None, using=None):
-    """A window: rows `{user_id, total_spent, purchase_count}`, biggest spender first, the
-    window's purchases aggregated on their covering index.
+def _window_lines(key, since, until, using, owners=None):
+    """The window's purchases and its refunds, two querysets of one line each,
+    `(owner, money, units)`: what a purchase was paid and its units; what a refund gave
+    back and the units returned, for its purchase's `owner` (`key`: "user_id" or
+    "product_id"). Lines without an owner (a deleted customer's) are left out; with
+    `owners` (a `Q` over the owner's column, `key`), only theirs are kept."""
+    purchases = (
+        Purchase.objects.using(using)
+        .in_period(since, until)
+        .filter(**{f"{key}__isnull": False})
+        .order_by()
+        .values(owner=F(key), money=money.paid_expression(), units=F("quantity"))
+    )
+    refunds = (
+        Refund.objects.using(using)
+        .in_period(since, until)
+        .filter(**{f"purchase__{key}__isnull": False})
+        .order_by()
+        .values(owner=F(f"purchase__{key}"), money=F("amount"), units=F("quantity"))
+    )
+    if owners is not None:
+        purchases = purchases.filter(owners)
+        refunds = refunds.filter(_through_purchase(owners))
+    return purchases, refunds
 
-    Purchases of deleted customers (`user` null) are left out: there is no one to rank.
+
+def _through_purchase(condition):
+    """`condition` (a `Q` over a purchase's columns) read from a refund, through its purchase."""
+    children = [
+        _through_purchase(child) if isinstance(child, Q) else (f"purchase__{child[0]}", child[1])
+        for child in condition.children
+    ]
+    return Q(*children, _connector=condition.connector, _negated=condition.negated)
+
+
+def window_ranking_sql(key, *, since=None, until=None, limit=1, using=None, owners=None):
+    """`(sql, params, alias)`: the window's lines (`_window_lines`, of `owners` only if
+    given) summed per owner, `(owner, cents, units, bought)`, first by cents (customers,
+    `key` "user_id") or units (products), ties to the lowest id, `limit` of them.
+
+    The purchases are summed per owner, the refunds too, and the two joined (`FULL
+    JOIN`: an owner may have only refunds in the window): grouped on the purchases'
+    own column, the planner knows how many owners to expect and sizes the aggregate for
+    them, which summing the union of both tables' lines hid from it.
     """
+    purchases, refunds = _window_lines(key, since, until, using, owners)
+    connection = connections[purchases.db]
+    bought_sql, bought_params = purchases.query.get_compiler(connection=connection).as_sql()
+    given_sql, given_params = refunds.query.get_compiler(connection=connection).as_sql()
+    cents = money.cents_sum_sql("money", connection)
+    first = "cents" if key == "user_id" else "units"
     return (
-        Purchase.objects.using(using)
-        .in_period(since, until)
-        .filter(user__isnull=False)
-        .order_by()
-        .values("user_id")
-        .annotate(total_spent=PaidSum(), purchase_count=Count("*"))
-        .order_by("-total_spent", "user_id")
+        "SELECT COALESCE(b.owner, r.owner) AS owner,"
+        " COALESCE(b.cents, 0) - COALESCE(r.cents, 0) AS cents,"
+        " COALESCE(b.units, 0) - COALESCE(r.units, 0) AS units,"
+        " COALESCE(b.bought, 0) AS bought"
+        f" FROM (SELECT owner, {cents} AS cents, SUM(units) AS units, COUNT(*) AS bought"
+        f" FROM ({bought_sql}) AS lines GROUP BY owner) AS b"
+        f" FULL JOIN (SELECT owner, {cents} AS cents, SUM(units) AS units"
+        f" FROM ({given_sql}) AS lines GROUP BY owner) AS r ON r.owner = b.owner"
+        f" ORDER BY {first} DESC, owner LIMIT %s",
+        (*bought_params, *given_params, limit),
+        purchases.db,
     )
 
 
-def product_units_in_window(*, since=None, until=None, using=None):
-    """A window: rows `{product_id, units_sold, purchase_count}`, most units sold first."""
-    return (
-        Purchase.objects.using(using)
-        .in_period(since, until)
-        .order_by()
-        .values("product_id")
-        .annotate(units_sold=Sum("quantity"), purchase_count=Count("*"))
-        .order_by("-units_sold", "product_id")
+def _ranking_rows(key, *, since, until, limit, using, owners=None):
+    sql, params, alias = window_ranking_sql(
+        key, since=since, until=until, limit=limit, using=using, owners=owners
     )
+    with connections[alias].cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
+@dataclass(frozen=True)
+class _Ranked:
+    """What a window ranking ranks: its owners' column, its figure (a column of
+    `_ranking_rows`) and the all-time sales totals that bound it."""
+
+    key: str  # the purchases' column naming the owner
+    figure: int  # the ranked figure's place in a row of `_ranking_rows`
+    sales: type  # `CustomerSales` or `ProductSales`
+    total: str  # the totals' all-time figure, net of refunds
+    given_back: Callable  # the aggregate of what refunds took off that figure
+
+    def refunded(self, using):
+        """`{owner: what refunds took off the figure, all time}`: one aggregate of the
+        refunds (a few rows next to the purchases), through their purchases."""
+        return dict(
+            Refund.objects.using(using)
+            .filter(**{f"purchase__{self.key}__isnull": False})
+            .order_by()
+            .values_list(f"purchase__{self.key}")
+            .annotate(back=self.given_back())
+        )
+
+
+_CUSTOMERS = _Ranked("user_id", 1, CustomerSales, "spent_cents", lambda: MoneySum(F("amount")))
+_PRODUCTS = _Ranked("product_id", 2, ProductSales, "units_sold", lambda: Sum("quantity"))
+RANKED = {ranked.key: ranked for ranked in (_CUSTOMERS, _PRODUCTS)}
+
+# A first bar: the window's ranking among this many all-time leaders, at least.
+LEADERS = 100
+# Owners who could still reach the bar and whose window is then summed one by one, at most;
+# past this the bar prunes too little, and the whole window is aggregated instead.
+CONTENDERS = 50_000
+
+
+def _pruned_ranking(ranked, *, since, until, limit, using):
+    """The window's top `limit`, computed for the owners who could reach it only; None when
+    too many could.
+
+    Nobody's figure in a window exceeds what they bought all time: their sales totals'
+    figure (net of refunds) plus what refunds took off it. So once some `limit` owners
+    are known to reach a bar in the window (the window's top among the all-time leaders),
+    the owners whose all-time figure is below the bar cannot rank: the window's lines of
+    those who can (off the indexes that lead with the owner) give the same ranking as
+    the whole window's, ties included. When the bar does not prune (short windows of
+    many alike owners, fewer owners than asked), `None`: the caller aggregates the
+    window.
+    """
+    using = Purchase.objects.using(using).db  # one database for the query and its subqueries
+    window = {"since": since, "until": until, "limit": limit, "using": using}
+    by_total = ranked.sales.objects.using(using).with_purchases()
+    refunded = ranked.refunded(using)
+    # What those with refunds bought all time: their net total and what was given back.
+    bought = {
+        pk: total + (refunded[pk] if ranked is _PRODUCTS else money.cents(refunded[pk]))
+        for pk, total in by_total.filter(pk__in=list(refunded)).values_list("pk", ranked.total)
+    }
+    leaders = list(
+        by_total.order_by(f"-{ranked.total}", "pk").values_list("pk", flat=True)[
+            : max(LEADERS, limit)
+        ]
+    )
+    leaders += sorted(bought, key=bought.get, reverse=True)[: max(LEADERS, limit)]
+    if not leaders:  # nobody has bought anything
+        return None
+    rows = _ranking_rows(ranked.key, **window, owners=Q(**{f"{ranked.key}__in": leaders}))
+    if len(rows) < limit or rows[-1][ranked.figure] <= 0:
+        return None
+    bar = rows[-1][ranked.figure]
+    # A subquery of the ranking's own statement (on its database, whichever alias says it).
+    reaching = ranked.sales.objects.with_purchases().filter(**{f"{ranked.total}__gte": bar})
+    reaching = reaching.values("pk")
+    with_refunds = [pk for pk, figure in bought.items() if figure >= bar]
+    if reaching.using(using)[: CONTENDERS + 1].count() + len(with_refunds) > CONTENDERS:
+        return None
+    owners = Q(**{f"{ranked.key}__in": reaching})
+    if with_refunds:
+        owners |= Q(**{f"{ranked.key}__in": with_refunds})
+    return _ranking_rows(ranked.key, **window, owners=owners)
+
+
+def _window_ranking(key, *, since, until, limit, using):
+    window = {"since": since, "until": until, "limit": limit, "using": using}
+    rows = _pruned_ranking(RANKED[key], **window)
+    return _ranking_rows(key, **window) if rows is None else rows
+
+
+def customer_spend_in_window(*, since=None, until=None, limit=1, using=None):
+    """A window: the `limit` biggest spenders, rows `{user_id, total_spent, purchase_count}`:
+    what they paid for the window's purchases less what was refunded to them in it."""
+    rows = _window_ranking("user_id", since=since, until=until, limit=limit, using=using)
+    return [
+        {
+            "user_id": owner,
+            "total_spent": Decimal(int(cents)).scaleb(-2),
+            "purchase_count": int(bought),
+        }
+        for owner, cents, _, bought in rows
+    ]
+
+
+def product_units_in_window(*, since=None, until=None, limit=1, using=None):
+    """A window: the `limit` best sellers, rows `{product_id, units_sold, purchase_count}`:
+    the units of the window's purchases less those returned in it."""
+    rows = _window_ranking("product_id", since=since, until=until, limit=limit, using=using)
+    return [
+        {"product_id": owner, "units_sold": int(units), "purchase_count": int(bought)}
+        for owner, _, units, bought in rows
+    ]
 
 
 def _carrying(obj, **figures):
@@ -105,7 +283,7 @@ def top_customers(*, since=None, until=None, limit=1, using=None):
     `purchase_count`."""
     if _all_time(since, until):
         return list(customers_by_total_spent(using)[:limit])
-    rows = customer_spend_in_window(since=since, until=until, using=using)[:limit]
+    rows = customer_spend_in_window(since=since, until=until, limit=limit, using=using)
     return _attach(User, rows, "user_id", ["total_spent", "purchase_count"], using)
 
 
@@ -114,7 +292,7 @@ def top_products(*, since=None, until=None, limit=1, using=None):
     `purchase_count`."""
     if _all_time(since, until):
         return list(products_by_units_sold(using)[:limit])
-    rows = product_units_in_window(since=since, until=until, using=using)[:limit]
+    rows = product_units_in_window(since=since, until=until, limit=limit, using=using)
     return _attach(Product, rows, "product_id", ["units_sold", "purchase_count"], using)
 
 
@@ -129,32 +307,100 @@ def most_popular_product(*, since=None, until=None, using=None):
 
 
 def sales_extent(*, since=None, until=None, using=None):
-    """`{"first", "last"}`: the first and last purchase instants of the window (None when
-    it has no purchase), read off the two ends of the index on `created_at`."""
-    return (
-        Purchase.objects.using(using)
+    """`{"first", "last"}`: the first and last instants of the window's purchases and
+    refunds (None when it has neither), each read off the two ends of an index on
+    `created_at`."""
+    ends = [
+        rows.objects.using(using)
         .in_period(since, until)
         .aggregate(first=Min("created_at"), last=Max("created_at"))
-    )
+        for rows in (Purchase, Refund)
+    ]
+    firsts = [end["first"] for end in ends if end["first"] is not None]
+    lasts = [end["last"] for end in ends if end["last"] is not None]
+    return {"first": min(firsts, default=None), "last": max(lasts, default=None)}
 
 
 TRUNCATIONS = {"day": TruncDay, "week": TruncWeek, "month": TruncMonth, "year": TruncYear}
+# The first day of the bucket a day falls in, as `TRUNCATIONS` gives it in the database.
+BUCKET_STARTS = {
+    "day": lambda day: day,
+    "week": lambda day: day - timedelta(days=day.weekday()),
+    "month": lambda day: day.replace(day=1),
+    "year": lambda day: day.replace(month=1, day=1),
+}
+
+
+def _by_bucket(rows, unit, since, until, using, **figures):
+    bucket = TRUNCATIONS[unit]("created_at", output_field=DateField())
+    return (
+        rows.objects.using(using)
+        .in_period(since, until)
+        .annotate(bucket=bucket)
+        .order_by()
+        .values("bucket")
+        .annotate(**figures)
+    )
+
+
+def _whole_days(since, until):
+    """`(first, last)` days (None: open) when the window's ends are midnights in the shop's
+    time zone, else None."""
+    ends = []
+    for end in (since, until):
+        if end is None:
+            ends.append(None)
+            continue
+        local = timezone.localtime(end)
+        if local.time() != time.min:
+            return None
+        ends.append(local.date())
+    first, after = ends
+    return first, None if after is None else after - timedelta(days=1)
 
 
 def revenue_by_period(*, since=None, until=None, unit="day", using=None):
-    """Rows `{bucket, revenue, purchase_count}`, oldest first; only buckets with purchases.
+    """Rows `{bucket, revenue, purchase_count}`, oldest first; only buckets with purchases
+    or refunds.
 
-    `unit` is "day", "week" (starting on Monday), "month" or "year"; `bucket` is the
-    date the bucket starts on, in the shop's time zone (`TIME_ZONE`). The database
-    does the grouping, so the rows number the buckets with sales, not the purchases.
+    `revenue` is what the bucket's purchases were paid less what its refunds gave back
+    (a refund counts on its own day). `unit` is "day", "week" (starting on Monday),
+    "month" or "year"; `bucket` is the date the bucket starts on, in the shop's time zone
+    (`TIME_ZONE`). A window of whole days (its ends midnights, or open) reads the days'
+    revenue kept by every write (`DailyRevenue`, one query, a few rows a day); any other
+    window groups its purchases and its refunds in the database (two aggregates).
     """
-    truncate = TRUNCATIONS[unit]
-    return (
-        Purchase.objects.using(using)
-        .in_period(since, until)
-        .annotate(bucket=truncate("created_at", output_field=DateField()))
-        .order_by()
-        .values("bucket")
-        .annotate(revenue=PaidSum(), purchase_count=Count("*"))
-        .order_by("bucket")
-    )
+    days = _whole_days(since, until)
+    if days is not None:
+        return _revenue_from_days(*days, unit=unit, using=using)
+    window = {"unit": unit, "since": since, "until": until, "using": using}
+    buckets = defaultdict(lambda: {"revenue": Decimal("0.00"), "purchase_count": 0})
+    for row in _by_bucket(Purchase, **window, paid=PaidSum(), purchase_count=Count("*")):
+        buckets[row["bucket"]]["revenue"] += row["paid"]
+        buckets[row["bucket"]]["purchase_count"] = row["purchase_count"]
+    for row in _by_bucket(Refund, **window, refunded=MoneySum(F("amount"))):
+        buckets[row["bucket"]]["revenue"] -= row["refunded"]
+    return [{"bucket": day, **buckets[day]} for day in sorted(buckets)]
+
+
+def _revenue_from_days(first, last, *, unit, using):
+    rows = DailyRevenue.objects.using(using).order_by()
+    if first is not None:
+        rows = rows.filter(day__gte=first)
+    if last is not None:
+        rows = rows.filter(day__lte=last)
+    start_of = BUCKET_STARTS[unit]
+    buckets = defaultdict(lambda: [0, 0])
+    for day, cents, purchases in rows.values_list("day", "revenue_cents", "purchase_count"):
+        bucket = buckets[start_of(day)]
+        bucket[0] += int(cents)
+        bucket[1] += purchases
+    return [
+        {
+            "bucket": bucket,
+            "revenue": Decimal(buckets[bucket][0]).scaleb(-2),
+            "purchase_count": buckets[bucket][1],
+        }
+        for bucket in sorted(buckets)
+        if any(buckets[bucket])
+    ]

@@ -302,7 +302,7 @@ def column_chart(points, *, title, width=840, height=260, money=False, axis_labe
     columns, names = [], []
     for i, ((label, value), axis_label) in enumerate(zip(points, axis_labels, strict=True)):
         middle = left + slot * (i + 0.5)
-        top = y(value)
+        top = min(y(value), baseline)  # a net loss (refunds above sales) draws no column
         columns.append(
             f'<g class="column"><title>{escape(label)}: {escape(_value_text(value, money))}'
             f'</title><rect x="{middle - bar_width / 2:.1f}" y="{top:.1f}" '

@@ -15,4 +15,7 @@ PURCHASE_COLUMNS = {
     "customer_email": "customer_email",
     "product_sku": "product_sku",
     "product_name": "product_name",
+    "refunded_quantity": "refunded_quantity",
+    "refunded_amount": "refunded_amount",
+    "net_total": Computed(money.net, "quantity", "unit_price", "refunded_amount"),
 }

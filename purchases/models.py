@@ -1,4 +1,5 @@
-"""Purchases: who bought what, how many, at which price (a financial record).
+"""Purchases: who bought what, how many, at which price (a financial record), and the
+refunds given on them.
 
 Beside them, the sales totals (`CustomerSales`, `ProductSales`): what each customer
 and each product has sold, all time, kept by `purchases.services` in the same
@@ -14,16 +15,19 @@ from purchases import money
 from shop.models import ShopModel
 
 
-class PurchaseQuerySet(models.QuerySet):
+class MadeInPeriodQuerySet(models.QuerySet):
     def in_period(self, since=None, until=None):
-        """Purchases made in the half-open window [since, until); either end may be open."""
-        purchases = self
+        """Rows made (`created_at`) in the half-open window [since, until); either end may be
+        open."""
+        rows = self
         if since is not None:
-            purchases = purchases.filter(created_at__gte=since)
+            rows = rows.filter(created_at__gte=since)
         if until is not None:
-            purchases = purchases.filter(created_at__lt=until)
-        return purchases
+            rows = rows.filter(created_at__lt=until)
+        return rows
 
+
+class PurchaseQuerySet(MadeInPeriodQuerySet):
     def newest_first(self):
         """The history order, served by `purchases_user_history_idx` for one customer."""
         return self.order_by("-created_at", "-id")
@@ -68,6 +72,12 @@ class Purchase(ShopModel):
     product_sku = models.CharField("product SKU", max_length=64, editable=False)
     product_name = models.CharField(max_length=255, editable=False)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
+    # What its refunds add up to, kept by `purchases.refunds` in the refund's transaction.
+    # The database's default lets the previous release insert purchases while a release rolls.
+    refunded_quantity = models.IntegerField(default=0, db_default=0, editable=False)
+    refunded_amount = models.DecimalField(
+        max_digits=22, decimal_places=2, default=0, db_default=0, editable=False
+    )
 
     objects = PurchaseQuerySet.as_manager()
 
@@ -92,9 +102,13 @@ class Purchase(ShopModel):
                 include=["quantity", "unit_price"],
                 name="purchases_user_history_idx",
             ),
-            # Whole-history product ranking: an index-only scan in product order.
+            # A product's purchases over a window, read off the index alone: the windowed
+            # product ranking sums those of the products that could rank
+            # (`purchases.analytics`); the whole-history one reads it in product order.
             models.Index(
-                fields=["product"], include=["quantity"], name="purchases_product_units_idx"
+                fields=["product", "created_at"],
+                include=["quantity", "unit_price"],
+                name="purchases_product_window_idx",
             ),
             # Windowed rankings (and the staff list, newest first): a range scan that
             # carries every column the aggregates read.
@@ -112,6 +126,76 @@ class Purchase(ShopModel):
     def total(self):
         """What the customer paid: never stored, so it cannot disagree with its factors."""
         return money.paid(self.quantity, self.unit_price)
+
+    @property
+    def net_total(self):
+        """What the customer paid and was not refunded."""
+        return money.net(self.quantity, self.unit_price, self.refunded_amount)
+
+    @property
+    def units_remaining(self):
+        """Units not yet returned: what a refund may still take back."""
+        return self.quantity - self.refunded_quantity
+
+
+class Refund(ShopModel):
+    """Money given back on a purchase, with or without units returned (a financial record).
+
+    Written only by `purchases.refunds`, never changed afterwards. Deleting the purchase
+    (one recorded by mistake) deletes its refunds. `created_by_email` keeps the record
+    readable after the staff member who gave it is deleted.
+    """
+
+    class Reason(models.TextChoices):
+        RETURNED = "returned"
+        DAMAGED = "damaged"
+        NOT_RECEIVED = "not_received", "Not received"
+        GOODWILL = "goodwill"
+        MISTAKE = "mistake"
+        OTHER = "other"
+
+    purchase = models.ForeignKey(Purchase, on_delete=models.CASCADE, related_name="refunds")
+    quantity = models.IntegerField(default=0, help_text="Units returned (0: money only).")
+    amount = models.DecimalField(max_digits=22, decimal_places=2, help_text="Money refunded.")
+    reason = models.CharField(max_length=16, choices=Reason.choices)
+    note = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        editable=False,
+    )
+    created_by_email = models.EmailField(
+        "given by", blank=True, editable=False, help_text="The staff member's email at the time."
+    )
+
+    objects = MadeInPeriodQuerySet.as_manager()
+
+    class Meta:
+        db_table = "purchase_refunds"
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(quantity__gte=0), name="purchase_refunds_quantity_not_negative"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(amount__gte=0), name="purchase_refunds_amount_not_negative"
+            ),
+        ]
+        indexes = [
+            # Windowed analytics: the refunds made in a window, with every column they read.
+            models.Index(
+                fields=["created_at"],
+                include=["purchase", "quantity", "amount"],
+                name="purchase_refunds_window_idx",
+            ),
+        ]
+
+    def __str__(self):
+        return f"refund #{self.pk} of purchase #{self.purchase_id}: {self.amount}"
 
 
 class CustomerSales(models.Model):
@@ -188,3 +272,30 @@ class ProductSales(models.Model):
 
     def __str__(self):
         return f"sales of product {self.product_id}"
+
+
+class DailyRevenue(models.Model):
+    """What the purchases of one day (in the shop's time zone) were paid, less what the
+    refunds given that day gave back, and how many purchases were made that day: the
+    revenue chart reads these rows, a handful per day, instead of the day's purchases.
+
+    Kept like `CustomerSales` (`purchases.totals.apply_change`), in integer cents. A day's
+    figures are spread over a few rows (`slot`, picked by each write) so that concurrent
+    writers seldom wait on one row: they are summed when read.
+    """
+
+    day = models.DateField()
+    slot = models.SmallIntegerField()
+    revenue_cents = models.DecimalField(max_digits=32, decimal_places=0, default=0)
+    purchase_count = models.BigIntegerField(default=0)
+
+    class Meta:
+        verbose_name = "daily revenue"
+        verbose_name_plural = "daily revenue"
+        constraints = [
+            # The upsert's conflict target; its index also serves a range of days.
+            models.UniqueConstraint(fields=["day", "slot"], name="purchases_daily_revenue_day_slot")
+        ]
+
+    def __str__(self):
+        return f"revenue of {self.day} (slot {self.slot})"

@@ -1,10 +1,13 @@
-"""What a purchase was paid (quantity times unit price): the one place it is computed, in Python,
-as an ORM expression and as SQL, exactly on PostgreSQL and SQLite.
+"""What a purchase was paid (quantity times unit price), and what remains of it net of its
+refunds: the one place they are computed, in Python, as ORM expressions and as SQL, exactly on
+PostgreSQL and SQLite.
 
-Every amount has one name per form: `paid()` (a `Decimal`), `paid_cents()` (integer cents),
-`paid_expression()` (an ORM expression over a purchase's columns), `PaidSum` (its ORM
-aggregate) and `paid_cents_sum_sql()` (its SQL aggregate, in cents). An amount derived from
-what was paid (refunded, net) takes the same five forms, named alike, beside these.
+Every amount has one name per form, named alike: what was paid is `paid()` (a `Decimal`),
+`paid_cents()` (integer cents), `paid_expression()` (an ORM expression over a purchase's
+columns) and `PaidSum` (its ORM aggregate); what a purchase keeps net of its refunds
+(`refunded_amount`, kept on the purchase) is `net()`, `net_cents()`, `net_expression()`,
+`NetSum` and `net_cents_sum_sql()` (its SQL aggregate, in cents). What was refunded is
+stored as it was given (`Refund.amount`): sums of it are `MoneySum`s.
 
 Money summed by the database is exact: PostgreSQL sums NUMERIC. SQLite keeps decimals as
 floating point, where equal sums can differ in the last bit and break ties the wrong way;
@@ -17,8 +20,10 @@ from decimal import ROUND_HALF_UP
 
 from django.db.models import DecimalField, F, Func, Sum
 
-# What one purchase row was paid, in SQL over its own columns.
+# What one purchase row was paid, and what it keeps net of its refunds, in SQL over its own
+# columns (`refunded_amount` is what its refunds add up to, kept on the row).
 PAID_SQL = "quantity * unit_price"
+NET_SQL = f"({PAID_SQL} - refunded_amount)"
 # SQLite: a sum of money exact in integer cents (see the module's docstring).
 SQLITE_CENTS_TOTAL = "TOTAL(CAST(ROUND({amount} * 100) AS INTEGER))"
 
@@ -43,14 +48,27 @@ def paid_expression():
     return F("quantity") * F("unit_price")
 
 
-class PaidSum(Sum):
-    """The sum of what the purchases were paid, exact on both databases."""
+def net(quantity, unit_price, refunded_amount):
+    """What a purchase keeps of what it was paid once `refunded_amount` is given back."""
+    return paid(quantity, unit_price) - refunded_amount
 
-    def __init__(self, **extra):
+
+def net_cents(quantity, unit_price, refunded_amount):
+    """`net()` in integer cents."""
+    return paid_cents(quantity, unit_price) - cents(refunded_amount)
+
+
+def net_expression():
+    """`net()` as an ORM expression over a purchase's columns."""
+    return paid_expression() - F("refunded_amount")
+
+
+class MoneySum(Sum):
+    """The sum of an amount of money per row, exact on both databases."""
+
+    def __init__(self, expression, **extra):
         super().__init__(
-            paid_expression(),
-            output_field=DecimalField(max_digits=30, decimal_places=2),
-            **extra,
+            expression, output_field=DecimalField(max_digits=30, decimal_places=2), **extra
         )
 
     def as_sqlite(self, compiler, connection, **extra_context):
@@ -58,11 +76,39 @@ class PaidSum(Sum):
         return self.as_sql(compiler, connection, template=template, **extra_context)
 
 
-def paid_cents_sum_sql(connection):
-    """SQL summing what the purchases of a `GROUP BY` were paid, in cents, as `PaidSum` does."""
+class PaidSum(MoneySum):
+    """The sum of what the purchases were paid, exact on both databases."""
+
+    def __init__(self, **extra):
+        super().__init__(paid_expression(), **extra)
+
+
+class NetSum(MoneySum):
+    """The sum of what the purchases keep net of their refunds, exact on both databases."""
+
+    def __init__(self, **extra):
+        super().__init__(net_expression(), **extra)
+
+
+def cents_sql(amount_sql, connection):
+    """SQL of one row's amount `amount_sql` in cents, as `cents()` gives it."""
     if connection.vendor == "sqlite":
-        return SQLITE_CENTS_TOTAL.format(amount=PAID_SQL)
-    return f"SUM({PAID_SQL}) * 100"
+        return f"CAST(ROUND({amount_sql} * 100) AS INTEGER)"
+    return f"({amount_sql} * 100)"
+
+
+def cents_sum_sql(amount_sql, connection):
+    """SQL summing the amounts `amount_sql` of a `GROUP BY`'s rows, in cents, as `MoneySum`
+    does."""
+    if connection.vendor == "sqlite":
+        return SQLITE_CENTS_TOTAL.format(amount=amount_sql)
+    return f"SUM({amount_sql}) * 100"
+
+
+def net_cents_sum_sql(connection):
+    """SQL summing what the purchases of a `GROUP BY` keep net of their refunds, in cents, as
+    `NetSum` does."""
+    return cents_sum_sql(NET_SQL, connection)
 
 
 class MoneyFromCents(Func):

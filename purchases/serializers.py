@@ -4,9 +4,9 @@ analytics objects."""
 from django.http import QueryDict
 from rest_framework import serializers
 
-from products.serializers import ProductSerializer
+from products.serializers import PriceField, ProductSerializer
 from purchases import services
-from purchases.models import Purchase
+from purchases.models import Purchase, Refund
 from purchases.periods import INSTANT_HELP, parse_instant
 from shop.serializers import CachedFieldsMixin, QueryIntegerField
 from users.serializers import UserSerializer
@@ -38,12 +38,15 @@ class PurchaseSerializer(CachedFieldsMixin, serializers.ModelSerializer):
     """`id`, `user_id`, `product_id`, `quantity`, `unit_price`, `total`, `created_at`.
 
     Plus the snapshots taken at purchase time: `customer_email`, `product_sku`,
-    `product_name`. `user_id` is null once the customer has been deleted.
+    `product_name`; and what its refunds add up to: `refunded_quantity`,
+    `refunded_amount`, `net_total` (`total` less `refunded_amount`). `user_id` is null
+    once the customer has been deleted.
     """
 
     user_id = serializers.IntegerField(read_only=True, allow_null=True)
     product_id = serializers.IntegerField(read_only=True)
     total = serializers.DecimalField(max_digits=22, decimal_places=2, read_only=True)
+    net_total = serializers.DecimalField(max_digits=22, decimal_places=2, read_only=True)
 
     class Meta:
         model = Purchase
@@ -58,6 +61,9 @@ class PurchaseSerializer(CachedFieldsMixin, serializers.ModelSerializer):
             "customer_email",
             "product_sku",
             "product_name",
+            "refunded_quantity",
+            "refunded_amount",
+            "net_total",
         ]
         read_only_fields = fields
 
@@ -154,3 +160,46 @@ class ProductSalesSerializer(ProductSerializer):
 
     class Meta(ProductSerializer.Meta):
         fields = [*ProductSerializer.Meta.fields, "units_sold", "purchase_count"]
+
+
+class RefundSerializer(CachedFieldsMixin, serializers.ModelSerializer):
+    """`id`, `purchase_id`, `quantity` (units returned), `amount` (money refunded), `reason`,
+    `note`, `created_at`, `created_by` (the staff member's id; null once deleted) and
+    `created_by_email` (their email at the time)."""
+
+    purchase_id = serializers.IntegerField(read_only=True)
+    created_by = serializers.IntegerField(source="created_by_id", read_only=True, allow_null=True)
+
+    class Meta:
+        model = Refund
+        fields = [
+            "id",
+            "purchase_id",
+            "quantity",
+            "amount",
+            "reason",
+            "note",
+            "created_at",
+            "created_by",
+            "created_by_email",
+        ]
+        read_only_fields = fields
+
+
+class RefundWriteSerializer(serializers.Serializer):
+    """The body of `POST /purchases/{id}/refunds`: read, not judged (`purchases.refunds` is)."""
+
+    quantity = StrictIntegerField(
+        required=False, help_text="Units returned, refunded at the unit price paid."
+    )
+    amount = PriceField(
+        max_digits=22,
+        decimal_places=2,
+        required=False,
+        help_text='Money refunded ("12.50", a price\'s format): with `quantity`, what is '
+        "refunded for the units.",
+    )
+    reason = serializers.CharField(
+        help_text=f"Why: one of {', '.join(Refund.Reason.values)}.", trim_whitespace=False
+    )
+    note = serializers.CharField(required=False, allow_blank=True, default="")

@@ -18,8 +18,9 @@ the customers' rows (the one the purchase belongs to and the one it moves to, in
 id order), the purchase, the product, the totals.
 
 The rules of a purchase are enforced here, for every door (API, admin, scripts):
-customers buy for themselves (`check_buyer`), and a quantity has a ceiling
-(`check_quantity`). `by` is the actor: a user, or None for the system itself.
+customers buy for themselves (`check_buyer`), a quantity has a ceiling
+(`check_quantity`), and a correction never undoes refunds given (`check_correction`).
+`by` is the actor: a user, or None for the system itself.
 
 A purchase deleted meanwhile is `Purchase.DoesNotExist` (the API's 404).
 `user` and `product` may be given as objects or as ids.
@@ -29,11 +30,11 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Q
 
-from audit.recording import changes_between, record, record_many, snapshot_of, values_of
+from audit.recording import changes_between, record, record_many, values_of
 from products.models import Product
 from products.services import check_purchasable
-from purchases import totals
-from purchases.models import CustomerSales, Purchase
+from purchases import money, totals
+from purchases.models import CustomerSales, Purchase, Refund
 from shop.errors import Forbidden
 from shop.locking import hold_off_rebuild
 from shop.permissions import is_staff
@@ -55,6 +56,10 @@ AUDITED_FIELDS = (
     "product_name",
     "quantity",
     "unit_price",
+)
+REFUNDED_KEEPS_PRODUCT = (
+    "This purchase has refunds, given at the price it was paid: it keeps its product. "
+    "Delete it if it was recorded by mistake (its refunds go with it)."
 )
 
 
@@ -156,6 +161,30 @@ def check_quantity(quantity):
         raise ValidationError({"quantity": [QUANTITY_TOO_LARGE]})
 
 
+def check_correction(purchase, *, moves_product=False, quantity=UNSET):
+    """A correction may not undo the refunds given on `purchase`: a `ValidationError` if
+    it moves a purchase with refunds to another product (they were given at its price),
+    or brings its quantity below the units returned or its total below the money
+    refunded."""
+    errors = {}
+    if moves_product and (purchase.refunded_quantity or purchase.refunded_amount):
+        errors["product_id"] = [REFUNDED_KEEPS_PRODUCT]
+    if quantity is not UNSET and quantity < purchase.refunded_quantity:
+        errors["quantity"] = [
+            f"{purchase.refunded_quantity} units of this purchase have been returned: its "
+            "quantity cannot be less."
+        ]
+    elif quantity is not UNSET and money.paid(quantity, purchase.unit_price) < (
+        purchase.refunded_amount
+    ):
+        errors["quantity"] = [
+            f"{purchase.refunded_amount} of this purchase has been refunded: its total "
+            f"({money.paid(quantity, purchase.unit_price)} for {quantity}) cannot be less."
+        ]
+    if errors:
+        raise ValidationError(errors)
+
+
 def create_purchase(*, by=None, user, product, quantity=1):
     """Records that `user` bought `quantity` of `product` at the product's current price,
     on behalf of `by` (`check_buyer`, `check_quantity`)."""
@@ -178,7 +207,8 @@ def update_purchase(purchase, *, user=UNSET, product=UNSET, quantity=UNSET):
     Moving it to another product re-prices it at that product's current price;
     giving the product it already has changes nothing. Changing the quantity
     keeps the unit price that was paid. Moving it to another customer takes a
-    new email snapshot. Two corrections at once apply one after the other.
+    new email snapshot; its refunds go with it. Refunds given are never undone
+    (`check_correction`). Two corrections at once apply one after the other.
     """
     if quantity is not UNSET:
         check_quantity(quantity)
@@ -189,6 +219,7 @@ def update_purchase(purchase, *, user=UNSET, product=UNSET, quantity=UNSET):
             user = UNSET
         if product is not UNSET and _pk(product) == current.product_id:
             product = UNSET
+        check_correction(current, moves_product=product is not UNSET, quantity=quantity)
         email, locked_product = _lock_parties(user, product, locked_emails=emails)
         before = totals.Line.of(current)
         audited_before = values_of(current, AUDITED_FIELDS)
@@ -217,9 +248,11 @@ def delete_purchase(purchase):
         hold_off_rebuild()
         current, _ = _locked_purchase(_pk(purchase))
         before = totals.Line.of(current)
-        record("deleted", current, snapshot=snapshot_of(current))
+        refunds = list(current.refunds.all())
+        going = [totals.Refunded.given(refund, -1) for refund in refunds]
+        record_many("deleted", [current, *refunds], snapshot=True)
         current.delete()
-        totals.apply_change(before=before)
+        totals.apply_change(before=before, refunded=going)
     return current
 
 
@@ -230,9 +263,13 @@ def delete_purchases(purchases):
     with transaction.atomic():
         hold_off_rebuild()
         current, _ = _locked_purchases([_pk(purchase) for purchase in purchases])
+        refunds = list(Refund.objects.filter(purchase__in=[purchase.pk for purchase in current]))
+        going = [totals.Refunded.given(refund, -1) for refund in refunds]
         Purchase.objects.filter(pk__in=[purchase.pk for purchase in current]).delete()
-        totals.apply_change(removed=[totals.Line.of(purchase) for purchase in current])
-        record_many("deleted", current, snapshot=True)
+        totals.apply_change(
+            removed=[totals.Line.of(purchase) for purchase in current], refunded=going
+        )
+        record_many("deleted", [*current, *refunds], snapshot=True)
     return current
 
 

@@ -1,8 +1,15 @@
 """Sales totals: kept by every purchase write; recomputed or verified from the purchases.
 
 `CustomerSales` and `ProductSales` hold, per customer and per product, what the
-purchases add up to over all time, so that the all-time rankings read one row off
-an index instead of aggregating the whole history.
+purchases add up to over all time, net of their refunds (money less what was
+refunded, units less those returned; purchase counts stay counts of purchases), so
+that the all-time rankings read one row off an index instead of aggregating the whole
+history. `DailyRevenue` holds, per day in the shop's time zone, what that day's
+purchases were paid less what the refunds given that day gave back, and how many
+purchases it saw: the revenue chart reads a few rows a day instead of the purchases.
+What each purchase's refunds add up to is kept on the purchase itself
+(`refunded_quantity`, `refunded_amount`), written with each refund
+(`purchases.refunds`): the totals are sums over the purchases' own columns.
 
 - Writes (`apply_change`): `purchases.services` calls it in the transaction that
   writes the purchase, after the purchase row is written, with the purchase as it
@@ -10,50 +17,81 @@ an index instead of aggregating the whole history.
   (`INSERT … ON CONFLICT (pk) DO UPDATE SET col = table.col + excluded.col`): the
   database adds to the value it holds under the row's lock, so two writers never
   lose each other's increment, and no value is read into Python and written back.
-  Rows are touched in one order (customers, then products, each by id), so two
-  writers never wait on each other crosswise.
-- Rebuild (`rebuild`): after anything that writes purchases around the service (a
-  bulk load of historical orders, a restored backup, a manual SQL fix), replaces
-  the totals by `INSERT … SELECT … GROUP BY` over the purchases, in one transaction
+  Rows are touched in one order (customers, then products, each by id, then days by
+  date), so two writers never wait on each other crosswise. A day's figures are spread
+  over `DAY_SLOTS` rows, one picked at random by each write, so that the writers of a
+  day seldom queue on one row.
+- Rebuild (`rebuild`): after anything that writes purchases or refunds around the
+  services (a bulk load of historical orders, a restored backup, a manual SQL fix),
+  first sets each purchase's refunded figures that disagree with its refunds, then
+  replaces the totals by `INSERT … SELECT … GROUP BY` over the purchases, in one transaction
   that holds purchase writes back meanwhile (the gate of `shop.locking`, which every
   purchase write and every deletion of a user or product passes first; reads go
   on), so that no increment is lost while it recomputes.
-- Check (`drift`): the rows where the totals and the purchases disagree; it writes
-  nothing.
+- Check (`drift`): the purchases whose refunded figures disagree with their refunds,
+  the totals rows that disagree with the purchases, and the days whose revenue
+  disagrees with the purchases and refunds; it writes nothing. A change of
+  `TIME_ZONE` moves days: rebuild after it.
 
 Money is integer cents. On PostgreSQL `numeric(32, 0)`, exact at any size. On SQLite,
 which keeps decimals as floating point, an integer, summed from rounded cents the
 way `purchases.money` sums them: exact below 2**53 cents (about 90 trillion).
 """
 
+import random
 import time
+from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date
 
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
+from django.db.models import Count, DateField, F, Sum, Value
+from django.db.models.functions import TruncDay
+from django.utils import timezone
 
 from purchases import money
-from purchases.models import CustomerSales, ProductSales, Purchase
+from purchases.models import CustomerSales, DailyRevenue, ProductSales, Purchase, Refund
 from shop.locking import stop_purchase_writes
 
 
 @dataclass(frozen=True)
 class Line:
-    """What one purchase adds to the totals."""
+    """What one purchase adds to the totals: what it sold, net of its refunds, and what it
+    was paid on its day (its refunds count on theirs: `Refunded`)."""
 
     user_id: int | None  # None: the customer was deleted; counts for the product only
     product_id: int
-    quantity: int
-    paid_cents: int
+    units: int  # bought, less those returned
+    net_cents: int  # paid, less what was refunded
+    day: date | None = None  # the day it was made, in the shop's time zone
+    paid_cents: int = 0
 
     @classmethod
     def of(cls, purchase):
         return cls(
             user_id=purchase.user_id,
             product_id=purchase.product_id,
-            quantity=purchase.quantity,
+            units=purchase.quantity - purchase.refunded_quantity,
+            net_cents=money.net_cents(
+                purchase.quantity, purchase.unit_price, purchase.refunded_amount
+            ),
+            day=timezone.localdate(purchase.created_at),
             paid_cents=money.paid_cents(purchase.quantity, purchase.unit_price),
         )
+
+
+@dataclass(frozen=True)
+class Refunded:
+    """Money a refund gave back on its day: given (`cents` > 0), or taken back when the
+    refund goes with its purchase (`cents` < 0)."""
+
+    day: date
+    cents: int
+
+    @classmethod
+    def given(cls, refund, sign=1):
+        return cls(timezone.localdate(refund.created_at), sign * money.cents(refund.amount))
 
 
 @dataclass(frozen=True)
@@ -99,16 +137,16 @@ class Totals:
         return [self.column(name) for name in self.figures]
 
 
-PAID_CENTS = money.paid_cents_sum_sql
-UNITS = _constant_sql("SUM(quantity)")
+NET_CENTS = money.net_cents_sum_sql
+UNITS = _constant_sql("SUM(quantity - refunded_quantity)")
 COUNT = _constant_sql("COUNT(*)")
 CUSTOMERS = Totals(
     CustomerSales,
     "customer",
     "user_id",
     (
-        Figure("spent_cents", lambda line: line.paid_cents, PAID_CENTS),
-        Figure("units", lambda line: line.quantity, UNITS),
+        Figure("spent_cents", lambda line: line.net_cents, NET_CENTS),
+        Figure("units", lambda line: line.units, UNITS),
         Figure("purchase_count", lambda line: 1, COUNT),
     ),
 )
@@ -117,9 +155,9 @@ PRODUCTS = Totals(
     "product",
     "product_id",
     (
-        Figure("units_sold", lambda line: line.quantity, UNITS),
+        Figure("units_sold", lambda line: line.units, UNITS),
         Figure("purchase_count", lambda line: 1, COUNT),
-        Figure("revenue_cents", lambda line: line.paid_cents, PAID_CENTS),
+        Figure("revenue_cents", lambda line: line.net_cents, NET_CENTS),
     ),
 )
 KINDS = (CUSTOMERS, PRODUCTS)  # the order rows are written in
@@ -159,17 +197,50 @@ def _upsert_sql(totals, connection):
     )
 
 
-def apply_change(before=None, after=None, *, removed=(), using=DEFAULT_DB_ALIAS):
-    """Adds to the totals what replacing purchase line `before` by `after` changes, and
-    removing the purchase lines `removed` (several deleted in one transaction).
+# Rows each day's revenue is spread over: writers of one day pick one at random.
+DAY_SLOTS = 16
+
+
+def day_deltas(before=None, after=None, *, removed=(), refunded=()):
+    """`{day: (revenue cents, purchases)}`: what the same change (and the refunds'
+    `Refunded`) does to the days' revenue, without the days that do not change."""
+    days = defaultdict(lambda: [0, 0])
+    for line, sign in [(before, -1), (after, 1), *((line, -1) for line in removed)]:
+        if line is not None:
+            days[line.day][0] += sign * line.paid_cents
+            days[line.day][1] += sign
+    for refund in refunded:
+        days[refund.day][0] -= refund.cents
+    return {day: tuple(figures) for day, figures in days.items() if any(figures)}
+
+
+def _day_upsert_sql(connection):
+    quote = connection.ops.quote_name
+    table = quote(DailyRevenue._meta.db_table)
+    added = ", ".join(f"{c} = {table}.{c} + excluded.{c}" for c in map(quote, DAY_FIGURES))
+    return (
+        f"INSERT INTO {table} (day, slot, {', '.join(map(quote, DAY_FIGURES))})"
+        f" VALUES (%s, %s, %s, %s) ON CONFLICT (day, slot) DO UPDATE SET {added}"
+    )
+
+
+DAY_FIGURES = ("revenue_cents", "purchase_count")
+
+
+def apply_change(before=None, after=None, *, removed=(), refunded=(), using=DEFAULT_DB_ALIAS):
+    """Adds to the totals what replacing purchase line `before` by `after` changes,
+    removing the purchase lines `removed` (several deleted in one transaction), and the
+    refunds `refunded` (`Refunded`: given, or going with their purchase) do.
 
     Call it inside the transaction that writes the purchase, after writing it (the
     rebuild waits for purchase writers to commit before it touches the totals: a
     writer holding totals rows while waiting to write a purchase would deadlock it).
-    One statement per changed row, customers first, each kind by id.
+    One statement per changed row, customers first, each kind by id, then the days'
+    revenue, by day.
     """
     connection = connections[using]
     changes = deltas(before, after, removed=removed)
+    days = day_deltas(before, after, removed=removed, refunded=refunded)
     with connection.cursor() as cursor:
         for totals in KINDS:
             rows = changes[totals]
@@ -178,9 +249,50 @@ def apply_change(before=None, after=None, *, removed=(), using=DEFAULT_DB_ALIAS)
             sql = _upsert_sql(totals, connection)
             for pk in sorted(rows):
                 cursor.execute(sql, [pk, *(rows[pk][field] for field in totals.figures)])
+        if days:
+            slot = random.randrange(DAY_SLOTS)  # spreads writers; nothing secret
+            sql = _day_upsert_sql(connection)
+            for day in sorted(days):
+                cursor.execute(sql, [day, slot, *days[day]])
 
 
 # --- Recomputing from the purchases --------------------------------------------------
+
+# A purchase's refunded figures, in the form the check compares (`Drift`).
+REFUNDED = ("refunded_quantity", "refunded_cents")
+
+
+def _refunded_drift_sql(connection):
+    """`SELECT id, stored…, computed…` of the purchases whose refunded figures (units and
+    cents) disagree with what their refunds add up to."""
+    quote = connection.ops.quote_name
+    purchases, refunds = quote(Purchase._meta.db_table), quote(Refund._meta.db_table)
+    refunded_cents = money.cents_sql("p.refunded_amount", connection)
+    return f"""
+        SELECT p.id, p.refunded_quantity, {refunded_cents},
+            COALESCE(r.units, 0), COALESCE(r.cents, 0)
+        FROM {purchases} AS p LEFT JOIN (
+            SELECT purchase_id, SUM(quantity) AS units,
+                {money.cents_sum_sql("amount", connection)} AS cents
+            FROM {refunds} GROUP BY purchase_id
+        ) AS r ON r.purchase_id = p.id
+        WHERE p.refunded_quantity <> COALESCE(r.units, 0)
+            OR {refunded_cents} <> COALESCE(r.cents, 0)
+    """
+
+
+def _set_refunded_sql(connection):
+    """`UPDATE` of the purchases whose refunded figures disagree with their refunds."""
+    quote = connection.ops.quote_name
+    purchases, refunds = quote(Purchase._meta.db_table), quote(Refund._meta.db_table)
+    of_purchase = f"FROM {refunds} AS r WHERE r.purchase_id = {purchases}.id"
+    cents = money.cents_sum_sql("r.amount", connection)
+    return f"""
+        UPDATE {purchases} SET
+            refunded_quantity = COALESCE((SELECT SUM(r.quantity) {of_purchase}), 0),
+            refunded_amount = COALESCE((SELECT {cents} {of_purchase}), 0) / 100
+        WHERE id IN (SELECT drifting.id FROM ({_refunded_drift_sql(connection)}) AS drifting)
+    """
 
 
 def aggregate_sql(totals, connection):
@@ -192,16 +304,91 @@ def aggregate_sql(totals, connection):
     return f"SELECT {key}, {figures} FROM {purchases} WHERE {key} IS NOT NULL GROUP BY {key}"
 
 
+def _days_sources(using):
+    """One statement: `(day, money, purchases, source)` rows of the purchases' days (money
+    paid), the refunds' days (money given back) and the stored days (cents), `source`
+    saying which; the days in the shop's time zone."""
+    day = TruncDay("created_at", output_field=DateField())
+    purchases = (
+        Purchase.objects.using(using)
+        .annotate(day=day)
+        .order_by()
+        .values("day")
+        .annotate(money=money.PaidSum(), purchases=Count("*"), source=Value("purchases"))
+    )
+    refunds = (
+        Refund.objects.using(using)
+        .annotate(day=day)
+        .order_by()
+        .values("day")
+        .annotate(money=money.MoneySum(F("amount")), purchases=Value(0), source=Value("refunds"))
+    )
+    stored = (
+        DailyRevenue.objects.using(using)
+        .order_by()
+        .values("day")
+        .annotate(
+            money=Sum("revenue_cents"), purchases=Sum("purchase_count"), source=Value("stored")
+        )
+    )
+    return purchases.union(refunds, stored, all=True).values_list(
+        "day", "money", "purchases", "source"
+    )
+
+
+def _days(using):
+    """`(computed, stored)`: `{day: (revenue cents, purchases)}` as the purchases and
+    refunds give them and as `DailyRevenue` holds them, read at one instant; days of
+    zeros left out."""
+    computed, stored = defaultdict(lambda: [0, 0]), defaultdict(lambda: [0, 0])
+    for day, amount, purchases, source in _days_sources(using):
+        if source == "stored":
+            stored[day][0] += int(amount)
+            stored[day][1] += int(purchases)
+        else:
+            sign = 1 if source == "purchases" else -1
+            computed[day][0] += sign * money.cents(amount)
+            computed[day][1] += int(purchases)
+    return tuple(
+        {day: tuple(figures) for day, figures in days.items() if any(figures)}
+        for days in (computed, stored)
+    )
+
+
+def _rebuild_days(using):
+    """Replaces the days' revenue by what the purchases and refunds give (in the caller's
+    transaction, purchase writes held back); returns the number of days."""
+    computed, _ = _days(using)
+    DailyRevenue.objects.using(using).all().delete()
+    DailyRevenue.objects.using(using).bulk_create(
+        DailyRevenue(day=day, slot=0, revenue_cents=cents, purchase_count=purchases)
+        for day, (cents, purchases) in computed.items()
+    )
+    return len(computed)
+
+
+def rebuild_days(*, using=DEFAULT_DB_ALIAS):
+    """The days' revenue alone, from the purchases and refunds (the migration that adds
+    it); purchase writes wait meanwhile, as for `rebuild`."""
+    with transaction.atomic(using=using):
+        stop_purchase_writes(using)
+        return _rebuild_days(using)
+
+
 @dataclass(frozen=True)
 class Rebuilt:
     customers: int  # rows written
     products: int
+    days: int
     purchases: int  # purchases counted
+    purchases_corrected: int  # purchases whose refunded figures were set from their refunds
     seconds: float
 
 
 def rebuild(*, using=DEFAULT_DB_ALIAS):
-    """Replaces the totals by what the purchases add up to, in one transaction (`Rebuilt`).
+    """Replaces the totals and the days' revenue by what the purchases (and refunds) add up
+    to, in one transaction (`Rebuilt`), after setting the purchases' refunded figures that
+    disagree with their refunds.
 
     It closes the purchase writes' gate first (`shop.locking.stop_purchase_writes`):
     writes already under way finish first, then purchase writes and deletions of users
@@ -213,6 +400,8 @@ def rebuild(*, using=DEFAULT_DB_ALIAS):
     started = time.perf_counter()
     with transaction.atomic(using=using), connection.cursor() as cursor:
         stop_purchase_writes(using)
+        cursor.execute(_set_refunded_sql(connection))
+        purchases_corrected = cursor.rowcount
         written = {}
         for totals in KINDS:
             table = quote(totals.table)
@@ -221,20 +410,25 @@ def rebuild(*, using=DEFAULT_DB_ALIAS):
             cursor.execute(f"DELETE FROM {table}")
             cursor.execute(f"INSERT INTO {table} ({columns}) {aggregate_sql(totals, connection)}")
             written[totals.kind] = cursor.rowcount
+        days = _rebuild_days(using)
         count = quote(PRODUCTS.column("purchase_count"))
         cursor.execute(f"SELECT COALESCE(SUM({count}), 0) FROM {quote(PRODUCTS.table)}")
         (purchases,) = cursor.fetchone()
     return Rebuilt(
         customers=written["customer"],
         products=written["product"],
+        days=days,
         purchases=int(purchases),
+        purchases_corrected=purchases_corrected,
         seconds=time.perf_counter() - started,
     )
 
 
 @dataclass(frozen=True)
 class Drift:
-    """A totals row that disagrees with the purchases.
+    """A totals row that disagrees with the purchases, a day ("day", `pk` its date) whose
+    revenue disagrees with the purchases and refunds, or a purchase ("purchase") whose
+    refunded figures (`REFUNDED`) disagree with its refunds.
 
     `stored` and `computed` are `{figure field: value}`; None where the row is missing
     (a stored row of zeros counts as missing: it ranks nowhere).
@@ -272,15 +466,26 @@ def _drift_sql(totals, connection):
 
 
 def drift(*, using=DEFAULT_DB_ALIAS):
-    """Every totals row that disagrees with the purchases, customers first (`Drift`s).
+    """Every purchase whose refunded figures disagree with its refunds, then every totals
+    row that disagrees with the purchases, customers first, then every day (`Drift`s).
 
-    Reads only. Each kind is compared in one statement, so within it the totals and
-    the purchases are seen at one instant: writes committing meanwhile cannot show
-    up as drift.
+    Reads only. Each kind is compared in one statement, so within it the figures
+    compared are seen at one instant: writes committing meanwhile cannot show up as
+    drift.
     """
     connection = connections[using]
     found = []
     with connection.cursor() as cursor:
+        cursor.execute(_refunded_drift_sql(connection) + " ORDER BY 1")
+        for pk, *values in cursor.fetchall():
+            found.append(
+                Drift(
+                    kind="purchase",
+                    pk=pk,
+                    stored=_named(REFUNDED, values[:2]),
+                    computed=_named(REFUNDED, values[2:]),
+                )
+            )
         for totals in KINDS:
             cursor.execute(_drift_sql(totals, connection))
             width = len(totals.figures)
@@ -290,16 +495,27 @@ def drift(*, using=DEFAULT_DB_ALIAS):
                     Drift(
                         kind=totals.kind,
                         pk=pk,
-                        stored=_figures(totals, stored),
-                        computed=_figures(totals, computed),
+                        stored=_named(totals.figures, stored),
+                        computed=_named(totals.figures, computed),
                     )
                 )
+    computed, stored = _days(using)
+    for day in sorted(computed.keys() | stored.keys()):
+        if computed.get(day) != stored.get(day):
+            found.append(
+                Drift(
+                    kind="day",
+                    pk=day,
+                    stored=_named(DAY_FIGURES, stored.get(day, (None,))),
+                    computed=_named(DAY_FIGURES, computed.get(day, (None,))),
+                )
+            )
     return found
 
 
-def _figures(totals, values):
-    """`{figure field: value}` of a row read in `totals.figures` order; None if missing."""
+def _named(figures, values):
+    """`{figure field: value}` of a row read in `figures` order; None if missing."""
     if values[0] is None:
         return None
     # The database hands back cents as Decimal (PostgreSQL) or float (SQLite's TOTAL).
-    return {name: int(value) for name, value in zip(totals.figures, values, strict=True)}
+    return {name: int(value) for name, value in zip(figures, values, strict=True)}

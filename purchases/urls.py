@@ -1,4 +1,5 @@
 from purchases.analytics_views import PurchaseAnalyticsViewSet
+from purchases.refund_views import RefundViewSet
 from purchases.views import PurchaseViewSet
 from shop.routers import OptionalSlashRouter
 
@@ -6,6 +7,9 @@ router = OptionalSlashRouter()
 # `purchases/analytic/...` and `purchases/user/{id}` are two segments deep: the
 # `purchases/{pk}` route (one segment) cannot swallow them.
 router.register("purchases/analytic", PurchaseAnalyticsViewSet, basename="purchase-analytic")
+router.register(
+    r"purchases/(?P<purchase_id>[^/]+)/refunds", RefundViewSet, basename="purchase-refund"
+)
 router.register("purchases", PurchaseViewSet, basename="purchase")
 
 urlpatterns = router.urls

@@ -12,6 +12,7 @@ takes the steps it needs, in this order, and skips the others:
 | 3    | users' rows, in id order                | `FOR NO KEY UPDATE`; `FOR UPDATE` to delete  |
 |      |                                         | a user or change staff or active status      |
 | 4    | a purchase's row                        | `FOR UPDATE`, after its customers' rows      |
+|      | (and its refunds' rows, written after)  | insert; deleted with it; `created_by` unset  |
 | 5    | products' rows, in id order             | `FOR UPDATE`                                 |
 | 6    | customers' sales totals, in id order    | upsert, delete                               |
 | 7    | products' sales totals, in id order     | upsert, delete                               |
@@ -25,6 +26,8 @@ each and checks them against `ORDER`):
   moves to), 4, 5 (the product it moves to), 6, 7. Should the purchase have moved to a
   customer not locked at step 3 meanwhile, the pass is rolled back to a savepoint,
   which lets go of its locks, and taken again from step 3;
+- refunding a purchase (`purchases.refunds`): (1), 2, 3 (its customer and the staff member
+  giving it), 4, 6, 7;
 - deleting a user: 2, 3 (them and the active staff), 4 (detaching their purchases),
   6, 8, then their own row, held since step 3; deactivating one or changing staff
   status: 3 (them and the active staff), 8 (revoking their tokens); issuing a token or
@@ -32,7 +35,8 @@ each and checks them against `ORDER`):
 - deleting a product: 2, 5, 7, then its row;
 - the admin's "delete selected" (`delete_users`, `delete_purchases`, `delete_products`):
   as deleting one, all the rows of each step in one statement, in id order;
-- `rebuild_sales_totals`: 2 (`SHARE`: no purchase write runs meanwhile), 6, 7. Its
+- `rebuild_sales_totals`: 2 (`SHARE`: no purchase write runs meanwhile), 4 (the
+  purchases whose refunded figures disagree with their refunds), 6, 7. Its
   commit checks the foreign keys of the rows it wrote (`KEY SHARE` on users and
   products, after step 7): anything that may hold a user's or product's row
   `FOR UPDATE` and then wait on purchases or totals passes step 2 first;
@@ -60,7 +64,7 @@ ORDER = (
     Step("idempotency key", (("shop", "IdempotencyKey"),)),
     Step("purchase writes' gate", ()),  # a table lock, not rows: `hold_off_rebuild`
     Step("users", (("users", "User"),)),
-    Step("purchase", (("purchases", "Purchase"),)),
+    Step("purchase", (("purchases", "Purchase"), ("purchases", "Refund"))),
     Step("products", (("products", "Product"),)),
     Step("customer totals", (("purchases", "CustomerSales"),)),
     Step("product totals", (("purchases", "ProductSales"),)),

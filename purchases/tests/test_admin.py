@@ -15,11 +15,12 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from knox.models import AuthToken
 
+from conftest import in_role
 from products.models import Product
-from purchases import services
+from purchases import refunds, services
 from purchases.admin import PurchaseAdmin
 from purchases.exports import PURCHASE_COLUMNS
-from purchases.models import Purchase
+from purchases.models import Purchase, Refund
 from shop.tests.test_exports import read_csv
 
 pytestmark = pytest.mark.django_db
@@ -436,6 +437,131 @@ def test_deleting_a_customer_says_their_purchases_are_kept(staff_admin, buy, cus
     assert Purchase.objects.filter(user=None, customer_email="alice@example.com").count() == 2
 
 
+# --- Refunds ---------------------------------------------------------------------------
+
+
+def refund_url(purchase):
+    return reverse("admin:purchases_purchase_refund", args=[purchase.pk])
+
+
+def page_messages(response):
+    return [str(message) for message in response.context["messages"]]
+
+
+def test_the_purchase_page_has_a_refund_button_and_lists_its_refunds(
+    staff_admin, staff, buy, customer, product
+):
+    purchase = buy(customer, product, quantity=3)
+    refunds.refund_purchase(purchase, by=staff, quantity=1, reason="damaged", note="<b>cracked</b>")
+
+    page = staff_admin.get(change_url(purchase)).content.decode()
+
+    assert f'href="{refund_url(purchase)}" class="refund-link">Refund</a>' in page
+    assert '<div class="readonly">USD 25.00</div>' in page  # net paid: 37.50 less 12.50
+    table = page.split('<table class="refunds">')[1].split("</table>")[0]
+    assert "<td>Damaged</td>" in table
+    assert "&lt;b&gt;cracked&lt;/b&gt;" in table  # a note is text, never markup
+    assert "<td>USD 12.50</td>" in table and "<td>staff@example.com</td>" in table
+
+
+def test_refunding_on_the_refund_page_goes_through_the_service(
+    staff_admin, staff, buy, customer, product
+):
+    purchase = buy(customer, product, quantity=3)
+
+    form = staff_admin.get(refund_url(purchase))
+    response = staff_admin.post(
+        refund_url(purchase),
+        {"quantity": "2", "amount": "20.00", "reason": "returned"},
+        follow=True,
+    )
+
+    assert "Remaining to refund: <strong>3 units</strong> and <strong>USD 37.50</strong>" in (
+        form.content.decode()
+    )
+    assert response.redirect_chain == [(change_url(purchase), 302)]
+    assert page_messages(response) == [
+        f"Refunded 2 units returned, USD 20.00 on purchase #{purchase.pk}."
+    ]
+    refund = Refund.objects.get()
+    assert (refund.quantity, refund.amount, refund.created_by) == (2, Decimal("20.00"), staff)
+    purchase.refresh_from_db()
+    assert (purchase.refunded_quantity, purchase.net_total) == (2, Decimal("17.50"))
+
+
+def test_what_the_service_refuses_shows_as_a_message_and_keeps_the_form(
+    staff_admin, buy, customer, product
+):
+    purchase = buy(customer, product, quantity=1)
+
+    response = staff_admin.post(refund_url(purchase), {"quantity": "2", "reason": "returned"})
+
+    assert response.status_code == 200
+    assert page_messages(response) == ["Only 1 of the 1 units bought remain to be returned."]
+    assert response.context["form"]["quantity"].value() == "2"
+    assert not Refund.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("data", "field"),
+    [
+        ({"quantity": "1"}, "reason"),
+        ({"amount": "1,50", "reason": "goodwill"}, "amount"),
+        ({"amount": "1.505", "reason": "goodwill"}, "amount"),
+        ({"quantity": "one", "reason": "returned"}, "quantity"),
+    ],
+)
+def test_the_refund_form_reads_units_money_and_a_reason(
+    staff_admin, buy, customer, product, data, field
+):
+    purchase = buy(customer, product)
+
+    response = staff_admin.post(refund_url(purchase), data)
+
+    assert response.status_code == 200
+    assert list(response.context["form"].errors) == [field]
+    assert not Refund.objects.exists()
+
+
+def test_the_refund_page_of_a_purchase_that_is_gone_goes_back_to_the_list(staff_admin):
+    response = staff_admin.get(reverse("admin:purchases_purchase_refund", args=[999999]))
+
+    assert response.status_code == 302
+    assert response["Location"] == reverse("admin:index")
+
+
+def test_a_correction_that_would_undo_refunds_is_refused_on_the_form(
+    staff_admin, staff, buy, customer, product, other_product
+):
+    purchase = buy(customer, product, quantity=3)
+    refunds.refund_purchase(purchase, by=staff, quantity=2, reason="returned")
+
+    fewer = staff_admin.post(change_url(purchase), form_data(purchase, quantity=1))
+    moved = staff_admin.post(change_url(purchase), form_data(purchase, product=other_product.pk))
+
+    assert "2 units of this purchase have been returned: its quantity cannot be less." in (
+        html.unescape(fewer.content.decode())
+    )
+    assert services.REFUNDED_KEEPS_PRODUCT in html.unescape(moved.content.decode())
+    purchase.refresh_from_db()
+    assert (purchase.quantity, purchase.product_id) == (3, product.pk)
+
+
+def test_customer_page_shows_lifetime_totals_net_and_the_latest_refunds(
+    staff_admin, staff, customer, make_product, buy
+):
+    purchase = buy(customer, make_product(price="100.00"), quantity=2)
+    refunds.refund_purchase(purchase, by=staff, amount=Decimal("30.00"), reason="goodwill")
+
+    page = staff_admin.get(reverse("admin:users_user_change", args=[customer.pk])).content.decode()
+
+    assert re.search(r'field-total_spent.*?<div class="readonly">USD 170.00</div>', page, re.S)
+    assert re.search(r'field-total_refunded.*?<div class="readonly">USD 30.00</div>', page, re.S)
+    table = page.split('<table class="refunds">')[1].split("</table>")[0]
+    assert f'<a href="{change_url(purchase)}">#{purchase.pk}</a>' in table
+    assert "<td>Goodwill</td>" in table
+
+
 def test_add_refuses_a_discontinued_product(staff_admin, customer, product):
     Product.objects.filter(pk=product.pk).update(active=False)
 
@@ -446,3 +572,17 @@ def test_add_refuses_a_discontinued_product(staff_admin, customer, product):
     assert response.status_code == 200
     assert "discontinued and can no longer be bought" in response.content.decode()
     assert not Purchase.objects.exists()
+
+
+def test_only_roles_that_refund_see_the_refund_button_and_page(
+    client, make_user, buy, customer, product
+):
+    purchase = buy(customer, product)
+    client.force_login(in_role(make_user(is_staff=True), "Analyst"))  # reads purchases
+
+    page = client.get(change_url(purchase))
+    refund_page = client.get(refund_url(purchase))
+
+    assert page.status_code == 200
+    assert "refund-link" not in page.content.decode()
+    assert refund_page.status_code == 403

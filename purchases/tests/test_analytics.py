@@ -16,8 +16,8 @@ from hypothesis import strategies as st
 
 from products import services as product_services
 from products.models import Product
-from purchases import analytics, services, totals
-from purchases.models import Purchase
+from purchases import analytics, refunds, services, totals
+from purchases.models import Purchase, Refund
 from users import services as user_services
 from users.models import User
 
@@ -439,3 +439,192 @@ def test_all_time_rankings_match_python_after_any_writes(steps, db):
             assert totals.drift() == []
         finally:
             transaction.savepoint_rollback(sid)
+
+
+# --- Refunds: net, each counted on the day it is made -----------------------------------
+
+JAN_4 = T0 + timedelta(days=3)
+ALL_TIME_AND_A_WINDOW_HOLDING_EVERYTHING = ["", "?since=2024-01-01"]
+
+
+def refund_on(day, purchase, staff, **given):
+    """A refund through the service, then dated `day` (as `buy` dates a purchase)."""
+    made = refunds.refund_purchase(purchase, by=staff, reason="returned", **given)
+    Refund.objects.filter(pk=made.pk).update(created_at=day)
+    totals.rebuild_days()
+    return made
+
+
+@pytest.fixture
+def pad_refunded(shop, staff):
+    """On 4 January ben gets 10.00 back on his pad (money only): ben 15.00, below ann."""
+    pad = Purchase.objects.get(product=shop["pad"])
+    return refund_on(JAN_4, pad, staff, amount=Decimal("10.00"))
+
+
+@pytest.fixture
+def pens_returned(shop, staff):
+    """On 4 January ann returns 7 of her 10 pens (14.00): pen 3 units, below ink's 4."""
+    pens = Purchase.objects.get(product=shop["pen"])
+    return refund_on(JAN_4, pens, staff, quantity=7)
+
+
+@pytest.mark.parametrize("query", ALL_TIME_AND_A_WINDOW_HOLDING_EVERYTHING)
+def test_spend_is_net_of_refunds(staff_client, shop, pad_refunded, query):
+    ranked = staff_client.get("/purchases/analytic/top_customers" + query).json()
+
+    assert [(c["id"], c["total_spent"], c["purchase_count"]) for c in ranked] == [
+        (shop["ann"].pk, "20.00", 1),
+        (shop["ben"].pk, "15.00", 2),
+        (shop["cat"].pk, "5.00", 1),
+    ]
+
+
+@pytest.mark.parametrize("query", ALL_TIME_AND_A_WINDOW_HOLDING_EVERYTHING)
+def test_units_are_net_of_returns(staff_client, shop, pens_returned, query):
+    best = staff_client.get(MPP + query).json()
+    ranked = staff_client.get("/purchases/analytic/top_products" + query).json()
+
+    assert (best["id"], best["units_sold"], best["purchase_count"]) == (shop["ink"].pk, 4, 2)
+    assert [(p["id"], p["units_sold"]) for p in ranked] == [
+        (shop["ink"].pk, 4),
+        (shop["pen"].pk, 3),
+        (shop["pad"].pk, 1),
+    ]
+
+
+def test_a_window_that_ended_before_a_refund_keeps_its_answer(
+    staff_client, shop, pad_refunded, pens_returned
+):
+    before = "?until=2024-01-04"
+
+    customer = staff_client.get(MVC + before).json()
+    product = staff_client.get(MPP + before).json()
+
+    assert (customer["id"], customer["total_spent"]) == (shop["ben"].pk, "25.00")
+    assert (product["id"], product["units_sold"]) == (shop["pen"].pk, 10)
+
+
+def test_a_window_holding_only_refunds_shows_them_as_negative(
+    staff_client, shop, pad_refunded, pens_returned
+):
+    only_refunds = "?since=2024-01-04"
+
+    customers = staff_client.get("/purchases/analytic/top_customers" + only_refunds).json()
+    product = staff_client.get(MPP + only_refunds).json()
+
+    # ben: -10.00 on his pad; ann: -14.00 for her pens; no purchase in the window.
+    assert [(c["id"], c["total_spent"], c["purchase_count"]) for c in customers] == [
+        (shop["ben"].pk, "-10.00", 0),
+        (shop["ann"].pk, "-14.00", 0),
+    ]
+    assert (product["id"], product["units_sold"], product["purchase_count"]) == (
+        shop["pad"].pk,  # 0 units returned: ahead of the pen's -7
+        0,
+        0,
+    )
+
+
+def test_a_refund_counts_for_its_purchases_customer_even_after_the_purchase_moved(
+    staff_client, staff, shop
+):
+    pad = Purchase.objects.get(product=shop["pad"])
+    services.update_purchase(pad, user=shop["cat"])  # cat 15.00 now
+    refund_on(JAN_4, pad, staff, amount=Decimal("10.00"))
+
+    ranked = staff_client.get("/purchases/analytic/top_customers?since=2024-01-04").json()
+
+    assert [(c["id"], c["total_spent"]) for c in ranked] == [(shop["cat"].pk, "-10.00")]
+
+
+@pytest.mark.parametrize("query", ALL_TIME_AND_A_WINDOW_HOLDING_EVERYTHING)
+def test_ties_made_by_refunds_go_to_the_lowest_id(staff_client, staff, shop, query):
+    pad = Purchase.objects.get(product=shop["pad"])
+    refund_on(JAN_4, pad, staff, amount=Decimal("5.00"))  # ben 20.00, level with ann
+    assert staff_client.get(MVC + query).json()["id"] == shop["ann"].pk
+
+    pens = Purchase.objects.get(product=shop["pen"])
+    refund_on(JAN_4, pens, staff, quantity=6)  # pen 4 units, level with ink
+    assert staff_client.get(MPP + query).json()["id"] == shop["pen"].pk
+
+
+def test_revenue_by_day_takes_each_refund_off_its_own_day(staff, shop, pad_refunded):
+    rows = analytics.revenue_by_period(since=T0)
+
+    assert [(row["bucket"].day, row["revenue"], row["purchase_count"]) for row in rows] == [
+        (1, Decimal("20.00"), 1),
+        (2, Decimal("25.00"), 2),
+        (3, Decimal("5.00"), 1),
+        (4, Decimal("-10.00"), 0),
+    ]
+    assert analytics.sales_extent(since=T0)["last"] == JAN_4
+
+
+# --- Windowed rankings pruned by the sales totals --------------------------------------
+
+
+@pytest.fixture
+def busy_shop(make_user, make_product, buy, staff):
+    """24 customers and 12 products, 120 purchases over 10 days (a few customers and
+    products much busier than the rest), and refunds given on later days."""
+    import random
+
+    chance = random.Random(23)
+    customers = [make_user(email=f"busy{i}@example.com") for i in range(24)]
+    products = [make_product(price=f"{1 + i}.50", sku=f"B-{i:03}") for i in range(12)]
+    bought = []
+    for _ in range(120):
+        customer = customers[min(int(chance.paretovariate(1.2)) - 1, 23)]
+        product = products[min(int(chance.paretovariate(1.2)) - 1, 11)]
+        at = T0 + timedelta(days=chance.randrange(10), hours=chance.randrange(24))
+        bought.append(buy(customer, product, quantity=chance.randint(1, 4), at=at))
+    for purchase in chance.sample(bought, 15):
+        refund = refunds.refund_purchase(
+            purchase, by=staff, quantity=1, amount=Decimal("1.00"), reason="returned"
+        )
+        later = purchase.created_at + timedelta(days=chance.randrange(4))
+        Refund.objects.filter(pk=refund.pk).update(created_at=later)
+    totals.rebuild_days()
+    return customers, products
+
+
+@pytest.mark.parametrize("key", ["user_id", "product_id"])
+def test_a_pruned_window_ranking_is_the_whole_windows(busy_shop, monkeypatch, key):
+    monkeypatch.setattr(analytics, "LEADERS", 1)  # a low first bar: the totals must prune
+    pruned = 0
+    for since_day, until_day in [(0, 10), (0, 3), (2, 5), (6, 14), (9, 10), (None, 4), (5, None)]:
+        since = None if since_day is None else T0 + timedelta(days=since_day)
+        until = None if until_day is None else T0 + timedelta(days=until_day)
+        for limit in (1, 3, 5):
+            window = {"since": since, "until": until, "limit": limit, "using": None}
+            rows = analytics._pruned_ranking(analytics.RANKED[key], **window)
+            whole = analytics._ranking_rows(key, **window)
+            assert rows is None or rows == whole, (since_day, until_day, limit)
+            pruned += rows is not None
+
+    assert pruned >= 10  # most windows were answered from the owners who could rank
+
+
+def test_a_refund_does_not_hide_a_customer_who_could_still_rank(make_user, product, buy, staff):
+    # Ann's net total is low (most of what she paid came back later), but within the
+    # window she spent the most: her bound is what she paid, not what she kept.
+    ann, ben = make_user(email="ann@example.com"), make_user(email="ben@example.com")
+    big = buy(ann, product, quantity=8, at=T0)  # 100.00
+    buy(ben, product, quantity=2, at=T0)  # 25.00
+    refund = refunds.refund_purchase(big, by=staff, amount=Decimal("90.00"), reason="goodwill")
+    Refund.objects.filter(pk=refund.pk).update(created_at=T0 + timedelta(days=5))
+
+    (first,) = analytics.top_customers(since=T0, until=T0 + timedelta(days=1), limit=1)
+
+    assert (first.pk, first.total_spent) == (ann.pk, Decimal("100.00"))
+
+
+def test_a_window_the_totals_cannot_prune_is_aggregated_whole(busy_shop, monkeypatch):
+    monkeypatch.setattr(analytics, "CONTENDERS", 0)
+    window = {"since": T0, "until": T0 + timedelta(days=4), "limit": 3, "using": None}
+
+    assert analytics._pruned_ranking(analytics.RANKED["user_id"], **window) is None
+    assert analytics.customer_spend_in_window(**window) == [
+        {"user_id": owner, "total_spent": Decimal(int(cents)).scaleb(-2), "purchase_count": bought}
+        for owner, cents, _, bought in analytics._ranking_rows("user_id", **window)
+    ]

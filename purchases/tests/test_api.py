@@ -4,6 +4,7 @@ from decimal import Decimal
 
 import pytest
 
+from purchases import refunds
 from purchases.models import Purchase
 
 pytestmark = pytest.mark.django_db
@@ -29,6 +30,9 @@ def test_customer_buys_for_themself_at_the_current_price(customer_client, custom
         "customer_email": "alice@example.com",
         "product_sku": "M-001",
         "product_name": "Mug",
+        "refunded_quantity": 0,
+        "refunded_amount": "0.00",
+        "net_total": "37.50",
     }
     purchase = Purchase.objects.get()
     assert purchase.unit_price == Decimal("12.50")
@@ -190,6 +194,27 @@ def test_patch_product_reprices_at_its_current_price(
         "7.98",
     )
     assert (body["product_sku"], body["product_name"]) == ("T-001", "Tea")
+
+
+def test_patch_cannot_undo_refunds_given(
+    staff_client, staff, customer, product, other_product, buy
+):
+    purchase = buy(customer, product, 4)  # 50.00
+    refunds.refund_purchase(purchase, by=staff, quantity=2, reason="returned")  # 25.00 back
+    path = f"/purchases/{purchase.pk}"
+
+    fewer = staff_client.patch(path, {"quantity": 1}, format="json")
+    elsewhere = staff_client.patch(path, {"product_id": other_product.pk}, format="json")
+    allowed = staff_client.patch(path, {"quantity": 2}, format="json")
+
+    assert fewer.status_code == 400
+    assert fewer.json() == {
+        "quantity": ["2 units of this purchase have been returned: its quantity cannot be less."]
+    }
+    assert elsewhere.status_code == 400
+    assert list(elsewhere.json()) == ["product_id"]
+    assert allowed.status_code == 200
+    assert (allowed.json()["net_total"], allowed.json()["refunded_quantity"]) == ("0.00", 2)
 
 
 def test_patch_same_product_does_not_reprice(staff_client, customer, product, buy):

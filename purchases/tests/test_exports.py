@@ -11,6 +11,7 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
+from purchases import refunds
 from purchases.models import Purchase
 from shop.tests.test_exports import as_cells, read_csv
 
@@ -27,6 +28,9 @@ HEADER = [
     "customer_email",
     "product_sku",
     "product_name",
+    "refunded_quantity",
+    "refunded_amount",
+    "net_total",
 ]
 
 
@@ -162,3 +166,20 @@ def test_the_totals_are_exact_for_large_amounts(staff_client, customer, make_pro
     header, row = read_csv(staff_client.get("/purchases?format=csv"))
 
     assert dict(zip(header, row, strict=True))["total"] == str(Decimal("9999999999.99") * 1_000_000)
+
+
+def test_refunds_show_as_in_the_json_object(staff_client, staff, customer, product, buy):
+    refunds.refund_purchase(
+        buy(customer, product, quantity=3), by=staff, quantity=1, reason="returned"
+    )
+    listed = staff_client.get("/purchases").json()
+
+    header, row = read_csv(staff_client.get("/purchases?format=csv"))
+
+    assert [row] == as_cells(listed, header)
+    cells = dict(zip(header, row, strict=True))
+    assert (cells["refunded_quantity"], cells["refunded_amount"], cells["net_total"]) == (
+        "1",
+        "12.50",
+        "25.00",
+    )

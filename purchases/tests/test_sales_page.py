@@ -14,7 +14,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from conftest import in_role
-from purchases import analytics
+from purchases import analytics, refunds
 from purchases.admin_views import MAX_BUCKETS, Timeline, choose_period, choose_timeline
 from purchases.models import Purchase
 from shop.money import format_money
@@ -188,11 +188,13 @@ def test_revenue_by_period_uses_the_shop_time_zone(settings, make_user, product,
     assert row["bucket"] == date(2024, 2, 1)
 
 
-def test_revenue_by_period_is_one_query(make_user, product, buy, django_assert_num_queries):
+def test_revenue_by_period_of_whole_days_is_one_query(
+    make_user, product, buy, django_assert_num_queries
+):
     for day in range(0, 10, 2):  # Wednesday 28 February to Thursday 7 March: two weeks
         buy(make_user(), product, at=T0 + timedelta(days=day))
 
-    with django_assert_num_queries(1):
+    with django_assert_num_queries(1):  # the days' revenue, grouped into weeks here
         assert len(list(analytics.revenue_by_period(unit="week"))) == 2
 
 
@@ -449,3 +451,21 @@ def test_the_sales_page_is_for_the_roles_that_read_the_sales_reports(
     assert response["Content-Type"].startswith("text/html")  # the admin's 403 page, not JSON
     index = client.get("/admin/").content.decode()
     assert (SALES in index) == (status == 200)
+
+
+def test_sales_page_is_net_of_the_refunds_made_in_the_period(staff_admin, staff, sales):
+    carols = Purchase.objects.get(user=sales["carol"])  # 1000.00, bought 200 days ago
+    refunds.refund_purchase(carols, by=staff, quantity=99, reason="returned")  # today: -990.00
+
+    last_30_days = staff_admin.get(SALES)
+    all_time = staff_admin.get(SALES, {"period": "all"})
+
+    assert last_30_days.context["revenue"] == Decimal("-920.00")  # 70.00 sold, 990.00 back
+    assert last_30_days.context["purchase_count"] == 2
+    assert [u.get_full_name() for u in last_30_days.context["customers"]] == [
+        "Alice Big",
+        "Bob Small",
+        "Carol Oldtimer",  # -990.00: her refund counts today, her purchase long ago
+    ]
+    assert all_time.context["revenue"] == Decimal("80.00")
+    assert all_time.context["customers"][0] == sales["alice"]

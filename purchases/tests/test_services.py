@@ -9,7 +9,7 @@ from django.db import IntegrityError, connection, transaction
 
 from audit.models import AuditEvent
 from products.models import Product
-from purchases import services
+from purchases import refunds, services
 from purchases.models import Purchase
 from shop.errors import Forbidden
 from users.services import delete_user
@@ -190,9 +190,9 @@ def test_creating_a_purchase_over_the_api_reads_the_customer_and_the_product_onc
     # The token (knox: one query for token and user), then the service's transaction (a
     # savepoint inside the test's): on PostgreSQL the rebuild's gate (`shop.locking`), the
     # customer's and the product's rows locked — the serializer looks nothing up —, the
-    # purchase, the two sales totals it changes, and its audit event.
+    # purchase, the two sales totals it changes, its day's revenue and its audit event.
     gate = connection.vendor == "postgresql"
-    with django_assert_num_queries(9 + gate) as queries:
+    with django_assert_num_queries(10 + gate) as queries:
         response = customer_client.post(
             "/purchases", {"user_id": customer.pk, "product_id": product.pk}, format="json"
         )
@@ -237,6 +237,26 @@ def test_the_admin_says_a_purchase_was_deleted_meanwhile(client, staff, customer
     response = client.post(f"/admin/purchases/purchase/{purchase.pk}/delete/", {"post": "yes"})
 
     assert response.status_code == 302  # Django's own "doesn't exist" redirect, not a 500
+
+
+@pytest.mark.django_db
+def test_a_correction_never_undoes_the_refunds_given(staff, customer, product, other_product):
+    purchase = services.create_purchase(user=customer, product=product, quantity=4)  # 50.00
+    refunds.refund_purchase(purchase, by=staff, amount=Decimal("30.00"), reason="goodwill")
+
+    with pytest.raises(ValidationError) as below_refunded:
+        services.update_purchase(purchase, quantity=2)  # 25.00 < 30.00 refunded
+    with pytest.raises(ValidationError) as moved:
+        services.update_purchase(purchase, product=other_product)
+    kept = services.update_purchase(purchase, quantity=3, user=staff)  # 37.50 >= 30.00
+
+    assert below_refunded.value.message_dict == {
+        "quantity": [
+            "30.00 of this purchase has been refunded: its total (25.00 for 2) cannot be less."
+        ]
+    }
+    assert moved.value.message_dict == {"product_id": [services.REFUNDED_KEEPS_PRODUCT]}
+    assert (kept.quantity, kept.user_id, kept.net_total) == (3, staff.pk, Decimal("7.50"))
 
 
 @pytest.mark.django_db
@@ -304,6 +324,7 @@ def test_a_deleted_purchase_can_be_read_back_in_full(staff_client, customer, pro
     assert event["snapshot"] == {
         **row,
         "unit_price": "12.50",
+        "refunded_amount": "0.00",
         "created_at": row["created_at"].isoformat(),
     }
 

@@ -4,7 +4,7 @@ import os
 import subprocess
 import sys
 import threading
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -13,10 +13,11 @@ from django.core.management import CommandError, call_command
 from django.db import IntegrityError, connection, transaction
 from django.db.migrations.executor import MigrationExecutor
 from django.db.models import Count, F, Sum
+from django.utils import timezone
 
 from products import services as product_services
-from purchases import analytics, services, totals
-from purchases.models import CustomerSales, ProductSales, Purchase
+from purchases import analytics, refunds, services, totals
+from purchases.models import CustomerSales, DailyRevenue, ProductSales, Purchase, Refund
 from shop.tests.integrity_helpers import waiting_on_a_lock
 from users import services as user_services
 from users.models import User
@@ -55,13 +56,16 @@ def product_figures():
     }
 
 
+# What a purchase keeps, net of its refunds, written out here as the tests' own reference.
+NET = F("quantity") * F("unit_price") - F("refunded_amount")
+UNITS = F("quantity") - F("refunded_quantity")
+
+
 def aggregated_customers():
     rows = (
         Purchase.objects.exclude(user=None)
         .values("user_id")
-        .annotate(
-            spent=Sum(F("quantity") * F("unit_price")), units=Sum("quantity"), count=Count("*")
-        )
+        .annotate(spent=Sum(NET), units=Sum(UNITS), count=Count("*"))
         .order_by()
     )
     return {r["user_id"]: (r["spent"], r["units"], r["count"]) for r in rows}
@@ -70,9 +74,7 @@ def aggregated_customers():
 def aggregated_products():
     rows = (
         Purchase.objects.values("product_id")
-        .annotate(
-            units=Sum("quantity"), count=Count("*"), paid=Sum(F("quantity") * F("unit_price"))
-        )
+        .annotate(units=Sum(UNITS), count=Count("*"), paid=Sum(NET))
         .order_by()
     )
     return {r["product_id"]: (r["units"], r["count"], r["paid"]) for r in rows}
@@ -399,6 +401,88 @@ def test_rebuild_fixes_drift_made_by_raw_sql(customer, product, other_product):
     assert customer_figures() == {customer.pk: (Decimal("41.49"), 4, 2)}
 
 
+def test_a_refund_takes_its_money_and_units_off_the_totals_not_the_purchase(
+    staff, customer, product
+):
+    purchase = services.create_purchase(user=customer, product=product, quantity=3)  # 37.50
+    refunds.refund_purchase(
+        purchase, by=staff, quantity=1, amount=Decimal("10.00"), reason="damaged"
+    )
+
+    assert customer_figures() == {customer.pk: (Decimal("27.50"), 2, 1)}
+    assert product_figures() == {product.pk: (2, 1, Decimal("27.50"))}
+    assert_totals_match_purchases()
+
+
+def test_deleting_a_refunded_purchase_takes_off_only_what_remained(staff, customer, product):
+    kept = services.create_purchase(user=customer, product=product)
+    purchase = services.create_purchase(user=customer, product=product, quantity=3)
+    refunds.refund_purchase(purchase, by=staff, quantity=2, reason="returned")
+
+    services.delete_purchase(purchase)
+
+    assert customer_figures() == {customer.pk: (kept.total, 1, 1)}
+    assert_totals_match_purchases()
+
+
+def refund_around_the_service(purchase):
+    """A refund inserted as a bulk load of old refunds would: the purchase is not told."""
+    return Refund.objects.create(purchase=purchase, quantity=1, amount="12.50", reason="other")
+
+
+def test_a_refund_written_around_the_service_is_drift_until_rebuilt(customer, product, capsys):
+    purchase = services.create_purchase(user=customer, product=product, quantity=2)
+    refund_around_the_service(purchase)
+
+    assert [(d.kind, d.pk, d.stored, d.computed) for d in totals.drift()] == [
+        (
+            "purchase",
+            purchase.pk,
+            {"refunded_quantity": 0, "refunded_cents": 0},
+            {"refunded_quantity": 1, "refunded_cents": 1250},
+        ),
+        (  # and the refund's day has not lost what it gave back
+            "day",
+            timezone.localdate(purchase.created_at),
+            {"revenue_cents": 2500, "purchase_count": 1},
+            {"revenue_cents": 1250, "purchase_count": 1},
+        ),
+    ]
+    with pytest.raises(CommandError) as raised:
+        call_command("rebuild_sales_totals", "--check")
+    assert ("1 purchases' refunded figures, 0 customer and 0 product rows, 1 days' revenue") in str(
+        raised.value
+    )
+    assert (
+        f"purchase {purchase.pk}: stored units returned 0, refunded 0.00;"
+        " from its refunds units returned 1, refunded 12.50"
+    ) in capsys.readouterr().out
+
+    call_command("rebuild_sales_totals")
+
+    assert "Set the refunded figures of 1 purchases from their refunds." in (
+        capsys.readouterr().out
+    )
+    purchase.refresh_from_db()
+    assert (purchase.refunded_quantity, purchase.refunded_amount) == (1, Decimal("12.50"))
+    assert customer_figures() == {customer.pk: (Decimal("12.50"), 1, 1)}
+    assert_totals_match_purchases()
+
+
+def test_refunded_figures_with_no_refund_behind_them_are_drift_and_rebuilt_to_zero(
+    customer, product
+):
+    purchase = services.create_purchase(user=customer, product=product, quantity=2)
+    Purchase.objects.filter(pk=purchase.pk).update(refunded_quantity=1)
+
+    assert [d.kind for d in totals.drift()] == ["purchase", "customer", "product"]
+    rebuilt = totals.rebuild()
+
+    assert rebuilt.purchases_corrected == 1
+    assert Purchase.objects.get(pk=purchase.pk).refunded_quantity == 0
+    assert_totals_match_purchases()
+
+
 def test_rebuild_after_a_bulk_load_gives_what_the_aggregate_gives(make_user, product):
     customers = [make_user() for _ in range(3)]
     Purchase.objects.bulk_create(
@@ -445,22 +529,30 @@ def test_check_lists_the_drifting_rows_and_exits_1_without_writing(
     services.create_purchase(user=customer, product=product, quantity=2)
     services.create_purchase(user=other_customer, product=product)
     drift_by_raw_sql(customer, product)
-    stored = list(CustomerSales.objects.values_list()), list(ProductSales.objects.values_list())
+    stored = (
+        list(CustomerSales.objects.values_list()),
+        list(ProductSales.objects.values_list()),
+        list(DailyRevenue.objects.values_list()),
+    )
 
     with pytest.raises(CommandError) as raised:
         call_command("rebuild_sales_totals", "--check")
 
     assert raised.value.returncode == 1
-    assert "2 customer and 1 product rows" in str(raised.value)
+    assert "2 customer and 1 product rows, 1 days' revenue" in str(raised.value)
     out = capsys.readouterr().out
     assert f"customer {customer.pk}: stored spent 26.00, units 2, purchases 1;" in out
     assert "from the purchases spent 37.50, units 3, purchases 1" in out
     assert f"customer {other_customer.pk}: stored spent 12.50, units 1, purchases 1;" in out
     assert f"product {product.pk}: stored units 3, purchases 2, revenue 37.50;" in out
-    assert "2 customer and 1 product rows drift" in out
+    today = timezone.localdate()
+    assert f"day {today}: stored revenue 37.50, purchases 2;" in out
+    assert "from the purchases revenue 62.50, purchases 2" in out
+    assert "2 customer and 1 product rows, 1 days' revenue drift" in out
     assert (
         list(CustomerSales.objects.values_list()),
         list(ProductSales.objects.values_list()),
+        list(DailyRevenue.objects.values_list()),
     ) == stored
 
 
@@ -487,7 +579,7 @@ def test_the_command_rebuilds_and_says_how_much_it_did(customer, product, capsys
 
     out = capsys.readouterr().out
     assert out.startswith("Rebuilt the sales totals from 1 purchases in ")
-    assert out.rstrip().endswith(" s: 1 customers, 1 products.")
+    assert out.rstrip().endswith(" s: 1 customers, 1 products, 1 days' revenue.")
     call_command("rebuild_sales_totals", "--check")
 
 
@@ -546,15 +638,15 @@ def test_the_migration_computes_the_totals_of_existing_purchases(customer, produ
 
         assert customer_figures() == {customer.pk: (Decimal("25"), 2, 1)}
         assert product_figures() == {product.pk: (5, 2, Decimal("62.5"))}
-        assert_totals_match_purchases()
     finally:
         executor.loader.build_graph()
         executor.migrate(executor.loader.graph.leaf_nodes())
+    assert_totals_match_purchases()  # checked by the latest code, on the latest schema
 
 
 def test_deltas_name_every_figure_of_the_rows_they_change():
-    before = totals.Line(user_id=1, product_id=7, quantity=2, paid_cents=500)
-    after = totals.Line(user_id=1, product_id=8, quantity=2, paid_cents=500)
+    before = totals.Line(user_id=1, product_id=7, units=2, net_cents=500)
+    after = totals.Line(user_id=1, product_id=8, units=2, net_cents=500)
 
     changes = totals.deltas(before, after)
 
@@ -563,3 +655,65 @@ def test_deltas_name_every_figure_of_the_rows_they_change():
         7: {"units_sold": -2, "purchase_count": -1, "revenue_cents": -500},
         8: {"units_sold": 2, "purchase_count": 1, "revenue_cents": 500},
     }
+
+
+# --- The days' revenue -----------------------------------------------------------------
+
+
+def day_revenue():
+    """`{day: (revenue cents, purchases)}` as `DailyRevenue` holds them, its slots summed."""
+    rows = DailyRevenue.objects.values("day").annotate(
+        cents=Sum("revenue_cents"), purchases=Sum("purchase_count")
+    )
+    return {
+        row["day"]: (int(row["cents"]), row["purchases"])
+        for row in rows
+        if row["cents"] or row["purchases"]
+    }
+
+
+def test_the_days_revenue_follows_each_purchase_write_and_refund(
+    staff, customer, product, other_product
+):
+    today = timezone.localdate()
+    yesterday = today - timedelta(days=1)
+    purchase = services.create_purchase(user=customer, product=product, quantity=2)
+    Purchase.objects.filter(pk=purchase.pk).update(created_at=F("created_at") - timedelta(days=1))
+    totals.rebuild_days()  # dated around the service, as a load of past orders is
+    assert day_revenue() == {yesterday: (2500, 1)}
+
+    purchase = services.update_purchase(purchase, quantity=3)
+    assert day_revenue() == {yesterday: (3750, 1)}
+
+    services.update_purchase(purchase, product=other_product)  # re-priced at 3.99
+    refunds.refund_purchase(purchase, by=staff, amount=Decimal("5.00"), reason="goodwill")
+    assert day_revenue() == {yesterday: (1197, 1), today: (-500, 0)}  # the refund's own day
+    assert totals.drift() == []
+
+    services.delete_purchase(purchase)  # its refund goes with it
+    assert day_revenue() == {}
+    assert totals.drift() == []
+
+
+def test_deleting_several_purchases_takes_their_refunds_off_the_days(staff, customer, product):
+    refunded = services.create_purchase(user=customer, product=product, quantity=2)
+    kept = services.create_purchase(user=customer, product=product)
+    other = services.create_purchase(user=customer, product=product)
+    refunds.refund_purchase(refunded, by=staff, quantity=1, reason="returned")
+
+    services.delete_purchases([refunded, other])
+
+    assert day_revenue() == {timezone.localdate(kept.created_at): (1250, 1)}
+    assert totals.drift() == []
+
+
+def test_the_rebuild_puts_back_the_days_revenue(customer, product):
+    purchase = services.create_purchase(user=customer, product=product)
+    DailyRevenue.objects.update(revenue_cents=1, purchase_count=7)
+
+    assert [d.kind for d in totals.drift()] == ["day"]
+    rebuilt = totals.rebuild()
+
+    assert rebuilt.days == 1
+    assert day_revenue() == {timezone.localdate(purchase.created_at): (1250, 1)}
+    assert totals.drift() == []

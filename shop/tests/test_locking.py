@@ -27,7 +27,7 @@ from knox.models import AuthToken
 
 from products import services as product_services
 from products.models import Product
-from purchases import services, totals
+from purchases import refunds, services, totals
 from purchases.models import ProductSales, Purchase
 from shop.locking import ORDER
 from users import second_factor
@@ -168,6 +168,22 @@ def test_deleting_a_purchase_locks_in_order(shop):
     assert_in_order(statements, CORRECTING)
 
 
+@pytest.mark.django_db
+def test_refunding_a_purchase_locks_in_order(shop):
+    with recorded() as statements:
+        refunds.refund_purchase(shop["anns"], by=shop["staff"], quantity=1, reason="returned")
+    assert_in_order(statements, CORRECTING)
+
+
+@pytest.mark.django_db
+def test_deleting_a_refunded_purchase_locks_in_order(shop):
+    refunds.refund_purchase(shop["anns"], by=shop["staff"], quantity=1, reason="returned")
+    with recorded() as statements:
+        services.delete_purchase(shop["anns"])
+    assert any("purchase_refunds" in sql for sql in statements)  # its refunds go with it
+    assert_in_order(statements, CORRECTING)
+
+
 @pytest.mark.django_db(transaction=True)
 def test_a_purchase_moved_meanwhile_is_locked_again_from_its_customers(shop):
     """Between the customers' rows and the purchase's, another transaction moves the
@@ -250,7 +266,7 @@ def test_deleting_a_product_locks_in_order(shop):
 def test_rebuilding_the_totals_locks_in_order(shop):
     with recorded() as statements:
         totals.rebuild()
-    assert_in_order(statements, [*GATED, "customer totals", "product totals"])
+    assert_in_order(statements, [*GATED, "purchase", "customer totals", "product totals"])
 
 
 @pytest.mark.django_db

@@ -85,6 +85,14 @@ ACCEPTED = {
         "drift (end_to_end/test_release_live.py migrates from purchases 0001 with old code "
         "writing).",
     ),
+    ("purchases", "0004_refunds"): (SQLITE, SQLITE_REBUILD),
+    ("purchases", "0006_daily_revenue"): (
+        BOTH,
+        "Fills the new days' revenue from the purchases and refunds: what code older than it "
+        "writes meanwhile and until its instances are restarted is not counted. As for "
+        "0002_sales_totals, deploy/release.py, once no old code runs, checks the totals "
+        "(the days' revenue among them) and rebuilds them on drift.",
+    ),
     ("shop", "0001_throttle_cache_table"): (
         BOTH,
         "Creates the throttle cache's table (RunPython): a new table, nothing to miss.",

@@ -1,6 +1,8 @@
-"""`python manage.py rebuild_sales_totals [--check]`: the sales totals from the purchases."""
+"""`python manage.py rebuild_sales_totals [--check]`: the sales totals and each day's revenue
+from the purchases and refunds, and each purchase's refunded figures from its refunds."""
 
 import time
+from collections import Counter
 from decimal import Decimal
 
 from django.core.management.base import BaseCommand, CommandError
@@ -15,6 +17,8 @@ LABELS = {
     "units": "units",
     "units_sold": "units",
     "purchase_count": "purchases",
+    "refunded_quantity": "units returned",
+    "refunded_cents": "refunded",
 }
 
 
@@ -31,8 +35,10 @@ def describe(figures):
 
 class Command(BaseCommand):
     help = (
-        "Recomputes the sales totals (per customer and per product, all time) from the "
-        "purchases: run it after writing purchases around the application (a bulk load of "
+        "Recomputes the sales totals (per customer and per product, all time, net of refunds) "
+        "and each day's revenue from the purchases and refunds, after setting each "
+        "purchase's refunded figures from its refunds: "
+        "run it after writing purchases or refunds around the application (a bulk load of "
         "historical orders, a restored backup, a manual SQL fix). Purchase writes wait while "
         "it runs; reads go on. With --check, only compares them with the purchases and "
         "lists the rows that drift; exit status 1 if any does."
@@ -53,8 +59,13 @@ class Command(BaseCommand):
         self.stdout.write(
             f"Rebuilt the sales totals from {rebuilt.purchases:,} purchases in"
             f" {rebuilt.seconds:.2f} s: {rebuilt.customers:,} customers,"
-            f" {rebuilt.products:,} products."
+            f" {rebuilt.products:,} products, {rebuilt.days:,} days' revenue."
         )
+        if rebuilt.purchases_corrected:
+            self.stdout.write(
+                f"Set the refunded figures of {rebuilt.purchases_corrected:,} purchases from"
+                " their refunds."
+            )
 
     def verify(self, database):
         started = time.perf_counter()
@@ -66,20 +77,24 @@ class Command(BaseCommand):
             )
             return
         for row in drifting[:SHOWN]:
+            source = "its refunds" if row.kind == "purchase" else "the purchases"
             self.stdout.write(
                 f"{row.kind} {row.pk}: stored {describe(row.stored)};"
-                f" from the purchases {describe(row.computed)}"
+                f" from {source} {describe(row.computed)}"
             )
         if len(drifting) > SHOWN:
             self.stdout.write(f"... and {len(drifting) - SHOWN:,} more")
-        customers = sum(row.kind == "customer" for row in drifting)
-        products = len(drifting) - customers
+        kinds = Counter(row.kind for row in drifting)
+        rows = f"{kinds['customer']:,} customer and {kinds['product']:,} product rows"
+        if kinds["day"]:
+            rows = f"{rows}, {kinds['day']:,} days' revenue"
+        if kinds["purchase"]:
+            rows = f"{kinds['purchase']:,} purchases' refunded figures, {rows}"
         self.stdout.write(
-            f"Checked the sales totals against the purchases in {elapsed:.2f} s:"
-            f" {customers:,} customer and {products:,} product rows drift."
+            f"Checked the sales totals against the purchases in {elapsed:.2f} s: {rows} drift."
         )
         raise CommandError(
-            f"the sales totals drift from the purchases ({customers:,} customer and"
-            f" {products:,} product rows); `manage.py rebuild_sales_totals` recomputes them",
+            f"the sales totals drift from the purchases ({rows});"
+            " `manage.py rebuild_sales_totals` recomputes them",
             returncode=1,
         )
