@@ -50,6 +50,16 @@ SQLITE_REBUILD = (
 
 # (app, migration) -> (databases on which the linter flags it, why it is accepted)
 ACCEPTED = {
+    ("audit", "0002_append_only_trigger"): (
+        BOTH,
+        "A trigger on the audit table (PostgreSQL only), which is new in the same release: "
+        "code older than it never writes to the table, so there is nothing it misses.",
+    ),
+    ("audit", "0003_owners_read_the_trail"): (
+        BOTH,
+        "Gives the Owner role the permission to read the audit trail, new in the same "
+        "release: code older than it neither reads nor grants that permission.",
+    ),
     ("knox", "0002_auto_20150916_1425"): (POSTGRESQL, KNOX),
     ("knox", "0003_auto_20150916_1526"): (BOTH, KNOX),
     ("knox", "0005_authtoken_token_key"): (POSTGRESQL, KNOX),
