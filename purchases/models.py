@@ -219,6 +219,9 @@ class CustomerSales(models.Model):
     spent_cents = models.DecimalField(max_digits=32, decimal_places=0, default=0)
     units = models.BigIntegerField(default=0)
     purchase_count = models.BigIntegerField(default=0)
+    # What the purchases were paid before any refund: no window's spend exceeds it, which
+    # bounds who can rank in a window (`purchases.analytics`).
+    paid_cents = models.DecimalField(max_digits=32, decimal_places=0, default=0, db_default=0)
 
     objects = SalesQuerySet.as_manager()
 
@@ -255,6 +258,9 @@ class ProductSales(models.Model):
     units_sold = models.BigIntegerField(default=0)
     purchase_count = models.BigIntegerField(default=0)
     revenue_cents = models.DecimalField(max_digits=32, decimal_places=0, default=0)
+    # The units purchased before any return: no window's units sold exceed them, which
+    # bounds who can rank in a window (`purchases.analytics`).
+    units_purchased = models.BigIntegerField(default=0, db_default=0)
 
     objects = SalesQuerySet.as_manager()
 
