@@ -225,7 +225,12 @@ def _pruned_ranking(ranked, *, since, until, limit, using):
             return None
         bar = rows[-1][ranked.figure]
         # A subquery of the ranking's own statement (on its database, whichever alias says it).
-        reaching = ranked.sales.objects.with_purchases().filter(**{f"{ranked.bound}__gte": bar})
+        # `bound >= bar`, split so that each half reads an index: those whose figure net of
+        # refunds reaches the bar (the rank index), and those refunds took from (small).
+        reaching = ranked.sales.objects.with_purchases().filter(
+            Q(**{f"{ranked.total}__gte": bar})
+            | Q(**{f"{ranked.bound}__gt": F(ranked.total), f"{ranked.bound}__gte": bar})
+        )
         reaching = reaching.values("pk")
         if reaching.using(using)[: CONTENDERS + 1].count() > CONTENDERS:
             return None

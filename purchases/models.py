@@ -236,6 +236,13 @@ class CustomerSales(models.Model):
                 condition=models.Q(purchase_count__gt=0),
                 name="purchases_customer_rank_idx",
             ),
+            # Those whom refunds gave money back to, by what they paid: with the rank index,
+            # who paid at least a window's bar, off small indexes (`purchases.analytics`).
+            models.Index(
+                fields=["paid_cents"],
+                condition=models.Q(paid_cents__gt=models.F("spent_cents"), purchase_count__gt=0),
+                name="purchases_customer_paid_idx",
+            ),
         ]
 
     def __str__(self):
@@ -273,6 +280,14 @@ class ProductSales(models.Model):
                 fields=["-units_sold", "product"],
                 condition=models.Q(purchase_count__gt=0),
                 name="purchases_product_rank_idx",
+            ),
+            # Those with units returned, by units purchased: as for the customers.
+            models.Index(
+                fields=["units_purchased"],
+                condition=models.Q(
+                    units_purchased__gt=models.F("units_sold"), purchase_count__gt=0
+                ),
+                name="purchases_product_bought_idx",
             ),
         ]
 
