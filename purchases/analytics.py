@@ -224,16 +224,20 @@ def _pruned_ranking(ranked, *, since, until, limit, using):
         if len(rows) < limit or rows[-1][ranked.figure] <= 0:
             return None
         bar = rows[-1][ranked.figure]
-        # A subquery of the ranking's own statement (on its database, whichever alias says it).
         # `bound >= bar`, split so that each half reads an index: those whose figure net of
-        # refunds reaches the bar (the rank index), and those refunds took from (small).
-        reaching = ranked.sales.objects.with_purchases().filter(
-            Q(**{f"{ranked.total}__gte": bar})
-            | Q(**{f"{ranked.bound}__gt": F(ranked.total), f"{ranked.bound}__gte": bar})
-        )
-        reaching = reaching.values("pk")
-        if reaching.using(using)[: CONTENDERS + 1].count() > CONTENDERS:
-            return None
+        # refunds reaches the bar (the rank index), and those refunds took from who reach
+        # it only before refunds (a small partial index). Each half is counted on its own,
+        # so that counting stops at the cap, as an index scan does.
+        net = Q(**{f"{ranked.total}__gte": bar})
+        refunded = Q(**{f"{ranked.bound}__gt": F(ranked.total), f"{ranked.bound}__gte": bar}) & ~net
+        by_bound = ranked.sales.objects.with_purchases()
+        counted = 0
+        for half in (net, refunded):
+            counted += by_bound.using(using).filter(half)[: CONTENDERS + 1].count()
+            if counted > CONTENDERS:
+                return None
+        # A subquery of the ranking's own statement (on its database, whichever alias says it).
+        reaching = by_bound.filter(net | refunded).values("pk")
         return _ranking_rows(ranked.key, **window, owners=Q(**{f"{ranked.key}__in": reaching}))
 
 
