@@ -16,35 +16,32 @@ shop's currency (`shop.money`).
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.options import IncorrectLookupParameters
-from django.contrib.admin.utils import display_for_value, unquote
+from django.contrib.admin.utils import unquote
 from django.contrib.admin.views.main import ERROR_FLAG
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import Count, F, Max, Min, Q
-from django.forms.models import BaseInlineFormSet
+from django.db.models import Q
 from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
-from django.utils.html import format_html, format_html_join
-from knox.models import AuthToken
+from django.utils.html import format_html
 
 from products.admin_filters import PurchaseCategoryFilter
 from products.models import Product
 from products.services import parse_price
-from purchases import money, refunds, services
+from purchases import refunds, services
+from purchases.admin_columns import MoneyColumns, refunds_table
 from purchases.admin_views import sales_view
 from purchases.exports import PURCHASE_COLUMNS
 from purchases.models import Purchase, Refund
-from shop.admin import ReadOnly, ServiceAdmin, adopt
+from shop.admin import ServiceAdmin, adopt
 from shop.admin_lists import LargeListAdmin
 from shop.exports import csv_response
 from shop.money import format_money
 from shop.params import is_ascii_digits
-from users.admin import UserAdmin, customer_label
+from users.admin import customer_label
 from users.models import User
 
-LATEST_PURCHASES = 20
-LATEST_REFUNDS = 20
 REFUND = "purchases.refund_purchase"  # the permission to give refunds
 # Customers (and products) a word of the purchase search may match: a word that matches more
 # is not a search for someone's purchases; the list shows those of the first found.
@@ -53,23 +50,6 @@ EXPORT_FILENAME = "purchases.csv"
 
 SNAPSHOT_FIELDS = ("paid_unit_price", "paid_total", "customer_email", "product_sku", "product_name")
 REFUNDED_FIELDS = ("units_returned", "money_refunded", "net_paid", "refunds_given")
-
-
-class MoneyColumns:
-    """A purchase's price and total in the shop's currency, sortable by the amounts, and its
-    quantity with thousands separators."""
-
-    @admin.display(description="unit price", ordering="unit_price")
-    def paid_unit_price(self, purchase):
-        return format_money(purchase.unit_price)
-
-    @admin.display(description="total", ordering=money.paid_expression())
-    def paid_total(self, purchase):
-        return format_money(purchase.total)
-
-    @admin.display(description="quantity", ordering="quantity")
-    def units(self, purchase):
-        return f"{purchase.quantity:,}"
 
 
 class CustomerFilter(admin.SimpleListFilter):
@@ -151,29 +131,6 @@ class RefundForm(forms.Form):
         # Written as a price is: the catalogue's one reading of a price.
         text = self.cleaned_data["amount"].strip()
         return parse_price(text) if text else None
-
-
-def refunds_table(refunds, *, with_purchase):
-    """Refunds as a small read-only table (newest first, as given), or "No refunds."; each
-    row links to its purchase when `with_purchase` (a customer's page)."""
-    heads = ["date", *(["purchase"] if with_purchase else []), "units returned", "amount"]
-    heads += ["reason", "note", "given by"]
-    rows = []
-    for refund in refunds:
-        cells = [display_for_value(refund.created_at, "")]
-        if with_purchase:
-            url = reverse("admin:purchases_purchase_change", args=[refund.purchase_id])
-            cells.append(format_html('<a href="{}">#{}</a>', url, refund.purchase_id))
-        cells += [f"{refund.quantity:,}", format_money(refund.amount)]
-        cells += [refund.get_reason_display(), refund.note, refund.created_by_email]
-        rows.append(format_html_join("", "<td>{}</td>", ((cell,) for cell in cells)))
-    if not rows:
-        return "No refunds."
-    return format_html(
-        '<table class="refunds"><thead><tr>{}</tr></thead><tbody>{}</tbody></table>',
-        format_html_join("", "<th>{}</th>", ((head,) for head in heads)),
-        format_html_join("", "<tr>{}</tr>", ((row,) for row in rows)),
-    )
 
 
 @admin.register(Purchase)
@@ -418,167 +375,3 @@ class PurchaseAdmin(LargeListAdmin, MoneyColumns, ServiceAdmin, admin.ModelAdmin
     @admin.display(description="unit price")
     def price_note(self, purchase):
         return "The product's current price, taken when you save."
-
-
-# --- A customer's purchases on their page in the user admin -------------------------
-
-
-class LatestPurchasesFormSet(BaseInlineFormSet):
-    """Only the newest purchases: a long-standing customer's page stays light."""
-
-    def get_queryset(self):
-        return super().get_queryset().order_by("-created_at", "-id")[:LATEST_PURCHASES]
-
-
-class PurchaseInline(MoneyColumns, ReadOnly, ServiceAdmin, admin.TabularInline):
-    """The customer's latest purchases, read-only (purchases are changed on their own page)."""
-
-    model = Purchase
-    formset = LatestPurchasesFormSet
-    template = "admin/purchases/purchase/latest_purchases_inline.html"
-    fk_name = "user"
-    verbose_name = "purchase"
-    verbose_name_plural = f"latest purchases (the {LATEST_PURCHASES} newest)"
-    fields = (
-        "purchase",
-        "created_at",
-        "product_sku",
-        "product_name",
-        "units",
-        "paid_unit_price",
-        "paid_total",
-    )
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
-    show_change_link = False
-
-    @admin.display(description="purchase")
-    def purchase(self, purchase):
-        url = reverse("admin:purchases_purchase_change", args=[purchase.pk])
-        return format_html('<a href="{}">#{}</a>', url, purchase.pk)
-
-
-NO_PURCHASES = {
-    "total_spent": None,
-    "total_refunded": None,
-    "purchase_count": 0,
-    "first_purchase": None,
-    "last_purchase": None,
-}
-
-
-def lifetime_totals(user):
-    """What the customer has bought, over all time: one aggregate query, kept on `user`.
-
-    `{"total_spent", "total_refunded", "purchase_count", "first_purchase",
-    "last_purchase"}`; `total_spent` is net of refunds. The query reads the customer's
-    purchases through `purchases_user_history_idx`; the page's fields share its answer.
-    """
-    if user.pk is None:
-        return NO_PURCHASES
-    if "_lifetime_totals" not in user.__dict__:
-        user._lifetime_totals = (
-            Purchase.objects.filter(user=user)
-            .order_by()
-            .aggregate(
-                total_spent=money.NetSum(),
-                total_refunded=money.MoneySum(F("refunded_amount")),
-                purchase_count=Count("*"),
-                first_purchase=Min("created_at"),
-                last_purchase=Max("created_at"),
-            )
-        )
-    return user._lifetime_totals
-
-
-admin.site.unregister(User)
-
-
-@admin.register(User)
-class CustomerAdmin(UserAdmin):
-    """The user admin, with the customer's purchases: lifetime totals, a link to all of them
-    and the latest."""
-
-    inlines = (PurchaseInline,)
-    LIFETIME_FIELDS = (
-        "total_spent",
-        "total_refunded",
-        "purchase_count",
-        "first_purchase",
-        "last_purchase",
-    )
-    readonly_fields = (
-        *UserAdmin.readonly_fields,
-        *LIFETIME_FIELDS,
-        "all_purchases",
-        "latest_refunds",
-    )
-    fieldsets = (
-        *UserAdmin.fieldsets[:2],
-        ("Purchases", {"fields": (*LIFETIME_FIELDS, "all_purchases", "latest_refunds")}),
-        *UserAdmin.fieldsets[2:],
-    )
-
-    delete_confirmation_template = "admin/purchases/customer_delete_confirmation.html"
-
-    def get_inlines(self, request, obj):
-        return self.inlines if obj is not None else ()
-
-    # Not the shop's own running totals (kept by the services), nor each API token by its
-    # digest: the page says how many tokens stop working, and that the purchases are kept
-    # (`render_delete_form`).
-    unlisted_on_delete = ("purchases.CustomerSales", "knox.AuthToken")
-
-    def render_delete_form(self, request, context):
-        user = context["object"]
-        context.update(
-            kept_purchases=f"{Purchase.objects.filter(user=user).count():,}",
-            revoked_tokens=AuthToken.objects.filter(user=user).count(),
-        )
-        return super().render_delete_form(request, context)
-
-    @admin.display(description="total spent (net of refunds)")
-    def total_spent(self, user):
-        return format_money(lifetime_totals(user)["total_spent"] or 0)
-
-    @admin.display(description="total refunded")
-    def total_refunded(self, user):
-        return format_money(lifetime_totals(user)["total_refunded"] or 0)
-
-    @admin.display(description=f"latest refunds (the {LATEST_REFUNDS} newest)")
-    def latest_refunds(self, user):
-        """The refunds of the customer's purchases, newest first: one query."""
-        if user.pk is None:
-            return "No refunds."
-        latest = Refund.objects.filter(purchase__user=user).order_by("-created_at", "-id")
-        return refunds_table(latest[:LATEST_REFUNDS], with_purchase=True)
-
-    @admin.display(description="number of purchases")
-    def purchase_count(self, user):
-        return f"{lifetime_totals(user)['purchase_count']:,}"
-
-    @admin.display(description="first purchase")
-    def first_purchase(self, user):
-        return self._when(lifetime_totals(user)["first_purchase"])
-
-    @admin.display(description="last purchase")
-    def last_purchase(self, user):
-        return self._when(lifetime_totals(user)["last_purchase"])
-
-    def _when(self, instant):
-        # As the admin's lists show a date and time; its "-" when there is none.
-        return display_for_value(instant, self.get_empty_value_display())
-
-    @admin.display(description="all purchases")
-    def all_purchases(self, user):
-        count = lifetime_totals(user)["purchase_count"]
-        if not count:
-            return "No purchases yet."
-        url = reverse("admin:purchases_purchase_changelist") + f"?customer={user.pk}"
-        return format_html(
-            '<a href="{}" class="all-purchases">See all {} purchase{} of this customer</a>',
-            url,
-            f"{count:,}",
-            "" if count == 1 else "s",
-        )

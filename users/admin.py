@@ -6,8 +6,8 @@ and deleting go through `users.services`, as the API does, so the same rules hol
 a duplicate email caught by the index, the last active staff member kept, another staff
 member's account, tokens and second factor left to Owners (`users.manage_staff`), a
 superuser's to superusers (others see such a page read-only; its password, change and
-delete pages are 403). The purchases app adds a customer's purchases to this page
-(`purchases.admin.CustomerAdmin`).
+delete pages are 403). A customer's page shows their purchases and refunds
+(`purchases.admin_customers.CustomerPurchasesAdmin`).
 """
 
 import copy
@@ -33,6 +33,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from knox.admin import AuthTokenAdmin
 from knox.models import AuthToken
 
+from purchases.admin_customers import CustomerPurchasesAdmin
 from shop import ratelimit
 from shop.admin import ServiceAdmin, adopt, changed_fields
 from shop.admin_lists import CommonValuesFilter, LargeListAdmin
@@ -163,7 +164,7 @@ class GenderFilter(CommonValuesFilter):
 
 
 @admin.register(User)
-class UserAdmin(LargeListAdmin, ServiceAdmin, DjangoUserAdmin):
+class UserAdmin(CustomerPurchasesAdmin, LargeListAdmin, ServiceAdmin, DjangoUserAdmin):
     form = UserEditForm
     add_form = UserCreationForm
     change_password_form = AdminUserPasswordForm
@@ -174,10 +175,11 @@ class UserAdmin(LargeListAdmin, ServiceAdmin, DjangoUserAdmin):
     ordering = ("-date_joined",)
     actions = ["reset_second_factor"]
     search_help_text = "Search by email, first name or last name."
-    readonly_fields = ("date_joined", "last_login")
+    readonly_fields = ("date_joined", "last_login", *CustomerPurchasesAdmin.PURCHASE_FIELDS)
     fieldsets = (
         (None, {"fields": ("email", "password")}),
         ("Personal info", {"fields": ("first_name", "last_name", "gender")}),
+        ("Purchases", {"fields": CustomerPurchasesAdmin.PURCHASE_FIELDS}),
         (
             "Permissions",
             {"fields": ("is_active", "is_staff", "groups", "is_superuser")},

@@ -267,7 +267,9 @@ def test_a_short_search_is_counted_exactly_and_paged_by_its_keys(
         .order_by("id")
         .values_list("id", flat=True)
     )
-    with django_assert_max_num_queries(5):  # the token, an estimate, the keys, the page
+    # The token, the staff member's permissions (their own and their roles'), an estimate,
+    # the keys, the page.
+    with django_assert_max_num_queries(6):
         response = staff_client.get("/products?search=product 1&page_size=4&page=2")
 
     assert [row["id"] for row in response.json()] == expected[4:8]
