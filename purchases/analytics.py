@@ -28,13 +28,13 @@ The rankings take `using`, the database alias to read (None: the router's choice
 """
 
 from collections import defaultdict
-from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import time, timedelta
 from decimal import Decimal
 
-from django.db import connections
-from django.db.models import Count, DateField, F, Max, Min, Q, Sum
+from django.db import connections, transaction
+from django.db.models import Count, DateField, F, Max, Min, Q
 from django.db.models.functions import TruncDay, TruncMonth, TruncWeek, TruncYear
 from django.utils import timezone
 
@@ -158,22 +158,11 @@ class _Ranked:
     figure: int  # the ranked figure's place in a row of `_ranking_rows`
     sales: type  # `CustomerSales` or `ProductSales`
     total: str  # the totals' all-time figure, net of refunds
-    given_back: Callable  # the aggregate of what refunds took off that figure
-
-    def refunded(self, using):
-        """`{owner: what refunds took off the figure, all time}`: one aggregate of the
-        refunds (a few rows next to the purchases), through their purchases."""
-        return dict(
-            Refund.objects.using(using)
-            .filter(**{f"purchase__{self.key}__isnull": False})
-            .order_by()
-            .values_list(f"purchase__{self.key}")
-            .annotate(back=self.given_back())
-        )
+    bound: str  # the same before refunds: no window's figure exceeds it
 
 
-_CUSTOMERS = _Ranked("user_id", 1, CustomerSales, "spent_cents", lambda: MoneySum(F("amount")))
-_PRODUCTS = _Ranked("product_id", 2, ProductSales, "units_sold", lambda: Sum("quantity"))
+_CUSTOMERS = _Ranked("user_id", 1, CustomerSales, "spent_cents", "paid_cents")
+_PRODUCTS = _Ranked("product_id", 2, ProductSales, "units_sold", "units_purchased")
 RANKED = {ranked.key: ranked for ranked in (_CUSTOMERS, _PRODUCTS)}
 
 # A first bar: the window's ranking among this many all-time leaders, at least.
@@ -183,50 +172,73 @@ LEADERS = 100
 CONTENDERS = 50_000
 
 
+@contextmanager
+def _one_snapshot(using):
+    """The statements run inside see the database at one instant.
+
+    The pruned ranking is several statements (the leaders, their ranking, which gives the
+    bar, the contenders' ranking): a refund or a deletion committed between them could
+    lower a leader's window figure below the bar once the owners under it are pruned, and
+    rank the wrong owner. A transaction of its own does it: on PostgreSQL at `REPEATABLE
+    READ` (read only, which a standby allows too), on SQLite any transaction reads one
+    snapshot. Inside a caller's transaction the level can no longer be set: the
+    statements run in it as they are. Several statements rather than one: the bar decides
+    whether the contenders are ranked at all, or the whole window instead.
+    """
+    connection = connections[using]
+    if connection.in_atomic_block:
+        yield
+        return
+    with transaction.atomic(using=using):
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        yield
+
+
 def _pruned_ranking(ranked, *, since, until, limit, using):
     """The window's top `limit`, computed for the owners who could reach it only; None when
     too many could.
 
-    Nobody's figure in a window exceeds what they bought all time: their sales totals'
-    figure (net of refunds) plus what refunds took off it. So once some `limit` owners
-    are known to reach a bar in the window (the window's top among the all-time leaders),
-    the owners whose all-time figure is below the bar cannot rank: the window's lines of
-    those who can (off the indexes that lead with the owner) give the same ranking as
-    the whole window's, ties included. When the bar does not prune (short windows of
-    many alike owners, fewer owners than asked), `None`: the caller aggregates the
-    window.
+    Nobody's figure in a window exceeds what they bought all time, before refunds (the
+    totals' `bound`). So once some `limit` owners are known to reach a bar in the window
+    (the window's top among the all-time leaders), the owners whose bound is below the
+    bar cannot rank: the window's lines of those who can (off the indexes that lead with
+    the owner) give the same ranking as the whole window's, ties included. When the bar
+    does not prune (short windows of many alike owners, fewer owners than asked), `None`:
+    the caller aggregates the window. All its statements read one snapshot
+    (`_one_snapshot`).
     """
     using = Purchase.objects.using(using).db  # one database for the query and its subqueries
     window = {"since": since, "until": until, "limit": limit, "using": using}
     by_total = ranked.sales.objects.using(using).with_purchases()
-    refunded = ranked.refunded(using)
-    # What those with refunds bought all time: their net total and what was given back.
-    bought = {
-        pk: total + (refunded[pk] if ranked is _PRODUCTS else money.cents(refunded[pk]))
-        for pk, total in by_total.filter(pk__in=list(refunded)).values_list("pk", ranked.total)
-    }
-    leaders = list(
-        by_total.order_by(f"-{ranked.total}", "pk").values_list("pk", flat=True)[
-            : max(LEADERS, limit)
-        ]
-    )
-    leaders += sorted(bought, key=bought.get, reverse=True)[: max(LEADERS, limit)]
-    if not leaders:  # nobody has bought anything
-        return None
-    rows = _ranking_rows(ranked.key, **window, owners=Q(**{f"{ranked.key}__in": leaders}))
-    if len(rows) < limit or rows[-1][ranked.figure] <= 0:
-        return None
-    bar = rows[-1][ranked.figure]
-    # A subquery of the ranking's own statement (on its database, whichever alias says it).
-    reaching = ranked.sales.objects.with_purchases().filter(**{f"{ranked.total}__gte": bar})
-    reaching = reaching.values("pk")
-    with_refunds = [pk for pk, figure in bought.items() if figure >= bar]
-    if reaching.using(using)[: CONTENDERS + 1].count() + len(with_refunds) > CONTENDERS:
-        return None
-    owners = Q(**{f"{ranked.key}__in": reaching})
-    if with_refunds:
-        owners |= Q(**{f"{ranked.key}__in": with_refunds})
-    return _ranking_rows(ranked.key, **window, owners=owners)
+    with _one_snapshot(using):
+        leaders = list(
+            by_total.order_by(f"-{ranked.total}", "pk").values_list("pk", flat=True)[
+                : max(LEADERS, limit)
+            ]
+        )
+        if not leaders:  # nobody has bought anything
+            return None
+        rows = _ranking_rows(ranked.key, **window, owners=Q(**{f"{ranked.key}__in": leaders}))
+        if len(rows) < limit or rows[-1][ranked.figure] <= 0:
+            return None
+        bar = rows[-1][ranked.figure]
+        # `bound >= bar`, split so that each half reads an index: those whose figure net of
+        # refunds reaches the bar (the rank index), and those refunds took from who reach
+        # it only before refunds (a small partial index). Each half is counted on its own,
+        # so that counting stops at the cap, as an index scan does.
+        net = Q(**{f"{ranked.total}__gte": bar})
+        refunded = Q(**{f"{ranked.bound}__gt": F(ranked.total), f"{ranked.bound}__gte": bar}) & ~net
+        by_bound = ranked.sales.objects.with_purchases()
+        counted = 0
+        for half in (net, refunded):
+            counted += by_bound.using(using).filter(half)[: CONTENDERS + 1].count()
+            if counted > CONTENDERS:
+                return None
+        # A subquery of the ranking's own statement (on its database, whichever alias says it).
+        reaching = by_bound.filter(net | refunded).values("pk")
+        return _ranking_rows(ranked.key, **window, owners=Q(**{f"{ranked.key}__in": reaching}))
 
 
 def _window_ranking(key, *, since, until, limit, using):

@@ -219,6 +219,9 @@ class CustomerSales(models.Model):
     spent_cents = models.DecimalField(max_digits=32, decimal_places=0, default=0)
     units = models.BigIntegerField(default=0)
     purchase_count = models.BigIntegerField(default=0)
+    # What the purchases were paid before any refund: no window's spend exceeds it, which
+    # bounds who can rank in a window (`purchases.analytics`).
+    paid_cents = models.DecimalField(max_digits=32, decimal_places=0, default=0, db_default=0)
 
     objects = SalesQuerySet.as_manager()
 
@@ -232,6 +235,13 @@ class CustomerSales(models.Model):
                 fields=["-spent_cents", "user"],
                 condition=models.Q(purchase_count__gt=0),
                 name="purchases_customer_rank_idx",
+            ),
+            # Those whom refunds gave money back to, by what they paid: with the rank index,
+            # who paid at least a window's bar, off small indexes (`purchases.analytics`).
+            models.Index(
+                fields=["paid_cents"],
+                condition=models.Q(paid_cents__gt=models.F("spent_cents"), purchase_count__gt=0),
+                name="purchases_customer_paid_idx",
             ),
         ]
 
@@ -255,6 +265,9 @@ class ProductSales(models.Model):
     units_sold = models.BigIntegerField(default=0)
     purchase_count = models.BigIntegerField(default=0)
     revenue_cents = models.DecimalField(max_digits=32, decimal_places=0, default=0)
+    # The units purchased before any return: no window's units sold exceed them, which
+    # bounds who can rank in a window (`purchases.analytics`).
+    units_purchased = models.BigIntegerField(default=0, db_default=0)
 
     objects = SalesQuerySet.as_manager()
 
@@ -267,6 +280,14 @@ class ProductSales(models.Model):
                 fields=["-units_sold", "product"],
                 condition=models.Q(purchase_count__gt=0),
                 name="purchases_product_rank_idx",
+            ),
+            # Those with units returned, by units purchased: as for the customers.
+            models.Index(
+                fields=["units_purchased"],
+                condition=models.Q(
+                    units_purchased__gt=models.F("units_sold"), purchase_count__gt=0
+                ),
+                name="purchases_product_bought_idx",
             ),
         ]
 

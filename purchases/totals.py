@@ -4,9 +4,11 @@
 purchases add up to over all time, net of their refunds (money less what was
 refunded, units less those returned; purchase counts stay counts of purchases), so
 that the all-time rankings read one row off an index instead of aggregating the whole
-history. `DailyRevenue` holds, per day in the shop's time zone, what that day's
-purchases were paid less what the refunds given that day gave back, and how many
-purchases it saw: the revenue chart reads a few rows a day instead of the purchases.
+history; and, next to the ranked figure, the same before refunds (`paid_cents`,
+`units_purchased`), which bounds any window's figure. `DailyRevenue` holds, per day
+in the shop's time zone, what that day's purchases were paid less what the refunds
+given that day gave back, and how many purchases it saw: the revenue chart reads a few
+rows a day instead of the purchases.
 What each purchase's refunds add up to is kept on the purchase itself
 (`refunded_quantity`, `refunded_amount`), written with each refund
 (`purchases.refunds`): the totals are sums over the purchases' own columns.
@@ -44,6 +46,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
+from functools import partial
 
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.db.models import Count, DateField, F, Sum, Value
@@ -66,6 +69,7 @@ class Line:
     net_cents: int  # paid, less what was refunded
     day: date | None = None  # the day it was made, in the shop's time zone
     paid_cents: int = 0
+    quantity: int = 0  # bought, returns left in
 
     @classmethod
     def of(cls, purchase):
@@ -78,6 +82,7 @@ class Line:
             ),
             day=timezone.localdate(purchase.created_at),
             paid_cents=money.paid_cents(purchase.quantity, purchase.unit_price),
+            quantity=purchase.quantity,
         )
 
 
@@ -140,6 +145,8 @@ class Totals:
 NET_CENTS = money.net_cents_sum_sql
 UNITS = _constant_sql("SUM(quantity - refunded_quantity)")
 COUNT = _constant_sql("COUNT(*)")
+QUANTITY = _constant_sql("SUM(quantity)")
+PAID_CENTS = partial(money.cents_sum_sql, money.PAID_SQL)
 CUSTOMERS = Totals(
     CustomerSales,
     "customer",
@@ -148,6 +155,7 @@ CUSTOMERS = Totals(
         Figure("spent_cents", lambda line: line.net_cents, NET_CENTS),
         Figure("units", lambda line: line.units, UNITS),
         Figure("purchase_count", lambda line: 1, COUNT),
+        Figure("paid_cents", lambda line: line.paid_cents, PAID_CENTS),
     ),
 )
 PRODUCTS = Totals(
@@ -158,6 +166,7 @@ PRODUCTS = Totals(
         Figure("units_sold", lambda line: line.units, UNITS),
         Figure("purchase_count", lambda line: 1, COUNT),
         Figure("revenue_cents", lambda line: line.net_cents, NET_CENTS),
+        Figure("units_purchased", lambda line: line.quantity, QUANTITY),
     ),
 )
 KINDS = (CUSTOMERS, PRODUCTS)  # the order rows are written in

@@ -4,13 +4,15 @@ All-time answers come from the sales totals (`purchases.totals`), windowed ones 
 aggregates over the purchases: both are held to the same Python model.
 """
 
+import threading
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import connection, connections, transaction
+from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -628,3 +630,45 @@ def test_a_window_the_totals_cannot_prune_is_aggregated_whole(busy_shop, monkeyp
         {"user_id": owner, "total_spent": Decimal(int(cents)).scaleb(-2), "purchase_count": bought}
         for owner, cents, _, bought in analytics._ranking_rows("user_id", **window)
     ]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_refund_committed_between_the_pruned_rankings_statements_is_not_seen(
+    postgres_only, make_user, product, staff, monkeypatch
+):
+    # Ann leads all time, so her window figure (100.00) is the bar, which prunes Ben (he
+    # paid 87.50 in all). A refund to Ann committed once the bar is set would, read by the
+    # contenders' ranking, make her 40.00 the window's top while Ben spent 87.50 in it:
+    # the ranking must read the database as it was when it began.
+    monkeypatch.setattr(analytics, "LEADERS", 1)
+    ann, ben = make_user(email="ann@example.com"), make_user(email="ben@example.com")
+    big = services.create_purchase(user=ann, product=product, quantity=8)
+    services.create_purchase(user=ben, product=product, quantity=7)
+    failures = []
+
+    def refund_from_another_connection():
+        try:
+            refunds.refund_purchase(big, by=staff, amount=Decimal("60.00"), reason="goodwill")
+        except Exception as exc:  # reported to the test's thread below
+            failures.append(exc)
+        finally:
+            connections.close_all()
+
+    def refund_once_the_bar_is_set(execute, sql, params, many, context):
+        result = execute(sql, params, many, context)
+        if "FULL JOIN" in sql and not refunded.is_set():
+            refunded.set()
+            writer = threading.Thread(target=refund_from_another_connection)
+            writer.start()
+            writer.join(timeout=30)
+        return result
+
+    refunded = threading.Event()
+    window = {"since": timezone.now() - timedelta(days=1), "limit": 1}
+    with connection.execute_wrapper(refund_once_the_bar_is_set):
+        during = analytics.customer_spend_in_window(**window)
+    after = analytics.customer_spend_in_window(**window)
+
+    assert failures == [] and Refund.objects.filter(purchase=big).count() == 1
+    assert during == [{"user_id": ann.pk, "total_spent": Decimal("100.00"), "purchase_count": 1}]
+    assert after == [{"user_id": ben.pk, "total_spent": Decimal("87.50"), "purchase_count": 1}]

@@ -103,6 +103,13 @@ ACCEPTED = {
         "0002_sales_totals, deploy/release.py, once no old code runs, checks the totals "
         "(the days' revenue among them) and rebuilds them on drift.",
     ),
+    ("purchases", "0007_sales_totals_before_refunds"): (
+        BOTH,
+        "Fills the totals before refunds from the purchases: what code older than it writes "
+        "meanwhile and until its instances are restarted is not counted there, so a window's "
+        "ranking may prune on a bound too low until then. As for 0002_sales_totals, "
+        "deploy/release.py, once no old code runs, checks the totals and rebuilds them on drift.",
+    ),
     ("shop", "0001_throttle_cache_table"): (
         BOTH,
         "Creates the throttle cache's table (RunPython): a new table, nothing to miss.",

@@ -17,6 +17,8 @@ LABELS = {
     "units": "units",
     "units_sold": "units",
     "purchase_count": "purchases",
+    "paid_cents": "paid",
+    "units_purchased": "units purchased",
     "refunded_quantity": "units returned",
     "refunded_cents": "refunded",
 }
