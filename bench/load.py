@@ -26,9 +26,10 @@ reading their own (client i is customer i, with a token of its own).
 Targets, each against a peer measured in the same run, in the same gunicorn:
 
 - the all-time analytics (read off the sales totals): p99 <= 100 ms, 0 errors;
-- `POST /purchases`, which now also writes the sales totals: >= 0.85x the rate of
-  the same creation as the service did it before the totals (lock the customer,
-  lock the product, insert: `bench/purchases-without-totals`);
+- `POST /purchases`, which now also records its audit event: >= 0.85x the rate of the
+  same creation as the service did it before the audit trail (lock the customer, lock the
+  product, insert, the sales totals: `bench/purchases-without-audit`); the creation as it
+  was before the totals too (`bench/purchases-without-totals`) is printed for scale;
 - the product read with a token: >= 0.9x the same read served by a plain DRF
   project (a stock `ModelViewSet` with DRF's own `TokenAuthentication` and
   `PageNumberPagination`: `bench/peer/products/{id}`);
@@ -118,6 +119,14 @@ def endpoints(window):
             True,
         ),
         ("POST /purchases", "POST", fixed("/purchases"), purchase_body, "staff", False),
+        (
+            "POST /purchases as before the audit trail",
+            "POST",
+            fixed("/bench/purchases-without-audit"),
+            purchase_body,
+            "staff",
+            False,
+        ),
         (
             "POST /purchases as before the totals",
             "POST",
@@ -426,7 +435,7 @@ def main():
 
 # Targets: (our row, its peer row, the least ratio of our rate to the peer's).
 RATE_TARGETS = [
-    ("POST /purchases", "POST /purchases as before the totals", 0.85),
+    ("POST /purchases", "POST /purchases as before the audit trail", 0.85),
     ("GET /products/{id}, with a token", "GET /products/{id}, DRF peer, token", 0.90),
 ]
 ALL_TIME_ROWS = ["GET most_valuable_customer, all time", "GET most_popular_product, all time"]

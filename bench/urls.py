@@ -7,9 +7,9 @@ as the endpoint it is compared with, and the difference measured is ours alone.
 - `bench/floor`, `bench/signed-in-floor`: fixed bodies, what serving any request costs;
 - `bench/sql/customers`, `bench/sql/products`: the rankings as hand-written SQL (on the
   sales totals for all time, over the purchases for a window);
-- `bench/purchases-without-totals`: `POST /purchases` with a baseline service, the
-  purchase service without the sales totals (`purchase_without_totals`), so that both
-  rates are measured in one run;
+- `bench/purchases-without-audit`, `bench/purchases-without-totals`: `POST /purchases`
+  with a baseline service, the purchase service without its audit event, and without the
+  sales totals as well (`purchase_as_before`), so that the rates are measured in one run;
 - `bench/peer/products/{id}`: the product read as any DRF project serves it: a stock
   `ModelViewSet` with DRF's own `TokenAuthentication` and `PageNumberPagination`.
 """
@@ -35,10 +35,11 @@ from bench.analytics_sql import (
 )
 from products.models import Product
 from products.serializers import ProductSerializer
-from purchases import services
+from purchases import services, totals
 from purchases.models import Purchase
 from purchases.serializers import PurchaseWriteSerializer
 from purchases.views import PurchaseViewSet
+from shop.locking import hold_off_rebuild
 from shop.permissions import SIGNED_IN
 from shop.urls import handler400, handler403, handler404, handler500  # noqa: F401
 from shop.urls import urlpatterns as project_urlpatterns
@@ -105,39 +106,48 @@ class HandWrittenProducts(HandWrittenRanking):
     money = ("price",)
 
 
-def purchase_without_totals(*, by, user, product, quantity):
-    """BASELINE, never served by the shop: `services.create_purchase` minus the sales totals.
+def purchase_as_before(*, by, user, product, quantity, totals_kept):
+    """BASELINE, never served by the shop: `services.create_purchase` as it was before a
+    later round added to it.
 
     The service's own rules and steps (lock the customer, lock the product, price,
-    insert) called one by one, leaving out the totals' gate and upserts: what a purchase
-    cost before the totals, the rate `POST /purchases` is held to.
+    insert) called one by one, without the audit event (`purchase_without_audit`) and,
+    unless `totals_kept`, without the totals' gate and upserts either
+    (`purchase_without_totals`): the rates `POST /purchases` is held to.
     """
     services.check_buyer(by, user)
     services.check_quantity(quantity)
     with transaction.atomic():
+        if totals_kept:
+            hold_off_rebuild()
         email, locked_product = services._lock_parties(user, product)
         purchase = Purchase(quantity=quantity, user_id=user, customer_email=email)
         services._price_at(purchase, locked_product)
         purchase.save()
+        if totals_kept:
+            totals.apply_change(after=totals.Line.of(purchase))
     return purchase
 
 
-class PurchaseWithoutTotalsSerializer(PurchaseWriteSerializer):
-    def create(self, validated_data):
-        return purchase_without_totals(
-            by=validated_data["by"],
-            user=validated_data["user_id"],
-            product=validated_data["product_id"],
-            quantity=validated_data["quantity"],
-        )
-
-
-class PurchaseWithoutTotals(PurchaseViewSet):
+def baseline_view(totals_kept):
     """`POST /purchases` as it is served (view, body, permission, `Idempotency-Key`,
-    answer), saving through the baseline `purchase_without_totals`."""
+    answer), saving through the baseline `purchase_as_before`."""
 
-    def get_serializer_class(self):
-        return PurchaseWithoutTotalsSerializer
+    class BaselineSerializer(PurchaseWriteSerializer):
+        def create(self, validated_data):
+            return purchase_as_before(
+                by=validated_data["by"],
+                user=validated_data["user_id"],
+                product=validated_data["product_id"],
+                quantity=validated_data["quantity"],
+                totals_kept=totals_kept,
+            )
+
+    class Baseline(PurchaseViewSet):
+        def get_serializer_class(self):
+            return BaselineSerializer
+
+    return Baseline.as_view({"post": "create"})
 
 
 class PeerProductSerializer(serializers.ModelSerializer):
@@ -162,7 +172,8 @@ urlpatterns = [
     path("bench/signed-in-floor", SignedInFloor.as_view()),
     path("bench/sql/customers", HandWrittenCustomers.as_view()),
     path("bench/sql/products", HandWrittenProducts.as_view()),
-    path("bench/purchases-without-totals", PurchaseWithoutTotals.as_view({"post": "create"})),
+    path("bench/purchases-without-totals", baseline_view(totals_kept=False)),
+    path("bench/purchases-without-audit", baseline_view(totals_kept=True)),
     path("bench/peer/products", PeerProductViewSet.as_view({"get": "list"})),
     path("bench/peer/products/<int:pk>", PeerProductViewSet.as_view({"get": "retrieve"})),
     *project_urlpatterns,
