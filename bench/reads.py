@@ -295,6 +295,16 @@ def reads(sizes):
             50,
         ),
         (
+            "most valuable customer, all time (net of refunds)",
+            api("/purchases/analytic/most_valuable_customer", 30),
+            30,
+        ),
+        (
+            "most popular product, all time (net of returns)",
+            api("/purchases/analytic/most_popular_product", 30),
+            30,
+        ),
+        (
             "most valuable customer, 30 days",
             api(f"/purchases/analytic/most_valuable_customer?{window(month_ago)}", 300),
             300,
