@@ -174,13 +174,13 @@ def check_correction(purchase, *, moves_product=False, quantity=UNSET):
             f"{purchase.refunded_quantity} units of this purchase have been returned: its "
             "quantity cannot be less."
         ]
-    elif quantity is not UNSET and money.paid(quantity, purchase.unit_price) < (
-        purchase.refunded_amount
-    ):
-        errors["quantity"] = [
-            f"{purchase.refunded_amount} of this purchase has been refunded: its total "
-            f"({money.paid(quantity, purchase.unit_price)} for {quantity}) cannot be less."
-        ]
+    elif quantity is not UNSET:
+        total = money.paid(quantity, purchase.unit_price)
+        if total < purchase.refunded_amount:
+            errors["quantity"] = [
+                f"{purchase.refunded_amount} of this purchase has been refunded: its total "
+                f"({total} for {quantity}) cannot be less."
+            ]
     if errors:
         raise ValidationError(errors)
 
