@@ -12,6 +12,9 @@ MAX_PRICE_DIGITS = 10  # numeric(12, 2): 10 digits before the point
 # A plain decimal: digits, optionally a point and one or two digits. Nothing else
 # (no sign, exponent, NaN, thousands separator or currency symbol).
 PLAIN_PRICE = re.compile(r"[0-9]+(?:\.[0-9]{1,2})?")
+# A plain decimal within the digits allowed (leading zeros aside): every acceptable price,
+# told at once, as a catalogue file's million rows need.
+ACCEPTABLE = re.compile(rf"0*[0-9]{{1,{MAX_PRICE_DIGITS}}}(?:\.[0-9]{{1,2}})?")
 NUMBER_LIKE = re.compile(r"[0-9]*\.?[0-9]+")
 TOO_MANY_DECIMALS = re.compile(r"[0-9]*\.[0-9]{3,}")
 THOUSANDS = re.compile(r"[0-9]{1,3}(?:[,' _][0-9]{3})+(?:\.[0-9]+)?")
@@ -19,13 +22,10 @@ THOUSANDS = re.compile(r"[0-9]{1,3}(?:[,' _][0-9]{3})+(?:\.[0-9]+)?")
 
 def price_problem(value):
     """Why `value` is not an acceptable price, or None when it is."""
-    if PLAIN_PRICE.fullmatch(value):
-        whole = value.split(".", 1)[0].lstrip("0")
-        if len(whole) > MAX_PRICE_DIGITS:
-            return (
-                f"price {value} is too large (at most {MAX_PRICE_DIGITS} digits before the point)"
-            )
+    if ACCEPTABLE.fullmatch(value):
         return None
+    if PLAIN_PRICE.fullmatch(value):
+        return f"price {value} is too large (at most {MAX_PRICE_DIGITS} digits before the point)"
     if value == "":
         return "missing price"
     shown = value if len(value) <= 40 else value[:40] + "…"
