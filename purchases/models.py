@@ -295,6 +295,35 @@ class ProductSales(models.Model):
         return f"sales of product {self.product_id}"
 
 
+class CustomerMonth(models.Model):
+    """What one customer paid for the purchases of one month (in the shop's time zone),
+    before refunds: in a window within a few months, nobody spends more than the sum of
+    their rows for those months, which bounds who can rank in a short window (a month's
+    biggest spenders, off `purchases_month_paid_idx`; `purchases.analytics`).
+
+    Kept like `CustomerSales` (`purchases.totals.apply_change`), in integer cents. A row
+    that drops to nothing stays, at zero. Deleting the customer deletes their rows.
+    """
+
+    pk = models.CompositePrimaryKey("user_id", "month")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="months", db_index=False
+    )
+    month = models.DateField()  # the month's first day
+    paid_cents = models.DecimalField(max_digits=32, decimal_places=0, default=0)
+
+    class Meta:
+        verbose_name = "customer's month"
+        verbose_name_plural = "customers' months"
+        indexes = [
+            # A month's biggest spenders, and who paid at least a bar in it, off the index.
+            models.Index(fields=["month", "-paid_cents"], name="purchases_month_paid_idx"),
+        ]
+
+    def __str__(self):
+        return f"purchases of customer {self.user_id} in {self.month:%Y-%m}"
+
+
 class DailyRevenue(models.Model):
     """What the purchases of one day (in the shop's time zone) were paid, less what the
     refunds given that day gave back, and how many purchases were made that day: the

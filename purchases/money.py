@@ -4,10 +4,11 @@ PostgreSQL and SQLite.
 
 Every amount has one name per form, named alike: what was paid is `paid()` (a `Decimal`),
 `paid_cents()` (integer cents), `paid_expression()` (an ORM expression over a purchase's
-columns) and `PaidSum` (its ORM aggregate); what a purchase keeps net of its refunds
-(`refunded_amount`, kept on the purchase) is `net()`, `net_cents()`, `net_expression()`,
-`NetSum` and `net_cents_sum_sql()` (its SQL aggregate, in cents). What was refunded is
-stored as it was given (`Refund.amount`): sums of it are `MoneySum`s.
+columns), `PaidSum` (its ORM aggregate) and `PaidCentsSum` (the same in cents); what a
+purchase keeps net of its refunds (`refunded_amount`, kept on the purchase) is `net()`,
+`net_cents()`, `net_expression()`, `NetSum` and `net_cents_sum_sql()` (its SQL aggregate, in
+cents). What was refunded is stored as it was given (`Refund.amount`): sums of it are
+`MoneySum`s.
 
 Money summed by the database is exact: PostgreSQL sums NUMERIC. SQLite keeps decimals as
 floating point, where equal sums can differ in the last bit and break ties the wrong way;
@@ -88,6 +89,20 @@ class NetSum(MoneySum):
 
     def __init__(self, **extra):
         super().__init__(net_expression(), **extra)
+
+
+class PaidCentsSum(Sum):
+    """What the purchases were paid, in integer cents (`paid_cents()`), summed as
+    `cents_sum_sql` sums it."""
+
+    def __init__(self, **extra):
+        super().__init__(
+            paid_expression(), output_field=DecimalField(max_digits=32, decimal_places=0), **extra
+        )
+
+    def as_sql(self, compiler, connection, **extra_context):
+        template = cents_sum_sql("%(expressions)s", connection)
+        return super().as_sql(compiler, connection, template=template, **extra_context)
 
 
 def cents_sql(amount_sql, connection):

@@ -5,7 +5,9 @@ purchases add up to over all time, net of their refunds (money less what was
 refunded, units less those returned; purchase counts stay counts of purchases), so
 that the all-time rankings read one row off an index instead of aggregating the whole
 history; and, next to the ranked figure, the same before refunds (`paid_cents`,
-`units_purchased`), which bounds any window's figure. `DailyRevenue` holds, per day
+`units_purchased`), which bounds any window's figure; `CustomerMonth`, per customer and
+month, what they paid that month before refunds, which bounds a short window's figure
+more tightly. `DailyRevenue` holds, per day
 in the shop's time zone, what that day's purchases were paid less what the refunds
 given that day gave back, and how many purchases it saw: the revenue chart reads a few
 rows a day instead of the purchases.
@@ -19,8 +21,9 @@ What each purchase's refunds add up to is kept on the purchase itself
   (`INSERT … ON CONFLICT (pk) DO UPDATE SET col = table.col + excluded.col`): the
   database adds to the value it holds under the row's lock, so two writers never
   lose each other's increment, and no value is read into Python and written back.
-  Rows are touched in one order (customers, then products, each by id, then days by
-  date), so two writers never wait on each other crosswise. A day's figures are spread
+  Rows are touched in one order (customers, then products, each by id, then customers'
+  months by customer and month, then days by date), so two writers never wait on each
+  other crosswise. A day's figures are spread
   over `DAY_SLOTS` rows, one picked at random by each write, so that the writers of a
   day seldom queue on one row.
 - Rebuild (`rebuild`): after anything that writes purchases or refunds around the
@@ -31,9 +34,9 @@ What each purchase's refunds add up to is kept on the purchase itself
   purchase write and every deletion of a user or product passes first; reads go
   on), so that no increment is lost while it recomputes.
 - Check (`drift`): the purchases whose refunded figures disagree with their refunds,
-  the totals rows that disagree with the purchases, and the days whose revenue
-  disagrees with the purchases and refunds; it writes nothing. A change of
-  `TIME_ZONE` moves days: rebuild after it.
+  the totals rows and customers' months that disagree with the purchases, and the days
+  whose revenue disagrees with the purchases and refunds; it writes nothing. A change of
+  `TIME_ZONE` moves days and months: rebuild after it.
 
 Money is integer cents. On PostgreSQL `numeric(32, 0)`, exact at any size. On SQLite,
 which keeps decimals as floating point, an integer, summed from rounded cents the
@@ -50,11 +53,18 @@ from functools import partial
 
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.db.models import Count, DateField, F, Sum, Value
-from django.db.models.functions import TruncDay
+from django.db.models.functions import TruncDay, TruncMonth
 from django.utils import timezone
 
 from purchases import money
-from purchases.models import CustomerSales, DailyRevenue, ProductSales, Purchase, Refund
+from purchases.models import (
+    CustomerMonth,
+    CustomerSales,
+    DailyRevenue,
+    ProductSales,
+    Purchase,
+    Refund,
+)
 from shop.locking import stop_purchase_writes
 
 
@@ -206,6 +216,26 @@ def _upsert_sql(totals, connection):
     )
 
 
+def month_deltas(before=None, after=None, *, removed=()):
+    """`{(user id, month): paid cents}`: what the same change does to the customers'
+    months (what they paid, before refunds), without the rows that do not change."""
+    months = defaultdict(int)
+    for line, sign in [(before, -1), (after, 1), *((line, -1) for line in removed)]:
+        if line is not None and line.user_id is not None:
+            months[line.user_id, line.day.replace(day=1)] += sign * line.paid_cents
+    return {key: cents for key, cents in months.items() if cents}
+
+
+def _month_upsert_sql(connection):
+    quote = connection.ops.quote_name
+    table, paid = quote(CustomerMonth._meta.db_table), quote("paid_cents")
+    return (
+        f"INSERT INTO {table} ({quote('user_id')}, {quote('month')}, {paid}) VALUES (%s, %s, %s)"
+        f" ON CONFLICT ({quote('user_id')}, {quote('month')})"
+        f" DO UPDATE SET {paid} = {table}.{paid} + excluded.{paid}"
+    )
+
+
 # Rows each day's revenue is spread over: writers of one day pick one at random.
 DAY_SLOTS = 16
 
@@ -234,6 +264,7 @@ def _day_upsert_sql(connection):
 
 
 DAY_FIGURES = ("revenue_cents", "purchase_count")
+MONTH_FIGURES = ("paid_cents",)
 
 
 def apply_change(before=None, after=None, *, removed=(), refunded=(), using=DEFAULT_DB_ALIAS):
@@ -244,11 +275,12 @@ def apply_change(before=None, after=None, *, removed=(), refunded=(), using=DEFA
     Call it inside the transaction that writes the purchase, after writing it (the
     rebuild waits for purchase writers to commit before it touches the totals: a
     writer holding totals rows while waiting to write a purchase would deadlock it).
-    One statement per changed row, customers first, each kind by id, then the days'
-    revenue, by day.
+    One statement per changed row, customers first, each kind by id, then the customers'
+    months, by customer and month, then the days' revenue, by day.
     """
     connection = connections[using]
     changes = deltas(before, after, removed=removed)
+    months = month_deltas(before, after, removed=removed)
     days = day_deltas(before, after, removed=removed, refunded=refunded)
     with connection.cursor() as cursor:
         for totals in KINDS:
@@ -258,6 +290,10 @@ def apply_change(before=None, after=None, *, removed=(), refunded=(), using=DEFA
             sql = _upsert_sql(totals, connection)
             for pk in sorted(rows):
                 cursor.execute(sql, [pk, *(rows[pk][field] for field in totals.figures)])
+        if months:
+            sql = _month_upsert_sql(connection)
+            for user_id, month in sorted(months):
+                cursor.execute(sql, [user_id, month, months[user_id, month]])
         if days:
             slot = random.randrange(DAY_SLOTS)  # spreads writers; nothing secret
             sql = _day_upsert_sql(connection)
@@ -384,10 +420,49 @@ def rebuild_days(*, using=DEFAULT_DB_ALIAS):
         return _rebuild_days(using)
 
 
+def _months_sql(connection, using):
+    """`(sql, params)`: `SELECT user_id, month, paid` of every customer's months as the
+    purchases give them (what they paid, in cents; the months in the shop's time zone)."""
+    months = (
+        Purchase.objects.using(using)
+        .filter(user__isnull=False)
+        .annotate(month=TruncMonth("created_at", output_field=DateField()))
+        .order_by()
+        .values("user_id", "month")
+        .annotate(paid=money.PaidCentsSum())
+    )
+    return months.query.get_compiler(connection=connection).as_sql()
+
+
+def _rebuild_months(cursor, connection, using):
+    """Replaces the customers' months by what the purchases give (in the caller's
+    transaction, purchase writes held back); returns the number of rows."""
+    quote = connection.ops.quote_name
+    table = quote(CustomerMonth._meta.db_table)
+    sql, params = _months_sql(connection, using)
+    cursor.execute(f"DELETE FROM {table}")
+    cursor.execute(
+        f"INSERT INTO {table} ({quote('user_id')}, {quote('month')}, {quote('paid_cents')})"
+        f" SELECT user_id, month, paid FROM ({sql}) AS computed",
+        params,
+    )
+    return cursor.rowcount
+
+
+def rebuild_months(*, using=DEFAULT_DB_ALIAS):
+    """The customers' months alone, from the purchases (the migration that adds them);
+    purchase writes wait meanwhile, as for `rebuild`."""
+    connection = connections[using]
+    with transaction.atomic(using=using), connection.cursor() as cursor:
+        stop_purchase_writes(using)
+        return _rebuild_months(cursor, connection, using)
+
+
 @dataclass(frozen=True)
 class Rebuilt:
     customers: int  # rows written
     products: int
+    months: int  # customers' months
     days: int
     purchases: int  # purchases counted
     purchases_corrected: int  # purchases whose refunded figures were set from their refunds
@@ -419,6 +494,7 @@ def rebuild(*, using=DEFAULT_DB_ALIAS):
             cursor.execute(f"DELETE FROM {table}")
             cursor.execute(f"INSERT INTO {table} ({columns}) {aggregate_sql(totals, connection)}")
             written[totals.kind] = cursor.rowcount
+        months = _rebuild_months(cursor, connection, using)
         days = _rebuild_days(using)
         count = quote(PRODUCTS.column("purchase_count"))
         cursor.execute(f"SELECT COALESCE(SUM({count}), 0) FROM {quote(PRODUCTS.table)}")
@@ -426,6 +502,7 @@ def rebuild(*, using=DEFAULT_DB_ALIAS):
     return Rebuilt(
         customers=written["customer"],
         products=written["product"],
+        months=months,
         days=days,
         purchases=int(purchases),
         purchases_corrected=purchases_corrected,
@@ -474,9 +551,37 @@ def _drift_sql(totals, connection):
     """
 
 
+def _months_drift_sql(connection, using):
+    """`(sql, params)`: `(user_id, month, stored, computed)` of the customers' months that
+    disagree with the purchases (a row at zero counts as missing)."""
+    quote = connection.ops.quote_name
+    table = quote(CustomerMonth._meta.db_table)
+    months_sql, params = _months_sql(connection, using)
+    same = "c.user_id = s.user_id AND c.month = s.month"
+    return (
+        f"""
+        WITH stored AS (
+            SELECT user_id, month, paid_cents FROM {table} WHERE paid_cents <> 0
+        ), computed AS (
+            SELECT user_id, month, paid FROM ({months_sql}) AS m WHERE paid <> 0
+        )
+        SELECT c.user_id, c.month, s.paid_cents, c.paid
+        FROM computed AS c LEFT JOIN stored AS s ON {same}
+        WHERE s.user_id IS NULL OR s.paid_cents <> c.paid
+        UNION ALL
+        SELECT s.user_id, s.month, s.paid_cents, NULL
+        FROM stored AS s
+        WHERE NOT EXISTS (SELECT 1 FROM computed AS c WHERE {same})
+        ORDER BY 1, 2
+        """,
+        params,
+    )
+
+
 def drift(*, using=DEFAULT_DB_ALIAS):
     """Every purchase whose refunded figures disagree with its refunds, then every totals
-    row that disagrees with the purchases, customers first, then every day (`Drift`s).
+    row that disagrees with the purchases, customers first, then every customer's month
+    (`pk` `(user id, month)`), then every day (`Drift`s).
 
     Reads only. Each kind is compared in one statement, so within it the figures
     compared are seen at one instant: writes committing meanwhile cannot show up as
@@ -508,6 +613,17 @@ def drift(*, using=DEFAULT_DB_ALIAS):
                         computed=_named(totals.figures, computed),
                     )
                 )
+        cursor.execute(*_months_drift_sql(connection, using))
+        for user_id, month, stored, computed in cursor.fetchall():
+            month = month if isinstance(month, date) else date.fromisoformat(month)
+            found.append(
+                Drift(
+                    kind="month",
+                    pk=(user_id, month),
+                    stored=_named(MONTH_FIGURES, (stored,)),
+                    computed=_named(MONTH_FIGURES, (computed,)),
+                )
+            )
     computed, stored = _days(using)
     for day in sorted(computed.keys() | stored.keys()):
         if computed.get(day) != stored.get(day):

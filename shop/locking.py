@@ -16,29 +16,31 @@ takes the steps it needs, in this order, and skips the others:
 | 5    | products' rows, in id order             | `FOR UPDATE`                                 |
 | 6    | customers' sales totals, in id order    | upsert, delete                               |
 | 7    | products' sales totals, in id order     | upsert, delete                               |
-| 8    | rows a locked user owns or names        | tokens, second factors, log entries, runs    |
+| 8    | customers' months, by customer and month| upsert, delete                               |
+| 9    | days' revenue, by day                   | upsert                                       |
+| 10   | rows a locked user owns or names        | tokens, second factors, log entries, runs    |
 
 What takes which steps (the test `shop.tests.test_locking` records the statements of
 each and checks them against `ORDER`):
 
-- recording a purchase: (1), 2, 3 (the customer), 5 (the product), 6, 7;
+- recording a purchase: (1), 2, 3 (the customer), 5 (the product), 6, 7, 8, 9;
 - correcting or moving a purchase, deleting one: 2, 3 (its customer and the one it
-  moves to), 4, 5 (the product it moves to), 6, 7. Should the purchase have moved to a
+  moves to), 4, 5 (the product it moves to), 6, 7, 8, 9. Should the purchase have moved to a
   customer not locked at step 3 meanwhile, the pass is rolled back to a savepoint,
   which lets go of its locks, and taken again from step 3;
 - refunding a purchase (`purchases.refunds`): (1), 2, 3 (its customer and the staff member
-  giving it), 4, 6, 7;
+  giving it), 4, 6, 7, 9;
 - deleting a user: 2, 3 (them and the active staff), 4 (detaching their purchases),
-  6, 8, then their own row, held since step 3; deactivating one or changing staff
-  status: 3 (them and the active staff), 8 (revoking their tokens); issuing a token or
-  resetting a second factor: 3, 8;
+  6, 8, 10, then their own row, held since step 3; deactivating one or changing staff
+  status: 3 (them and the active staff), 10 (revoking their tokens); issuing a token or
+  resetting a second factor: 3, 10;
 - deleting a product: 2, 5, 7, then its row;
 - the admin's "delete selected" (`delete_users`, `delete_purchases`, `delete_products`):
   as deleting one, all the rows of each step in one statement, in id order;
 - `rebuild_sales_totals`: 2 (`SHARE`: no purchase write runs meanwhile), 4 (the
-  purchases whose refunded figures disagree with their refunds), 6, 7. Its
+  purchases whose refunded figures disagree with their refunds), 6, 7, 8, 9. Its
   commit checks the foreign keys of the rows it wrote (`KEY SHARE` on users and
-  products, after step 7): anything that may hold a user's or product's row
+  products, after step 9): anything that may hold a user's or product's row
   `FOR UPDATE` and then wait on purchases or totals passes step 2 first;
 - the catalogue import (`products.backfill`): 5 only, many rows per statement.
 
@@ -68,6 +70,8 @@ ORDER = (
     Step("products", (("products", "Product"),)),
     Step("customer totals", (("purchases", "CustomerSales"),)),
     Step("product totals", (("purchases", "ProductSales"),)),
+    Step("customers' months", (("purchases", "CustomerMonth"),)),
+    Step("days' revenue", (("purchases", "DailyRevenue"),)),
     Step(
         "rows a user owns",
         (

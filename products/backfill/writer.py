@@ -34,6 +34,7 @@ writes no event.
 A dry run stops after step 2 and counts what step 3 would do with a join.
 """
 
+import contextlib
 from itertools import islice
 
 from django.db import transaction
@@ -59,6 +60,10 @@ DUPLICATE_PAGE = 5000
 COPY_CHUNK = 20_000
 # SQLSTATE of a unique violation: a product created by someone else during the load.
 UNIQUE_VIOLATION = "23505"
+# PostgreSQL's memory for each hash and sort of the import's statements (the duplicates'
+# GROUP BY, the join of the file to the catalogue): a million products fit, where the
+# default 4 MB spills them to temporary files. One import runs at a time.
+IMPORT_WORK_MEM = "128MB"
 
 
 def staged_values(current=None):
@@ -289,6 +294,19 @@ class PostgresWriter(Writer):
         "metal_type text NOT NULL, stone_type text NOT NULL, customizable boolean, "
         "active boolean)"
     )
+
+    def __enter__(self):
+        super().__enter__()
+        self.cursor.execute(f"SET work_mem = '{IMPORT_WORK_MEM}'")
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        # A persistent connection goes back to the server's setting. Should the driver fail
+        # (this is its raw cursor), the connection is gone or its transaction aborted: at
+        # worst the session keeps the larger setting, which changes no answer.
+        with contextlib.suppress(Exception):
+            self.cursor.execute("RESET work_mem")
+        super().__exit__(exc_type, exc, tb)
 
     def write(self, rows, checkpoint=None):
         copy_sql = f"COPY {STAGING} ({', '.join(STAGING_COLUMNS)}) FROM STDIN"

@@ -42,6 +42,7 @@ def buy():
             purchase.created_at = at
             purchase.save(update_fields=["created_at"])
             totals.rebuild_days()
+            totals.rebuild_months()
         return purchase
 
     return make

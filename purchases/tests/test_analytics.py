@@ -6,7 +6,7 @@ aggregates over the purchases: both are held to the same Python model.
 
 import threading
 from collections import defaultdict
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -672,3 +672,96 @@ def test_a_refund_committed_between_the_pruned_rankings_statements_is_not_seen(
     assert failures == [] and Refund.objects.filter(purchase=big).count() == 1
     assert during == [{"user_id": ann.pk, "total_spent": Decimal("100.00"), "purchase_count": 1}]
     assert after == [{"user_id": ben.pk, "total_spent": Decimal("87.50"), "purchase_count": 1}]
+
+
+# --- Short windows bounded by the customers' months ------------------------------------
+
+
+def local(*args):
+    return timezone.make_aware(datetime(*args))
+
+
+@pytest.mark.parametrize(
+    ("since", "until", "months"),
+    [
+        ((2024, 1, 15), (2024, 2, 1), [(2024, 1, 1)]),  # the end is the first instant left out
+        ((2024, 1, 31), (2024, 4, 1), [(2024, 1, 1), (2024, 2, 1), (2024, 3, 1)]),
+        ((2024, 1, 31), (2024, 4, 1, 0, 0, 1), None),  # a fourth month: not a short window
+        ((2023, 12, 31, 23, 59), (2024, 1, 1, 0, 1), [(2023, 12, 1), (2024, 1, 1)]),
+    ],
+)
+def test_the_months_a_window_touches(since, until, months):
+    expected = None if months is None else [date(*month) for month in months]
+
+    assert analytics._window_months(local(*since), local(*until), None) == expected
+
+
+def test_a_window_without_a_start_is_not_bounded_by_months():
+    assert analytics._window_months(None, local(2024, 2, 1), None) is None
+
+
+def test_an_open_ended_window_runs_to_the_last_month_anybody_bought_in(customer, product, buy):
+    since = local(2024, 1, 15)
+    assert analytics._window_months(since, None, None) == [date(2024, 1, 1)]
+
+    buy(customer, product, at=local(2024, 3, 3))
+
+    assert analytics._window_months(since, None, None) == [
+        date(2024, 1, 1),
+        date(2024, 2, 1),
+        date(2024, 3, 1),
+    ]
+
+
+def test_a_windows_months_are_the_shops(settings):
+    settings.TIME_ZONE = "America/New_York"
+    # 02:00 UTC on 1 March is still February in New York.
+    since = datetime(2024, 3, 1, 2, tzinfo=UTC)
+
+    assert analytics._window_months(since, since + timedelta(hours=1), None) == [date(2024, 2, 1)]
+
+
+def test_a_short_window_ranked_among_its_months_spenders_is_the_whole_windows(
+    busy_shop, monkeypatch
+):
+    monkeypatch.setattr(analytics, "LEADERS", 1)  # a low first bar: the months must prune
+    pruned = 0
+    for since_day, until_day in [(0, 10), (0, 3), (2, 5), (6, 14), (9, 10), (5, None)]:
+        since = T0 + timedelta(days=since_day)
+        until = None if until_day is None else T0 + timedelta(days=until_day)
+        months = analytics._window_months(since, until, None)
+        assert months == [date(2024, 1, 1)]
+        for limit in (1, 3, 5):
+            window = {"since": since, "until": until, "limit": limit, "using": None}
+            rows = analytics._ranked_within_months(months, **window)
+            assert rows is None or rows == analytics._ranking_rows("user_id", **window)
+            pruned += rows is not None
+
+    assert pruned >= 10
+
+
+def test_the_months_prune_a_window_that_the_all_time_totals_cannot(
+    make_user, make_product, buy, monkeypatch
+):
+    # Five customers spent a lot last year; this January, Eve spent the most (30.00) and the
+    # others 1.00 each. Everybody's all-time spend reaches January's bar: only the month
+    # tells that nobody but Eve could reach it.
+    monkeypatch.setattr(analytics, "CONTENDERS", 3)
+    ring, pin = make_product(price="100.00"), make_product(price="1.00")
+    customers = [make_user(email=f"m{i}@example.com") for i in range(5)]
+    for customer in customers:
+        buy(customer, ring, quantity=5, at=local(2023, 6, 1))
+        buy(customer, pin, at=local(2024, 1, 5))
+    eve = customers[3]
+    buy(eve, pin, quantity=29, at=local(2024, 1, 6))
+    window = {"since": local(2024, 1, 1), "until": local(2024, 1, 11), "limit": 1, "using": None}
+
+    with monkeypatch.context() as no_months:
+        no_months.setattr(analytics, "SHORT_WINDOW_MONTHS", 0)
+        assert analytics._pruned_ranking(analytics.RANKED["user_id"], **window) is None
+    rows = analytics._pruned_ranking(analytics.RANKED["user_id"], **window)
+
+    assert rows == analytics._ranking_rows("user_id", **window)
+    assert [(user.pk, user.total_spent) for user in analytics.top_customers(**window)] == [
+        (eve.pk, Decimal("30.00"))
+    ]

@@ -190,9 +190,10 @@ def test_creating_a_purchase_over_the_api_reads_the_customer_and_the_product_onc
     # The token (knox: one query for token and user), then the service's transaction (a
     # savepoint inside the test's): on PostgreSQL the rebuild's gate (`shop.locking`), the
     # customer's and the product's rows locked — the serializer looks nothing up —, the
-    # purchase, the two sales totals it changes, its day's revenue and its audit event.
+    # purchase, the two sales totals it changes, the customer's month, its day's revenue and
+    # its audit event.
     gate = connection.vendor == "postgresql"
-    with django_assert_num_queries(10 + gate) as queries:
+    with django_assert_num_queries(11 + gate) as queries:
         response = customer_client.post(
             "/purchases", {"user_id": customer.pk, "product_id": product.pk}, format="json"
         )

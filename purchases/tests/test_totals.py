@@ -4,7 +4,7 @@ import os
 import subprocess
 import sys
 import threading
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -17,7 +17,14 @@ from django.utils import timezone
 
 from products import services as product_services
 from purchases import analytics, refunds, services, totals
-from purchases.models import CustomerSales, DailyRevenue, ProductSales, Purchase, Refund
+from purchases.models import (
+    CustomerMonth,
+    CustomerSales,
+    DailyRevenue,
+    ProductSales,
+    Purchase,
+    Refund,
+)
 from shop.tests.integrity_helpers import waiting_on_a_lock
 from users import services as user_services
 from users.models import User
@@ -580,7 +587,9 @@ def test_check_lists_the_drifting_rows_and_exits_1_without_writing(
         call_command("rebuild_sales_totals", "--check")
 
     assert raised.value.returncode == 1
-    assert "2 customer and 1 product rows, 1 days' revenue" in str(raised.value)
+    assert "2 customer and 1 product rows, 2 customers' months, 1 days' revenue" in str(
+        raised.value
+    )
     out = capsys.readouterr().out
     assert f"customer {customer.pk}: stored spent 26.00, units 2, purchases 1, paid 25.00;" in out
     assert "from the purchases spent 37.50, units 3, purchases 1, paid 37.50" in out
@@ -595,7 +604,7 @@ def test_check_lists_the_drifting_rows_and_exits_1_without_writing(
     today = timezone.localdate()
     assert f"day {today}: stored revenue 37.50, purchases 2;" in out
     assert "from the purchases revenue 62.50, purchases 2" in out
-    assert "2 customer and 1 product rows, 1 days' revenue drift" in out
+    assert "2 customer and 1 product rows, 2 customers' months, 1 days' revenue drift" in out
     assert (
         list(CustomerSales.objects.values_list()),
         list(ProductSales.objects.values_list()),
@@ -627,7 +636,9 @@ def test_the_command_rebuilds_and_says_how_much_it_did(customer, product, capsys
 
     out = capsys.readouterr().out
     assert out.startswith("Rebuilt the sales totals from 1 purchases in ")
-    assert out.rstrip().endswith(" s: 1 customers, 1 products, 1 days' revenue.")
+    assert out.rstrip().endswith(
+        " s: 1 customers, 1 products, 1 customers' months, 1 days' revenue."
+    )
     call_command("rebuild_sales_totals", "--check")
 
 
@@ -766,4 +777,95 @@ def test_the_rebuild_puts_back_the_days_revenue(customer, product):
 
     assert rebuilt.days == 1
     assert day_revenue() == {timezone.localdate(purchase.created_at): (1250, 1)}
+    assert totals.drift() == []
+
+
+# --- The customers' months ---------------------------------------------------------------
+
+
+def customer_months():
+    """`{(user id, month): paid cents}` as `CustomerMonth` holds them, rows at zero left out."""
+    return {
+        (row.user_id, row.month): int(row.paid_cents)
+        for row in CustomerMonth.objects.all()
+        if row.paid_cents
+    }
+
+
+def test_the_customers_months_follow_each_purchase_write_and_not_refunds(
+    staff, customer, other_customer, product, other_product
+):
+    this_month = timezone.localdate().replace(day=1)
+    last_month = (this_month - timedelta(days=1)).replace(day=1)
+    purchase = services.create_purchase(user=customer, product=product, quantity=2)
+    in_last_month = timezone.make_aware(datetime.combine(last_month.replace(day=15), time(12)))
+    Purchase.objects.filter(pk=purchase.pk).update(created_at=in_last_month)
+    totals.rebuild()  # dated around the service, as a load of past orders is
+    services.create_purchase(user=customer, product=other_product)
+    assert customer_months() == {(customer.pk, last_month): 2500, (customer.pk, this_month): 399}
+
+    purchase = services.update_purchase(purchase, quantity=3)
+    assert customer_months()[customer.pk, last_month] == 3750
+
+    refunds.refund_purchase(purchase, by=staff, quantity=1, reason="returned")
+    assert customer_months()[customer.pk, last_month] == 3750  # what was paid, before refunds
+
+    purchase = services.update_purchase(purchase, user=other_customer)
+    assert customer_months() == {
+        (other_customer.pk, last_month): 3750,
+        (customer.pk, this_month): 399,
+    }
+    assert totals.drift() == []
+
+    services.delete_purchase(purchase)
+    assert customer_months() == {(customer.pk, this_month): 399}
+    assert totals.drift() == []
+
+
+def test_a_customers_month_is_the_shops_month(settings, customer, product):
+    settings.TIME_ZONE = "America/New_York"
+    purchase = services.create_purchase(user=customer, product=product)
+    # 02:00 UTC on 1 March is still February in New York.
+    Purchase.objects.filter(pk=purchase.pk).update(created_at=datetime(2024, 3, 1, 2, tzinfo=UTC))
+
+    totals.rebuild()
+
+    assert customer_months() == {(customer.pk, date(2024, 2, 1)): 1250}
+    services.update_purchase(Purchase.objects.get(pk=purchase.pk), quantity=2)
+    assert customer_months() == {(customer.pk, date(2024, 2, 1)): 2500}
+    assert totals.drift() == []
+
+
+def test_deleting_a_customer_deletes_their_months(customer, other_customer, product):
+    services.create_purchase(user=customer, product=product)
+    services.create_purchase(user=other_customer, product=product)
+
+    user_services.delete_user(customer)
+
+    assert [user_id for user_id, _ in customer_months()] == [other_customer.pk]
+    assert totals.drift() == []
+
+
+def test_a_drifting_month_is_reported_by_the_check_and_put_back_by_the_rebuild(
+    customer, product, capsys
+):
+    purchase = services.create_purchase(user=customer, product=product, quantity=2)
+    month = timezone.localdate(purchase.created_at).replace(day=1)
+    CustomerMonth.objects.filter(user=customer).update(paid_cents=1)
+    CustomerMonth.objects.create(user=customer, month=date(2020, 1, 1), paid_cents=700)
+
+    assert [(d.kind, d.pk, d.stored, d.computed) for d in totals.drift()] == [
+        ("month", (customer.pk, date(2020, 1, 1)), {"paid_cents": 700}, None),
+        ("month", (customer.pk, month), {"paid_cents": 1}, {"paid_cents": 2500}),
+    ]
+    with pytest.raises(CommandError) as raised:
+        call_command("rebuild_sales_totals", "--check")
+    assert "0 customer and 0 product rows, 2 customers' months" in str(raised.value)
+    out = capsys.readouterr().out
+    assert f"customer {customer.pk} in {month:%Y-%m}: stored paid 0.01;" in out
+    assert "from the purchases paid 25.00" in out
+    assert f"customer {customer.pk} in 2020-01: stored paid 7.00; from the purchases no row" in out
+
+    assert totals.rebuild().months == 1
+    assert customer_months() == {(customer.pk, month): 2500}
     assert totals.drift() == []

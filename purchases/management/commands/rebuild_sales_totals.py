@@ -1,5 +1,6 @@
-"""`python manage.py rebuild_sales_totals [--check]`: the sales totals and each day's revenue
-from the purchases and refunds, and each purchase's refunded figures from its refunds."""
+"""`python manage.py rebuild_sales_totals [--check]`: the sales totals, the customers' months
+and each day's revenue from the purchases and refunds, and each purchase's refunded figures
+from its refunds."""
 
 import time
 from collections import Counter
@@ -35,11 +36,19 @@ def describe(figures):
     return ", ".join(shown)
 
 
+def name(row):
+    """A drifting row as the report names it."""
+    if row.kind == "month":
+        user_id, month = row.pk
+        return f"customer {user_id} in {month:%Y-%m}"
+    return f"{row.kind} {row.pk}"
+
+
 class Command(BaseCommand):
     help = (
-        "Recomputes the sales totals (per customer and per product, all time, net of refunds) "
-        "and each day's revenue from the purchases and refunds, after setting each "
-        "purchase's refunded figures from its refunds: "
+        "Recomputes the sales totals (per customer and per product, all time, net of refunds), "
+        "what each customer paid each month, and each day's revenue from the purchases and "
+        "refunds, after setting each purchase's refunded figures from its refunds: "
         "run it after writing purchases or refunds around the application (a bulk load of "
         "historical orders, a restored backup, a manual SQL fix). Purchase writes wait while "
         "it runs; reads go on. With --check, only compares them with the purchases and "
@@ -61,7 +70,8 @@ class Command(BaseCommand):
         self.stdout.write(
             f"Rebuilt the sales totals from {rebuilt.purchases:,} purchases in"
             f" {rebuilt.seconds:.2f} s: {rebuilt.customers:,} customers,"
-            f" {rebuilt.products:,} products, {rebuilt.days:,} days' revenue."
+            f" {rebuilt.products:,} products, {rebuilt.months:,} customers' months,"
+            f" {rebuilt.days:,} days' revenue."
         )
         if rebuilt.purchases_corrected:
             self.stdout.write(
@@ -81,13 +91,15 @@ class Command(BaseCommand):
         for row in drifting[:SHOWN]:
             source = "its refunds" if row.kind == "purchase" else "the purchases"
             self.stdout.write(
-                f"{row.kind} {row.pk}: stored {describe(row.stored)};"
+                f"{name(row)}: stored {describe(row.stored)};"
                 f" from {source} {describe(row.computed)}"
             )
         if len(drifting) > SHOWN:
             self.stdout.write(f"... and {len(drifting) - SHOWN:,} more")
         kinds = Counter(row.kind for row in drifting)
         rows = f"{kinds['customer']:,} customer and {kinds['product']:,} product rows"
+        if kinds["month"]:
+            rows = f"{rows}, {kinds['month']:,} customers' months"
         if kinds["day"]:
             rows = f"{rows}, {kinds['day']:,} days' revenue"
         if kinds["purchase"]:
