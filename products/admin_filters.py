@@ -11,7 +11,7 @@ MAX_CATEGORIES = 200  # a longer list in the sidebar helps nobody; the search bo
 def categories(using="default"):
     """The catalogue's categories (one spelling of each, any case), the first `MAX_CATEGORIES`.
 
-    On PostgreSQL a loose scan of `products_category_upper_idx`: one index probe per
+    On PostgreSQL a loose scan of `products_category_idx`: one index probe per
     category, however many products each has, where `DISTINCT` reads the whole table.
     """
     connection = connections[using]

@@ -77,7 +77,9 @@ class Product(ShopModel):
             models.Index(fields=["price"], name="products_price_idx"),
             # The `category` filter ignores case: `UPPER(category) = UPPER(%s)` uses this
             # index, where a plain one (and its LIKE twin) would be dead weight on each write.
-            models.Index(Upper("category"), name="products_category_upper_idx"),
+            # The id after it gives a category's page in the list's order straight off the
+            # index (a category is a 1% of a million products).
+            models.Index(Upper("category"), "id", name="products_category_idx"),
         ]
         constraints = [
             # A constraint rather than `unique=True`: the same unique index, without the

@@ -309,8 +309,9 @@ def _ranked_within_months(months, *, since, until, limit, using):
     in_some_month = reduce(
         operator.or_, (Q(month=month, paid_cents__gte=share) for month in months)
     )
-    candidates = by_month.filter(in_some_month).values("user_id")
-    if candidates[: CONTENDERS + 1].count() > CONTENDERS:
+    # Subqueries of the ranking's own statement (on its database, whichever alias says it).
+    candidates = CustomerMonth.objects.filter(in_some_month).values("user_id")
+    if candidates.using(using)[: CONTENDERS + 1].count() > CONTENDERS:
         return None
     reaching = (
         CustomerMonth.objects.filter(month__in=months, user_id__in=candidates)

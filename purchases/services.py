@@ -34,7 +34,7 @@ from audit.recording import changes_between, record, record_many, values_of
 from products.models import Product
 from products.services import check_purchasable
 from purchases import money, totals
-from purchases.models import CustomerSales, Purchase, Refund
+from purchases.models import CustomerMonth, CustomerSales, Purchase, Refund
 from shop.errors import Forbidden
 from shop.locking import hold_off_rebuild
 from shop.permissions import is_staff
@@ -275,7 +275,8 @@ def delete_purchases(purchases):
 
 def detach_customers(users):
     """Before customers' rows are deleted (they are locked): detaches their purchases, then
-    removes their sales totals, in the shop's lock order (`users.services.delete_users`)."""
+    removes their sales totals and their months, in the shop's lock order
+    (`users.services.delete_users`)."""
     ids = [_pk(user) for user in users]
     detached = dict(Purchase.objects.filter(user__in=ids).values_list("pk", "user_id"))
     Purchase.objects.filter(user__in=ids).update(user=None)
@@ -286,3 +287,4 @@ def detach_customers(users):
         reason="its customer's account was deleted",
     )
     CustomerSales.objects.filter(user__in=ids).delete()
+    CustomerMonth.objects.filter(user__in=ids).delete()

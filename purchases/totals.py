@@ -615,7 +615,8 @@ def drift(*, using=DEFAULT_DB_ALIAS):
                 )
         cursor.execute(*_months_drift_sql(connection, using))
         for user_id, month, stored, computed in cursor.fetchall():
-            month = month if isinstance(month, date) else date.fromisoformat(month)
+            # The computed month comes back as a date, a midnight or (SQLite) text.
+            month = date.fromisoformat(str(month)[:10])
             found.append(
                 Drift(
                     kind="month",

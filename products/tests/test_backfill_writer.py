@@ -12,7 +12,7 @@ from django.db import connection, transaction
 
 from audit.models import AuditEvent
 from products.backfill import run_backfill
-from products.backfill.writer import writer_for
+from products.backfill.writer import IMPORT_WORK_MEM, writer_for
 from products.models import Product
 
 pytestmark = pytest.mark.django_db
@@ -52,6 +52,20 @@ def test_new_changed_and_unchanged_rows_are_counted_and_written(catalogue):
     assert Product.objects.get(sku="B").price == Decimal("2.50")
     assert Product.objects.get(sku="D").name == "Drill"
     assert Product.objects.get(sku="C").name == "Chisel"  # not in the file: left alone
+
+
+def test_the_import_has_more_memory_for_its_joins_and_gives_it_back(postgres_only, catalogue):
+    def work_mem():
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW work_mem")
+            return cursor.fetchone()[0]
+
+    before = work_mem()
+    with writer_for(connection, 2) as writer:
+        during = work_mem()
+        writer.write(iter([row(1, "A", "Anvil")]))
+
+    assert (during, work_mem()) == (IMPORT_WORK_MEM, before)
 
 
 def test_an_unchanged_row_is_not_written(catalogue):
