@@ -7,9 +7,11 @@ as the endpoint it is compared with, and the difference measured is ours alone.
 - `bench/floor`, `bench/signed-in-floor`: fixed bodies, what serving any request costs;
 - `bench/sql/customers`, `bench/sql/products`: the rankings as hand-written SQL (on the
   sales totals for all time, over the purchases for a window);
-- `bench/purchases-without-audit`, `bench/purchases-without-totals`: `POST /purchases`
-  with a baseline service, the purchase service without its audit event, and without the
-  sales totals as well (`purchase_as_before`), so that the rates are measured in one run;
+- `bench/purchases-without-audit`, `bench/purchases-without-totals`,
+  `bench/purchases-before-rollups`: `POST /purchases` with a baseline service, the purchase
+  service without its audit event, without the sales totals as well, and as it was before
+  the days' revenue and the customers' months (`purchase_as_before`), so that the rates are
+  measured in one run;
 - `bench/peer/products/{id}`: the product read as any DRF project serves it: a stock
   `ModelViewSet` with DRF's own `TokenAuthentication` and `PageNumberPagination`.
 """
@@ -26,6 +28,7 @@ from rest_framework.permissions import IsAuthenticatedOrReadOnly
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from audit.recording import changes_between, record
 from bench.analytics_sql import (
     CUSTOMER_OBJECT_SQL,
     PRODUCT_OBJECT_SQL,
@@ -106,14 +109,16 @@ class HandWrittenProducts(HandWrittenRanking):
     money = ("price",)
 
 
-def purchase_as_before(*, by, user, product, quantity, totals_kept):
+def purchase_as_before(*, by, user, product, quantity, totals_kept, before_rollups=False):
     """BASELINE, never served by the shop: `services.create_purchase` as it was before a
     later round added to it.
 
     The service's own rules and steps (lock the customer, lock the product, price,
     insert) called one by one, without the audit event (`purchase_without_audit`) and,
     unless `totals_kept`, without the totals' gate and upserts either
-    (`purchase_without_totals`): the rates `POST /purchases` is held to.
+    (`purchase_without_totals`): the rates `POST /purchases` is held to. With
+    `before_rollups`, as it was before the days' revenue and the customers' months were
+    kept: its audit event and the customer's and product's totals only.
     """
     services.check_buyer(by, user)
     services.check_quantity(quantity)
@@ -124,12 +129,27 @@ def purchase_as_before(*, by, user, product, quantity, totals_kept):
         purchase = Purchase(quantity=quantity, user_id=user, customer_email=email)
         services._price_at(purchase, locked_product)
         purchase.save()
-        if totals_kept:
+        if before_rollups:
+            totals_before_rollups(totals.Line.of(purchase))
+            fields = services.AUDITED_FIELDS
+            record("created", purchase, changes=changes_between({}, purchase, fields))
+        elif totals_kept:
             totals.apply_change(after=totals.Line.of(purchase))
     return purchase
 
 
-def baseline_view(totals_kept):
+def totals_before_rollups(line):
+    """`totals.apply_change(after=line)` as it was before the days' revenue and the
+    customers' months: the customer's and the product's totals rows only."""
+    changes = totals.deltas(after=line)
+    with connection.cursor() as cursor:
+        for kind in totals.KINDS:
+            sql = totals._upsert_sql(kind, connection)
+            for pk, row in sorted(changes[kind].items()):
+                cursor.execute(sql, [pk, *(row[field] for field in kind.figures)])
+
+
+def baseline_view(totals_kept, before_rollups=False):
     """`POST /purchases` as it is served (view, body, permission, `Idempotency-Key`,
     answer), saving through the baseline `purchase_as_before`."""
 
@@ -141,6 +161,7 @@ def baseline_view(totals_kept):
                 product=validated_data["product_id"],
                 quantity=validated_data["quantity"],
                 totals_kept=totals_kept,
+                before_rollups=before_rollups,
             )
 
     class Baseline(PurchaseViewSet):
@@ -174,6 +195,7 @@ urlpatterns = [
     path("bench/sql/products", HandWrittenProducts.as_view()),
     path("bench/purchases-without-totals", baseline_view(totals_kept=False)),
     path("bench/purchases-without-audit", baseline_view(totals_kept=True)),
+    path("bench/purchases-before-rollups", baseline_view(totals_kept=True, before_rollups=True)),
     path("bench/peer/products", PeerProductViewSet.as_view({"get": "list"})),
     path("bench/peer/products/<int:pk>", PeerProductViewSet.as_view({"get": "retrieve"})),
     *project_urlpatterns,
