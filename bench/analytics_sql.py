@@ -75,4 +75,14 @@ RAW_GROUP_BY_SQL = [
     SELECT product_id, SUM(quantity), COUNT(*), SUM(quantity * unit_price) * 100
     FROM purchases_purchase GROUP BY product_id
     """,
+    # The customers' months and the days' revenue, in the shop's time zone (UTC here).
+    """
+    SELECT user_id, date_trunc('month', created_at AT TIME ZONE 'UTC')::date,
+           SUM(quantity * unit_price) * 100
+    FROM purchases_purchase WHERE user_id IS NOT NULL GROUP BY 1, 2
+    """,
+    """
+    SELECT (created_at AT TIME ZONE 'UTC')::date, SUM(quantity * unit_price) * 100, COUNT(*)
+    FROM purchases_purchase GROUP BY 1
+    """,
 ]

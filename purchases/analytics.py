@@ -305,7 +305,7 @@ def _ranked_within_months(months, *, since, until, limit, using):
     if len(rows) < limit or rows[-1][_CUSTOMERS.figure] <= 0:
         return None
     bar = rows[-1][_CUSTOMERS.figure]
-    share = int(bar) // len(months)  # the most of `bar` that one month must hold
+    share = int(bar) // len(months)  # whoever reaches `bar` paid this in one of the months
     in_some_month = reduce(
         operator.or_, (Q(month=month, paid_cents__gte=share) for month in months)
     )
