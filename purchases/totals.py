@@ -182,6 +182,12 @@ PRODUCTS = Totals(
 KINDS = (CUSTOMERS, PRODUCTS)  # the order rows are written in
 
 
+def _signed(before, after, removed):
+    """`(line, sign)` of each purchase line the change takes away (-1) or adds (+1)."""
+    lines = [(before, -1), (after, 1), *((line, -1) for line in removed)]
+    return [(line, sign) for line, sign in lines if line is not None]
+
+
 def deltas(before=None, after=None, *, removed=()):
     """What replacing the purchase `before` by `after` (either may be None), and removing
     the purchases `removed` (lines), changes.
@@ -189,12 +195,12 @@ def deltas(before=None, after=None, *, removed=()):
     `{totals: {pk: {figure field: delta}}}` for `CUSTOMERS` and `PRODUCTS`, without the
     rows that do not change.
     """
-    lines = [(before, -1), (after, 1), *((line, -1) for line in removed)]
+    lines = _signed(before, after, removed)
     changes = {}
     for totals in KINDS:
         rows = {}
         for line, sign in lines:
-            pk = None if line is None else getattr(line, totals.line_key)
+            pk = getattr(line, totals.line_key)
             if pk is None:
                 continue
             row = rows.setdefault(pk, dict.fromkeys(totals.figures, 0))
@@ -220,8 +226,8 @@ def month_deltas(before=None, after=None, *, removed=()):
     """`{(user id, month): paid cents}`: what the same change does to the customers'
     months (what they paid, before refunds), without the rows that do not change."""
     months = defaultdict(int)
-    for line, sign in [(before, -1), (after, 1), *((line, -1) for line in removed)]:
-        if line is not None and line.user_id is not None:
+    for line, sign in _signed(before, after, removed):
+        if line.user_id is not None:
             months[line.user_id, line.day.replace(day=1)] += sign * line.paid_cents
     return {key: cents for key, cents in months.items() if cents}
 
@@ -244,10 +250,9 @@ def day_deltas(before=None, after=None, *, removed=(), refunded=()):
     """`{day: (revenue cents, purchases)}`: what the same change (and the refunds'
     `Refunded`) does to the days' revenue, without the days that do not change."""
     days = defaultdict(lambda: [0, 0])
-    for line, sign in [(before, -1), (after, 1), *((line, -1) for line in removed)]:
-        if line is not None:
-            days[line.day][0] += sign * line.paid_cents
-            days[line.day][1] += sign
+    for line, sign in _signed(before, after, removed):
+        days[line.day][0] += sign * line.paid_cents
+        days[line.day][1] += sign
     for refund in refunded:
         days[refund.day][0] -= refund.cents
     return {day: tuple(figures) for day, figures in days.items() if any(figures)}
