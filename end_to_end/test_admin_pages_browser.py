@@ -173,7 +173,7 @@ def shop_data(make_user, staff):
 # Pages whose every part fits a phone's width, checked there too (the sign-in and home pages
 # above). Lists and tables wider than a phone (the changelists, a customer's purchases) are
 # read at desktop width: on a phone they run past the screen's edge.
-ON_A_PHONE = {"purchase-refund", "purchases-purchase-add", "products-product-add"}
+ON_A_PHONE = {"purchase-refund", "purchases-purchase-add", "products-product-add", "sales"}
 
 
 def admin_pages(data):
