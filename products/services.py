@@ -1,9 +1,11 @@
 """Writes to the catalogue one product at a time, and the rules of a product's data.
 
-`clean_product` is the one place the rules of a product's fields live: the API's
-serializer, the admin's form and the CSV backfill's reader all call it (the reader
-without the duplicate check, which it does in bulk), and `create_product` /
-`update_product` call it again before they write.
+The rules of a product's fields live here: one function per kind of field
+(`clean_text`, `checked_price`), gathered for a whole product by
+`check_product_fields` and, with the duplicate-SKU check, `clean_product`. The API's
+serializer and the admin's form call `clean_product`, and `create_product` /
+`update_product` call it again before they write; the CSV backfill's reader calls the
+field rules for each cell (its duplicates are found in bulk, by the database).
 """
 
 from decimal import Decimal
@@ -45,16 +47,21 @@ def price_text(value):
     return format(value, "f") if isinstance(value, Decimal) else str(value)
 
 
-def parse_price(value):
-    """`value` as a `Decimal` under the price rule (`products.prices`): a plain decimal >= 0
+def checked_price(value):
+    """The text of `value` under the price rule (`products.prices`): a plain decimal >= 0
     with at most 2 places, written as such (`"-0"`, `"1e3"`, `"+5"` are refused, never
     re-read). Otherwise `ValidationError`, with the reason as `params["problem"]`."""
     text = price_text(value)
     if problem := price_problem(text):
         # A `%` of the client's text is not a placeholder for `params`.
         message = price_error(text).replace("%", "%%")
-        raise ValidationError(message, code="price", params={"problem": problem})
-    return Decimal(text)
+        raise ValidationError(message, code="price", params={"problem": problem, "field": "price"})
+    return text
+
+
+def parse_price(value):
+    """`value` as a `Decimal`, once `checked_price` has accepted it."""
+    return Decimal(checked_price(value))
 
 
 def _problem(message, code, **params):
@@ -64,11 +71,12 @@ def _problem(message, code, **params):
 def _text_problem(name, value, limit):
     """The first rule `value` breaks as the text field `name`, or None."""
     if not value and name in REQUIRED:
-        return _problem("This field may not be blank.", "blank")
+        return _problem("This field may not be blank.", "blank", field=name)
     if len(value) > limit:
         return _problem(
             f"Ensure this field has no more than {limit} characters.",
             "max_length",
+            field=name,
             limit=limit,
             length=len(value),
         )
@@ -76,41 +84,51 @@ def _text_problem(name, value, limit):
         return _problem(
             f"The SKU contains an invisible character ({hidden}).",
             "invisible",
+            field=name,
             hidden=hidden,
             value=value,
         )
     return None
 
 
+def clean_text(name, value):
+    """`value` as the text field `name` (a key of `MAX_LENGTHS`) keeps it, or
+    `ValidationError` for the first rule it breaks, naming the field as `params["field"]`.
+
+    Text is trimmed of spaces and invisible format characters at the ends
+    (`products.text`), and a SKU may not hold one inside; `sku` and `name` may not be
+    blank; no text is longer than its column.
+    """
+    value = trim(value) if value is not None else ""
+    limit = MAX_LENGTHS[name]
+    # Called for each cell of a catalogue file: the usual value passes these few checks.
+    suspect = not value or len(value) > limit or (name == "sku" and not value.isascii())
+    if suspect and (problem := _text_problem(name, value, limit)):
+        raise problem
+    return value
+
+
 def check_product_fields(fields, *, partial=False):
     """The product's `fields` cleaned, or `ValidationError({field: [message]})` (without the
     duplicate-SKU check, which needs the database: `clean_product`).
 
-    Text is trimmed of spaces and invisible format characters at the ends
-    (`products.text`), and a SKU may not hold one inside; `sku`, `name` and `price`
-    may not be blank; no text is longer than its column; a price is read by
-    `parse_price`. Each message has a `code` and `params` (the CSV reader words them
-    its own way). With `partial`, fields not given are not required.
+    Text by `clean_text`, the price by `parse_price`; `sku`, `name` and `price` are
+    required unless `partial`. Each message has a `code` and `params` (the CSV reader,
+    which calls the field rules itself, words them its own way).
     """
     cleaned, errors = dict(fields), {}
     if not partial:
         for name in REQUIRED:
             if name not in fields:
-                errors[name] = _problem("This field is required.", "required")
-    # Called once per row of a catalogue file: the usual value passes with a few checks.
+                errors[name] = _problem("This field is required.", "required", field=name)
     for name, value in fields.items():
-        limit = MAX_LENGTHS.get(name)
-        if limit is None:
-            continue
-        cleaned[name] = value = trim(value) if value is not None else ""
-        suspect = not value or len(value) > limit or (name == "sku" and not value.isascii())
-        if suspect and (problem := _text_problem(name, value, limit)):
-            errors[name] = problem
-    if "price" in fields:
         try:
-            cleaned["price"] = parse_price(fields["price"])
+            if name in MAX_LENGTHS:
+                cleaned[name] = clean_text(name, value)
+            elif name == "price":
+                cleaned[name] = parse_price(value)
         except ValidationError as refused:
-            errors["price"] = refused
+            errors[name] = refused
     if errors:
         raise ValidationError({name: [problem] for name, problem in errors.items()})
     return cleaned

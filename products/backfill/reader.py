@@ -1,7 +1,7 @@
 """Streaming read of a product CSV, each row checked by the catalogue's rules.
 
 The reader never holds more than one row: it yields valid rows one at a time
-(each checked by `products.services.check_product_fields`, the rules of every
+(each cell checked by the field rules of `products.services`, the rules of every
 door, reworded as the file's reasons) and reports each rejected row, with the
 physical line of the file where the row starts, through a callback. A file
 that cannot be used at all (missing, binary, not UTF-8, empty, no usable
@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from django.core.exceptions import ValidationError
 
 from products.backfill import legacy
-from products.services import check_product_fields
+from products.services import checked_price, clean_text
 from products.text import trim
 from shop.errors import BackfillFileError
 
@@ -287,35 +287,25 @@ class ProductCsvReader:
         i_category = positions.get("category")
         i_active = positions.get("active")
         stats = self.stats
+        # A row is rejected for the first of its cells that breaks a rule, read in this order.
         for start, record in records:
-            fields = {
-                "sku": record[i_sku],
-                "name": record[i_name],
-                "description": record[i_description] if i_description is not None else "",
-                "category": record[i_category] if i_category is not None else "",
-                "price": record[i_price],
-            }
-            active, reason = (None, None) if i_active is None else active_cell(record[i_active])
             try:
-                row = check_product_fields(fields)
+                sku = clean_text("sku", record[i_sku])
+                name = clean_text("name", record[i_name])
+                category = "" if i_category is None else clean_text("category", record[i_category])
+                description = ""
+                if i_description is not None:
+                    description = clean_text("description", record[i_description])
+                price = checked_price(record[i_price])
             except ValidationError as refused:
-                reason = rejection_reason(refused, NATIVE_ORDER)
-            if reason is not None:
-                stats.rejected += 1
-                on_reject(start, reason)
-                continue
-            yield (
-                start,
-                row["sku"],
-                row["name"],
-                row["description"],
-                row["category"],
-                row["price"],
-                "",
-                "",
-                None,
-                active,
-            )
+                reason = rejection_reason(refused)
+            else:
+                active, reason = (None, None) if i_active is None else active_cell(record[i_active])
+                if reason is None:
+                    yield start, sku, name, description, category, price, "", "", None, active
+                    continue
+            stats.rejected += 1
+            on_reject(start, reason)
 
     def _legacy_rows(self, records, on_reject):
         """The old service's rows: the sku derived from name, metal and stone; `$` prices."""
@@ -324,30 +314,26 @@ class ProductCsvReader:
         stats = self.stats
         for start, record in records:
             name, metal, written_price, stone, written_choice = (record[i] for i in columns)
-            fields = {"name": name, "metal_type": metal, "stone_type": stone}
-            price, reason = legacy.plain_price(trim(written_price))
-            choice, choice_problem = legacy.customizable(trim(written_choice))
-            if reason is None:
-                fields["price"] = price
             try:
-                row = check_product_fields(fields, partial=True)
+                name = clean_text("name", name)
+                metal = clean_text("metal_type", metal)
+                stone = clean_text("stone_type", stone)
+                price, reason = legacy.plain_price(trim(written_price))
+                if reason is None:
+                    price = checked_price(price)
             except ValidationError as refused:
-                reason = rejection_reason(refused, LEGACY_ORDER)
-            if reason is None and choice_problem:
-                reason = choice_problem
+                reason = rejection_reason(refused)
             if reason is None:
-                name, metal, stone = row["name"], row["metal_type"], row["stone_type"]
+                choice, reason = legacy.customizable(trim(written_choice))
+            if reason is None:
                 sku = legacy.derived_sku(name, metal, stone)
-                yield (start, sku, name, "", "", row["price"], metal, stone, choice, None)
+                yield (start, sku, name, "", "", price, metal, stone, choice, None)
                 continue
             stats.rejected += 1
             on_reject(start, reason)
 
 
-# Which refusal a rejected row is reported by (the first in this order), and each
-# field as the file names it.
-NATIVE_ORDER = ("sku", "name", "category", "description", "price")
-LEGACY_ORDER = ("name", "metal_type", "stone_type", "price")
+# Each field as the file names it.
 COLUMN_NAMES = {"metal_type": "metal type", "stone_type": "stone type"}
 
 
@@ -362,12 +348,12 @@ def active_cell(written):
     return active, None
 
 
-def rejection_reason(refused, order):
-    """Why a row is rejected, in the file's terms, from `clean_product`'s refusal."""
-    errors = refused.error_dict
-    field = next(name for name in order if name in errors)
-    problem = errors[field][0]
-    column, params = COLUMN_NAMES.get(field, field), problem.params or {}
+def rejection_reason(problem):
+    """Why a row is rejected, in the file's terms, from a field rule's refusal
+    (`products.services`: the field is `params["field"]`)."""
+    params = problem.params or {}
+    field = params.get("field")
+    column = COLUMN_NAMES.get(field, field)
     if problem.code == "blank":
         return f"missing {column}"
     if problem.code == "max_length":

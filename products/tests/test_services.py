@@ -12,7 +12,9 @@ from products.models import Product
 from products.services import (
     check_product_fields,
     check_purchasable,
+    checked_price,
     clean_product,
+    clean_text,
     create_product,
     delete_product,
     delete_products,
@@ -118,6 +120,38 @@ class TestCleanProduct:
     def test_the_field_check_alone_reads_no_database(self, django_assert_num_queries):
         with django_assert_num_queries(0):
             assert check_product_fields(GOOD)["sku"] == "A-1"
+
+
+class TestFieldRules:
+    """The rules of one field, which the CSV reader calls for each cell."""
+
+    @pytest.mark.parametrize(
+        ("field", "value", "code"),
+        [
+            ("sku", " \u200b ", "blank"),
+            ("name", "", "blank"),
+            ("sku", "A\u200bB", "invisible"),
+            ("metal_type", "m" * 101, "max_length"),
+            ("description", "d" * (1024 * 1024 + 1), "max_length"),
+        ],
+    )
+    def test_a_text_refusal_names_its_field_and_rule(self, field, value, code):
+        with pytest.raises(ValidationError) as refused:
+            clean_text(field, value)
+
+        assert (refused.value.code, refused.value.params["field"]) == (code, field)
+
+    def test_text_that_may_be_blank_is_trimmed_to_nothing(self):
+        assert clean_text("category", "\u00a0\u200b ") == ""
+        assert clean_text("stone_type", None) == ""
+
+    def test_a_price_is_checked_as_the_text_it_is_written_in(self):
+        assert checked_price(" 007.10 ") == "007.10"
+        with pytest.raises(ValidationError) as refused:
+            checked_price("1,250.00")
+
+        assert refused.value.params["field"] == "price"
+        assert "thousands separator" in refused.value.params["problem"]
 
 
 class TestWrites:
