@@ -330,8 +330,11 @@ class PostgresWriter(Writer):
                 break
         self.written += written
         # Fresh statistics: the GROUP BY and the upsert plan on a table the planner
-        # otherwise believes empty.
-        self.cursor.execute(f"ANALYZE {STAGING}")
+        # otherwise believes empty. Its size and the skus' being (nearly) all distinct are
+        # what they need: a sample of 3,000 rows tells both, where the default 30,000 reads
+        # every page of a million rows (20 ms against 300).
+        self.cursor.execute(f"ALTER TABLE {STAGING} ALTER COLUMN sku SET STATISTICS 10")
+        self.cursor.execute(f"ANALYZE {STAGING} (sku)")
         return written
 
     def upsert(self):
