@@ -124,8 +124,10 @@ def _through_purchase(condition):
 
 def window_ranking_sql(key, *, since=None, until=None, limit=1, using=None, owners=None):
     """`(sql, params, alias)`: the window's lines (`_window_lines`, of `owners` only if
-    given) summed per owner, `(owner, cents, units, bought)`, first by cents (customers,
-    `key` "user_id") or units (products), ties to the lowest id, `limit` of them.
+    given) summed per owner into the figure ranked, `(owner, figure, bought)`: cents for
+    customers (`key` "user_id"), units for products; the most first, ties to the lowest
+    id, `limit` of them. Only the ranked figure is summed: a product ranking that also
+    summed the money took 24 ms over a month of a million-purchase shop, against 9.
 
     The purchases are summed per owner, the refunds too, and the two joined (`FULL
     JOIN`: an owner may have only refunds in the window): grouped on the purchases'
@@ -136,18 +138,16 @@ def window_ranking_sql(key, *, since=None, until=None, limit=1, using=None, owne
     connection = connections[purchases.db]
     bought_sql, bought_params = purchases.query.get_compiler(connection=connection).as_sql()
     given_sql, given_params = refunds.query.get_compiler(connection=connection).as_sql()
-    cents = money.cents_sum_sql("money", connection)
-    first = "cents" if key == "user_id" else "units"
+    summed = money.cents_sum_sql("money", connection) if key == "user_id" else "SUM(units)"
     return (
         "SELECT COALESCE(b.owner, r.owner) AS owner,"
-        " COALESCE(b.cents, 0) - COALESCE(r.cents, 0) AS cents,"
-        " COALESCE(b.units, 0) - COALESCE(r.units, 0) AS units,"
+        " COALESCE(b.figure, 0) - COALESCE(r.figure, 0) AS figure,"
         " COALESCE(b.bought, 0) AS bought"
-        f" FROM (SELECT owner, {cents} AS cents, SUM(units) AS units, COUNT(*) AS bought"
+        f" FROM (SELECT owner, {summed} AS figure, COUNT(*) AS bought"
         f" FROM ({bought_sql}) AS lines GROUP BY owner) AS b"
-        f" FULL JOIN (SELECT owner, {cents} AS cents, SUM(units) AS units"
+        f" FULL JOIN (SELECT owner, {summed} AS figure"
         f" FROM ({given_sql}) AS lines GROUP BY owner) AS r ON r.owner = b.owner"
-        f" ORDER BY {first} DESC, owner LIMIT %s",
+        " ORDER BY figure DESC, owner LIMIT %s",
         (*bought_params, *given_params, limit),
         purchases.db,
     )
@@ -164,18 +164,19 @@ def _ranking_rows(key, *, since, until, limit, using, owners=None):
 
 @dataclass(frozen=True)
 class _Ranked:
-    """What a window ranking ranks: its owners' column, its figure (a column of
-    `_ranking_rows`) and the all-time sales totals that bound it."""
+    """What a window ranking ranks: its owners' column and the all-time sales totals
+    that bound it."""
 
     key: str  # the purchases' column naming the owner
-    figure: int  # the ranked figure's place in a row of `_ranking_rows`
     sales: type  # `CustomerSales` or `ProductSales`
     total: str  # the totals' all-time figure, net of refunds
     bound: str  # the same before refunds: no window's figure exceeds it
 
 
-_CUSTOMERS = _Ranked("user_id", 1, CustomerSales, "spent_cents", "paid_cents")
-_PRODUCTS = _Ranked("product_id", 2, ProductSales, "units_sold", "units_purchased")
+_CUSTOMERS = _Ranked("user_id", CustomerSales, "spent_cents", "paid_cents")
+_PRODUCTS = _Ranked("product_id", ProductSales, "units_sold", "units_purchased")
+# The ranked figure's place in a row of `_ranking_rows`, `(owner, figure, bought)`.
+FIGURE = 1
 RANKED = {ranked.key: ranked for ranked in (_CUSTOMERS, _PRODUCTS)}
 
 # A first bar: the window's ranking among this many all-time leaders, at least.
@@ -241,9 +242,9 @@ def _pruned_ranking(ranked, *, since, until, limit, using):
         if not leaders:  # nobody has bought anything
             return None
         rows = _ranking_rows(ranked.key, **window, owners=Q(**{f"{ranked.key}__in": leaders}))
-        if len(rows) < limit or rows[-1][ranked.figure] <= 0:
+        if len(rows) < limit or rows[-1][FIGURE] <= 0:
             return None
-        bar = rows[-1][ranked.figure]
+        bar = rows[-1][FIGURE]
         # `bound >= bar`, split so that each half reads an index: those whose figure net of
         # refunds reaches the bar (the rank index), and those refunds took from who reach
         # it only before refunds (a small partial index). Each half is counted on its own,
@@ -303,9 +304,9 @@ def _ranked_within_months(months, *, since, until, limit, using):
         top = by_month.filter(month=month).order_by("-paid_cents")
         leaders.update(top.values_list("user_id", flat=True)[: max(LEADERS, limit)])
     rows = _ranking_rows("user_id", **window, owners=Q(user_id__in=leaders)) if leaders else []
-    if len(rows) < limit or rows[-1][_CUSTOMERS.figure] <= 0:
+    if len(rows) < limit or rows[-1][FIGURE] <= 0:
         return None
-    bar = rows[-1][_CUSTOMERS.figure]
+    bar = rows[-1][FIGURE]
     share = int(bar) // len(months)  # whoever reaches `bar` paid this in one of the months
     in_some_month = reduce(
         operator.or_, (Q(month=month, paid_cents__gte=share) for month in months)
@@ -359,7 +360,7 @@ def customer_spend_in_window(*, since=None, until=None, limit=1, using=None):
             "total_spent": Decimal(int(cents)).scaleb(-2),
             "purchase_count": int(bought),
         }
-        for owner, cents, _, bought in rows
+        for owner, cents, bought in rows
     ]
 
 
@@ -369,7 +370,7 @@ def product_units_in_window(*, since=None, until=None, limit=1, using=None):
     rows = _window_ranking("product_id", since=since, until=until, limit=limit, using=using)
     return [
         {"product_id": owner, "units_sold": int(units), "purchase_count": int(bought)}
-        for owner, _, units, bought in rows
+        for owner, units, bought in rows
     ]
 
 
