@@ -12,7 +12,6 @@ from decimal import Decimal
 import pytest
 from django.core.exceptions import ValidationError
 from django.db import connection, connections, transaction
-from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -25,15 +24,6 @@ from users import services as user_services
 from users.models import User
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def prune_every_window(monkeypatch):
-    """Every window here takes the paths of a large shop's windows (the bounds, the whole
-    aggregate when they prune too little): a window of few purchases, as all of these
-    are, is otherwise aggregated whole at once (`test_a_window_of_few_purchases_…`)."""
-    monkeypatch.setattr(analytics, "WHOLE_WINDOW_PURCHASES", -1)
-
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 MVC = "/purchases/analytic/most_valuable_customer"
@@ -640,27 +630,6 @@ def test_a_window_the_totals_cannot_prune_is_aggregated_whole(busy_shop, monkeyp
         {"user_id": owner, "total_spent": Decimal(int(cents)).scaleb(-2), "purchase_count": bought}
         for owner, cents, bought in analytics._ranking_rows("user_id", **window)
     ]
-
-
-@pytest.mark.parametrize("key", ["user_id", "product_id"])
-def test_a_window_of_few_purchases_is_one_aggregate_without_the_bounds(
-    busy_shop, monkeypatch, django_assert_num_queries, key
-):
-    window = {"since": T0 + timedelta(days=2), "until": T0 + timedelta(days=5), "limit": 3}
-    bounded = analytics._window_ranking(key, **window, using=None)
-    in_days = Purchase.objects.filter(
-        created_at__gte=T0 + timedelta(days=2), created_at__lt=T0 + timedelta(days=5)
-    ).count()
-    assert analytics._purchases_on_days_of(window["since"], window["until"], None) == in_days
-
-    monkeypatch.setattr(analytics, "WHOLE_WINDOW_PURCHASES", in_days)
-    with django_assert_num_queries(2):  # the days' count, then the window's aggregate
-        whole = analytics._window_ranking(key, **window, using=None)
-    monkeypatch.setattr(analytics, "WHOLE_WINDOW_PURCHASES", in_days - 1)
-    with CaptureQueriesContext(connection) as bounds:
-        assert analytics._window_ranking(key, **window, using=None) == whole == bounded
-
-    assert len(bounds.captured_queries) > 2  # the bounds' statements, then the ranking
 
 
 @pytest.mark.django_db(transaction=True)
