@@ -5,7 +5,10 @@ The rules of a product's fields live here: one function per kind of field
 `check_product_fields` and, with the duplicate-SKU check, `clean_product`. The API's
 serializer and the admin's form call `clean_product`, and `create_product` /
 `update_product` call it again before they write; the CSV backfill's reader calls the
-field rules for each cell (its duplicates are found in bulk, by the database).
+field rules for each cell (its duplicates are found in bulk, by the database). A file's
+column of cells is first screened at once (`written_clean`, `prices_written_clean`): a
+column the screen passes holds only values the rules accept as they are written, and the
+reader takes it without calling the rules cell by cell.
 """
 
 from decimal import Decimal
@@ -17,7 +20,7 @@ from django.utils import timezone
 
 from audit.recording import changes_between, record, record_many, values_of
 from products.models import Product
-from products.prices import price_error, price_problem
+from products.prices import ACCEPTABLE, price_error, price_problem
 from products.text import invisible_characters, trim
 from shop.errors import Conflict
 from shop.locking import hold_off_rebuild
@@ -106,6 +109,34 @@ def clean_text(name, value):
     if suspect and (problem := _text_problem(name, value, limit)):
         raise problem
     return value
+
+
+def written_clean(name, values):
+    """Whether `clean_text(name, value)` gives back each of `values` (texts) as it is, with
+    no refusal: a screen for a column of a catalogue file, run in C over the whole column.
+
+    False only says that some value may be changed or refused: `clean_text` tells, value
+    by value. A value passes when it has no space at either end and is ASCII (`trim`
+    keeps it), or is found untouched by `trim` itself; is not blank where the field is
+    required; fits the field; and, in a SKU, is ASCII (the invisible characters' rule).
+    """
+    values = list(values)
+    if not all(map(str.isascii, values)) and (
+        name == "sku" or any(trim(value) != value for value in values if not value.isascii())
+    ):
+        return False
+    if list(map(str.strip, values)) != values:
+        return False
+    if name in REQUIRED and not all(values):
+        return False
+    return max(map(len, values), default=0) <= MAX_LENGTHS[name]
+
+
+def prices_written_clean(values):
+    """Whether `checked_price` accepts each of `values` (texts) and gives it back as it is:
+    the usual prices, told by one pattern in C over the whole column. False: ask
+    `checked_price`, value by value."""
+    return all(map(ACCEPTABLE.fullmatch, values))
 
 
 def check_product_fields(fields, *, partial=False):

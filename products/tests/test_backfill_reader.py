@@ -8,7 +8,7 @@ import io
 
 import pytest
 
-from products.backfill.reader import MAX_FIELD, ProductCsvReader
+from products.backfill.reader import MAX_FIELD, SCREENED_ROWS, ProductCsvReader
 from shop.errors import BackfillFileError
 
 NATIVE = "sku,name,description,category,price\n"
@@ -140,6 +140,54 @@ class TestRejectedRows:
             list(reader.rows(lambda line, reason: rejections.append(line)))
 
         assert (reader.stats.rows, reader.stats.rejected, rejections) == (3, 2, [3, 4])
+
+
+class TestScreenedBatches:
+    """Rows are read `SCREENED_ROWS` at a time: a batch whose columns pass the screens is
+    taken as written, any other is checked cell by cell, with the same rows and reasons."""
+
+    def good(self, count, first=0):
+        return "".join(f"S-{n},Item {n},,Cat,{n}.50\n" for n in range(first, first + count))
+
+    def test_a_clean_batch_and_a_checked_batch_give_the_same_rows(self):
+        clean, _ = read(NATIVE + self.good(3))
+        checked, _ = read(NATIVE + self.good(2) + " S-2 ,Item 2,,Cat,2.50\n")
+
+        assert (
+            clean
+            == checked
+            == [
+                (line, f"S-{n}", f"Item {n}", "", "Cat", f"{n}.50", "", "", None, None)
+                for line, n in ((2, 0), (3, 1), (4, 2))
+            ]
+        )
+
+    def test_rejections_keep_the_files_order_across_batches(self):
+        rows = [f"S-{n},Item {n},Cat,{n}" for n in range(2 * SCREENED_ROWS + 5)]
+        rows[10] = "S-10,Item 10"  # the wrong width: found while the batch is read
+        rows[11] = "S-11,,Cat,1"  # a field rule: found when the batch is checked
+        rows[SCREENED_ROWS + 3] = "S-x,Item,Cat"
+        rows[-1] = "S-last,Item,Cat,-1"
+        rejections, kept = [], []
+        content = "sku,name,category,price\n" + "\n".join(rows) + "\n"
+        with ProductCsvReader(io.BytesIO(content.encode())) as reader:
+            kept = list(reader.rows(lambda line, reason: rejections.append(line)))
+
+        assert rejections == [12, 13, SCREENED_ROWS + 5, 2 * SCREENED_ROWS + 6]
+        assert len(kept) == 2 * SCREENED_ROWS + 1
+        assert [row[0] for row in kept] == sorted(row[0] for row in kept)
+        assert reader.stats.rejected == 4
+
+    def test_a_file_ending_in_rejected_rows_reports_them(self):
+        _, rejections = read("sku,name,price\nA-1,Anvil,3\nB-1\nC-1\n")
+
+        assert [line for line, _ in rejections] == [3, 4]
+
+    def test_active_words_in_any_case_are_read_whichever_way_the_batch_goes(self):
+        rows, _ = read("sku,name,price,active\nA-1,Anvil,3,yes\nB-1,Bucket,4,\n")
+        mixed, _ = read("sku,name,price,active\nA-1,Anvil,3,YES\nB-1,Bucket,4,\n")
+
+        assert [row[-1] for row in rows] == [row[-1] for row in mixed] == [True, None]
 
 
 class TestActiveColumn:

@@ -6,10 +6,13 @@ from decimal import Decimal
 import pytest
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from hypothesis import given
+from hypothesis import strategies as st
 
 from audit.models import AuditEvent
 from products.models import Product
 from products.services import (
+    MAX_LENGTHS,
     check_product_fields,
     check_purchasable,
     checked_price,
@@ -18,8 +21,10 @@ from products.services import (
     create_product,
     delete_product,
     delete_products,
+    prices_written_clean,
     set_active,
     update_product,
+    written_clean,
 )
 from purchases.services import create_purchase
 from shop.errors import Conflict
@@ -152,6 +157,53 @@ class TestFieldRules:
 
         assert refused.value.params["field"] == "price"
         assert "thousands separator" in refused.value.params["problem"]
+
+
+# Text as a catalogue file's cells hold it: ordinary characters, and the ones the rules
+# are about (spaces of every kind, invisible format characters), short and long.
+CELL = st.text(
+    alphabet=st.one_of(
+        st.sampled_from("aZ9-. é\u00a0\u200b\u2060\ufeff\t\n\u3000\u202e"),
+        st.characters(codec="utf-8"),
+    ),
+    max_size=12,
+) | st.text(alphabet="ab", min_size=95, max_size=260)
+
+
+class TestColumnScreens:
+    """The screens a catalogue file's columns pass at once: never looser than the rules."""
+
+    @given(name=st.sampled_from(sorted(MAX_LENGTHS)), values=st.lists(CELL, max_size=6))
+    def test_a_column_passes_only_if_the_text_rule_keeps_each_value_as_it_is(self, name, values):
+        if written_clean(name, values):
+            assert [clean_text(name, value) for value in values] == values
+
+    @given(values=st.lists(st.text(alphabet="0123456789.,-+e $", max_size=14), max_size=6))
+    def test_a_price_column_passes_only_if_the_price_rule_keeps_each_as_it_is(self, values):
+        if prices_written_clean(values):
+            assert [checked_price(value) for value in values] == values
+
+    def test_the_usual_columns_pass(self):
+        assert written_clean("sku", ["BKS-0000001", "A-1"])
+        assert written_clean("name", ["Crème brûlée torch", "Anvil"])
+        assert written_clean("description", ["", 'Heavy, "excellent".'])
+        assert prices_written_clean(["12.99", "0", "007.10"])
+
+    @pytest.mark.parametrize(
+        ("name", "values"),
+        [
+            ("sku", ["A-1", " A-2"]),
+            ("sku", ["A\u200bB"]),
+            ("name", ["Anvil", ""]),
+            ("name", ["\u200bAnvil"]),
+            ("category", ["c" * 101]),
+        ],
+    )
+    def test_a_column_with_one_value_to_trim_or_refuse_does_not_pass(self, name, values):
+        assert not written_clean(name, values)
+
+    def test_a_price_column_with_one_refused_price_does_not_pass(self):
+        assert not prices_written_clean(["12.99", "1,250.00"])
 
 
 class TestWrites:
