@@ -15,6 +15,9 @@ PLAIN_PRICE = re.compile(r"[0-9]+(?:\.[0-9]{1,2})?")
 # A plain decimal within the digits allowed (leading zeros aside): every acceptable price,
 # told at once, as a catalogue file's million rows need.
 ACCEPTABLE = re.compile(rf"0*[0-9]{{1,{MAX_PRICE_DIGITS}}}(?:\.[0-9]{{1,2}})?")
+# A column of prices, each followed by a newline, every one acceptable: a whole column told
+# in one match (half the work of matching each price on its own).
+ACCEPTABLE_LINES = re.compile(rf"(?:(?:{ACCEPTABLE.pattern})\n)*+")
 NUMBER_LIKE = re.compile(r"[0-9]*\.?[0-9]+")
 TOO_MANY_DECIMALS = re.compile(r"[0-9]*\.[0-9]{3,}")
 THOUSANDS = re.compile(r"[0-9]{1,3}(?:[,' _][0-9]{3})+(?:\.[0-9]+)?")
@@ -36,6 +39,15 @@ def price_problem(value):
     if THOUSANDS.fullmatch(value):
         return f"price {shown} has a thousands separator; write a plain decimal like 1234.50"
     return f"price {shown!r} is not a plain decimal number like 12.50"
+
+
+def all_acceptable(values):
+    """Whether `price_problem` finds nothing wrong with any of `values` (texts)."""
+    if not values:
+        return True
+    lines = "\n".join(values) + "\n"
+    # A value holding a newline would read as two prices: the count tells it.
+    return lines.count("\n") == len(values) and ACCEPTABLE_LINES.fullmatch(lines) is not None
 
 
 def price_error(value):

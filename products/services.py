@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from audit.recording import changes_between, record, record_many, values_of
 from products.models import Product
-from products.prices import ACCEPTABLE, price_error, price_problem
+from products.prices import all_acceptable, price_error, price_problem
 from products.text import invisible_characters, trim
 from shop.errors import Conflict
 from shop.locking import hold_off_rebuild
@@ -134,9 +134,9 @@ def written_clean(name, values):
 
 def prices_written_clean(values):
     """Whether `checked_price` accepts each of `values` (texts) and gives it back as it is:
-    the usual prices, told by one pattern in C over the whole column. False: ask
-    `checked_price`, value by value."""
-    return all(map(ACCEPTABLE.fullmatch, values))
+    the usual prices, told by one pattern over the whole column (an acceptable price has
+    no space to trim). False: ask `checked_price`, value by value."""
+    return all_acceptable(values)
 
 
 def check_product_fields(fields, *, partial=False):

@@ -7,7 +7,7 @@ import re
 from hypothesis import given
 from hypothesis import strategies as st
 
-from products.prices import MAX_PRICE_DIGITS, price_error, price_problem
+from products.prices import MAX_PRICE_DIGITS, all_acceptable, price_error, price_problem
 
 
 def acceptable_as_written(value):
@@ -26,6 +26,16 @@ prices_and_near_misses = st.one_of(
 @given(prices_and_near_misses)
 def test_a_price_is_accepted_exactly_when_the_written_rule_accepts_it(value):
     assert (price_problem(value) is None) is acceptable_as_written(value)
+
+
+@given(st.lists(prices_and_near_misses | st.sampled_from(["1\n2", "3\n", "\n", ""]), max_size=5))
+def test_a_column_is_acceptable_exactly_when_each_of_its_prices_is(values):
+    assert all_acceptable(values) is all(price_problem(value) is None for value in values)
+
+
+def test_a_price_holding_a_newline_is_not_read_as_two():
+    assert not all_acceptable(["1\n2"])
+    assert all_acceptable(["1", "2"])
 
 
 def test_leading_zeros_do_not_count_against_the_digits_before_the_point():
