@@ -244,8 +244,8 @@ class ProductCsvReader:
         A row is a plain tuple in the writer's column order (`writer.STAGING_COLUMNS`).
         """
         if self.format == "legacy":
-            return self._legacy_rows(self._records(on_reject), on_reject)
-        return self._native_rows(on_reject)
+            return self._legacy_rows(self._records(), on_reject)
+        return self._native_rows(self._records(), on_reject)
 
     def duplicate(self, sku, first_line):
         """Why a later row with the same sku is rejected, in the file's own terms."""
@@ -255,10 +255,13 @@ class ProductCsvReader:
             )
         return f"duplicate sku {sku} (first seen on line {first_line})"
 
-    def _records(self, on_reject):
-        """`(line, record)` for each record of the header's width; the others are rejected.
+    def _records(self):
+        """`(line, record)` for each record of the header's width (a list of its cells), and
+        `(line, reason)` (a text) for each record of another width, counted as rejected.
 
         `line` is the file line where the record starts (a quoted field may span lines).
+        The reason travels with the records, so that each consumer reports rejections in
+        the file's order, whichever way it reads.
         """
         width = self._width
         stats = self.stats
@@ -280,27 +283,22 @@ class ProductCsvReader:
                         f" line {start} is probably never closed, and those lines were read as"
                         " part of one field"
                     )
-                on_reject(start, reason)
+                yield start, reason
                 continue
             stats.rows += 1
             yield start, record
 
-    def _native_rows(self, on_reject):
+    def _native_rows(self, records, on_reject):
         """The rows of a native file, `SCREENED_ROWS` records at a time: each batch's columns
-        are screened at once (`_screened`), and a batch the screen does not pass is checked
-        cell by cell (`_checked_rows`). The rejections of records of the wrong width, made
-        while a batch is read, are reported in line order with the batch's own."""
-        held = []
-        records = self._records(lambda line, reason: held.append((line, reason)))
+        are screened at once (`_screened`), and a batch the screen does not pass, or that
+        holds a record of the wrong width, is checked cell by cell (`_checked_rows`)."""
         while batch := list(islice(records, SCREENED_ROWS)):
             lines, cells = zip(*batch, strict=True)
-            columns = self._screened(cells)
+            columns = None if str in map(type, cells) else self._screened(cells)
             if columns is None:
-                yield from self._checked_rows(batch, held, on_reject)
+                yield from self._checked_rows(batch, on_reject)
             else:
                 yield from zip(lines, *columns, strict=True)
-            _report(held, on_reject)
-        _report(held, on_reject)
 
     def _screened(self, records):
         """The staged columns of `records`, every cell as the file has it, when the field
@@ -333,9 +331,9 @@ class ProductCsvReader:
             active,
         )
 
-    def _checked_rows(self, batch, held, on_reject):
-        """The valid rows of `batch`, each cell through its field rule; the rejections
-        `held` of the batch's lines are reported in line order among its own."""
+    def _checked_rows(self, batch, on_reject):
+        """The valid rows of `batch`, each cell through its field rule; its records of the
+        wrong width reported in their place."""
         positions = self._positions
         i_sku, i_name, i_price = positions["sku"], positions["name"], positions["price"]
         i_description = positions.get("description")
@@ -344,8 +342,9 @@ class ProductCsvReader:
         stats = self.stats
         # A row is rejected for the first of its cells that breaks a rule, read in this order.
         for start, record in batch:
-            while held and held[0][0] < start:
-                on_reject(*held.pop(0))
+            if type(record) is str:  # the wrong width: `_records` gave the reason
+                on_reject(start, record)
+                continue
             try:
                 sku = clean_text("sku", record[i_sku])
                 name = clean_text("name", record[i_name])
@@ -370,6 +369,9 @@ class ProductCsvReader:
         columns = [positions[column] for column in legacy.COLUMNS]
         stats = self.stats
         for start, record in records:
+            if type(record) is str:  # the wrong width: `_records` gave the reason
+                on_reject(start, record)
+                continue
             name, metal, written_price, stone, written_choice = (record[i] for i in columns)
             try:
                 name = clean_text("name", name)
@@ -392,13 +394,6 @@ class ProductCsvReader:
 
 # Each field as the file names it.
 COLUMN_NAMES = {"metal_type": "metal type", "stone_type": "stone type"}
-
-
-def _report(held, on_reject):
-    """Reports the rejections `held` back, in the order they were made, and forgets them."""
-    for line, reason in held:
-        on_reject(line, reason)
-    held.clear()
 
 
 def active_cell(written):

@@ -178,6 +178,12 @@ class TestScreenedBatches:
         assert [row[0] for row in kept] == sorted(row[0] for row in kept)
         assert reader.stats.rejected == 4
 
+    def test_a_file_of_rows_of_the_wrong_width_reports_each_in_order(self):
+        content = "sku,name,price\n" + "A-1,Anvil\n" * (SCREENED_ROWS + 2)
+        _, rejections = read(content)
+
+        assert [line for line, _ in rejections] == list(range(2, SCREENED_ROWS + 4))
+
     def test_a_file_ending_in_rejected_rows_reports_them(self):
         _, rejections = read("sku,name,price\nA-1,Anvil,3\nB-1\nC-1\n")
 
