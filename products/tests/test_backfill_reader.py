@@ -146,8 +146,8 @@ class TestScreenedBatches:
     """Rows are read `SCREENED_ROWS` at a time: a batch whose columns pass the screens is
     taken as written, any other is checked cell by cell, with the same rows and reasons."""
 
-    def good(self, count, first=0):
-        return "".join(f"S-{n},Item {n},,Cat,{n}.50\n" for n in range(first, first + count))
+    def good(self, count):
+        return "".join(f"S-{n},Item {n},,Cat,{n}.50\n" for n in range(count))
 
     def test_a_clean_batch_and_a_checked_batch_give_the_same_rows(self):
         clean, _ = read(NATIVE + self.good(3))
@@ -168,7 +168,7 @@ class TestScreenedBatches:
         rows[11] = "S-11,,Cat,1"  # a field rule: found when the batch is checked
         rows[SCREENED_ROWS + 3] = "S-x,Item,Cat"
         rows[-1] = "S-last,Item,Cat,-1"
-        rejections, kept = [], []
+        rejections = []
         content = "sku,name,category,price\n" + "\n".join(rows) + "\n"
         with ProductCsvReader(io.BytesIO(content.encode())) as reader:
             kept = list(reader.rows(lambda line, reason: rejections.append(line)))
