@@ -104,7 +104,8 @@ def clean_text(name, value):
     """
     value = trim(value) if value is not None else ""
     limit = MAX_LENGTHS[name]
-    # Called for each cell of a catalogue file: the usual value passes these few checks.
+    # Called for each cell of a catalogue file's unscreened batches: the usual value passes
+    # these few checks.
     suspect = not value or len(value) > limit or (name == "sku" and not value.isascii())
     if suspect and (problem := _text_problem(name, value, limit)):
         raise problem

@@ -1,8 +1,9 @@
 """Streaming read of a product CSV, each row checked by the catalogue's rules.
 
-The reader never holds more than one row: it yields valid rows one at a time
-(each cell checked by the field rules of `products.services`, the rules of every
-door, reworded as the file's reasons) and reports each rejected row, with the
+The reader never holds more than a batch of `SCREENED_ROWS` records: it yields
+valid rows one at a time (each batch's columns screened at once, and a batch the
+screens do not pass checked cell by cell, by the field rules of `products.services`,
+the rules of every door, reworded as the file's reasons) and reports each rejected row, with the
 physical line of the file where the row starts, through a callback. A file
 that cannot be used at all (missing, binary, not UTF-8, empty, no usable
 header) raises `BackfillFileError`, whose message names the problem for a
